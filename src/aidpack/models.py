@@ -10,9 +10,10 @@ from aidpack.logistics.models import Discrepancy, Shipment
 from aidpack.needs.models import Need
 from aidpack.orgs.models import Organisation
 from aidpack.pledges.models import Pledge
+from aidpack.scenario.models import ScenarioInfo
 from aidpack.sites.models import Site
 
 __all__ = [
     "AuditHead", "Base", "Discrepancy", "Event", "Hub", "Item", "Line", "Need", "Organisation", "Plan",
-    "PlanNeed", "Pledge", "Region", "Shipment", "Site", "TransitOverride", "User", "plan_kept_lines",
+    "PlanNeed", "Pledge", "Region", "ScenarioInfo", "Shipment", "Site", "TransitOverride", "User", "plan_kept_lines",
 ]

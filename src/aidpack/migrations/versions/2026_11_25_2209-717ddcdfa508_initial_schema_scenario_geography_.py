@@ -1,8 +1,8 @@
-"""Initial schema: geography, catalogue, organisations, sites, needs, pledges, plans, lines, shipments, audit log, users
+"""Initial schema: scenario, geography, catalogue, organisations, sites, needs, pledges, plans, lines, shipments, audit log, users
 
-Revision ID: c7b78ce6188b
+Revision ID: 717ddcdfa508
 Revises: 
-Create Date: 2026-11-25 22:08:06.532166
+Create Date: 2026-11-25 22:09:14.429385
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import aidpack.db
 
 
-revision: str = 'c7b78ce6188b'
+revision: str = '717ddcdfa508'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -114,6 +114,14 @@ def upgrade() -> None:
     sa.CheckConstraint('lon BETWEEN -180 AND 180', name=op.f('ck_regions_lon_range')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_regions')),
     sa.UniqueConstraint('code', name=op.f('uq_regions_code'))
+    )
+    op.create_table('scenario',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('plan_date', sa.Date(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scenario')),
+    sa.UniqueConstraint('name', name=op.f('uq_scenario_name'))
     )
     op.create_table('pledges',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -307,7 +315,11 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     # The audit chain's head: appending locks this row, so the chain has one strict order.
-    op.bulk_insert(sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('last_event_id', sa.Integer()), sa.column('hash', sa.String())), [{'id': 1, 'last_event_id': None, 'hash': '0' * 64}])
+    op.bulk_insert(
+        sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('last_event_id', sa.Integer()),
+                 sa.column('hash', sa.String())),
+        [{'id': 1, 'last_event_id': None, 'hash': '0' * 64}],
+    )
 
 
 def downgrade() -> None:
@@ -351,6 +363,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pledges_donor_id'))
 
     op.drop_table('pledges')
+    op.drop_table('scenario')
     op.drop_table('regions')
     op.drop_table('plans')
     op.drop_table('organisations')

@@ -1,0 +1,75 @@
+"""What every CLI command shares: the database, the actor, and turning domain errors into exit codes."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from aidpack.config import get_settings
+from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
+from aidpack.errors import DomainError
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@lru_cache(maxsize=1)
+def session_factory() -> sessionmaker[Session]:
+    """The configured database, migrated to the newest schema on first use."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return make_session_factory(engine)
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One unit of work for one command."""
+    with unit_of_work(session_factory()) as session:
+        yield session
+
+
+def fail(error: DomainError, *, as_json: bool = False) -> NoReturn:
+    if as_json:
+        sys.stdout.write(json.dumps(error.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        err_console.print(f"[bold red]error[/] [{error.code}] {error.detail}", highlight=False)
+        for item in error.context.get("errors", [])[:200]:
+            where = ", ".join(f"{k} {item[k]}" for k in ("file", "row", "column") if item.get(k) is not None)
+            value = item.get("value")
+            shown = f" value {value!r}:" if value not in (None, "") else ":"
+            err_console.print(f"  {where}{shown} {item.get('expected', '')}", highlight=False, markup=False)
+        hint = error.context.get("hint")
+        if hint:
+            err_console.print(f"  hint: {hint}", highlight=False, markup=False)
+    raise typer.Exit(error.exit_code)
+
+
+def guarded(fn: Callable[[], T], *, as_json: bool = False) -> T:
+    """Run ``fn``; a DomainError becomes a clear message and its exit code, never a traceback."""
+    try:
+        return fn()
+    except DomainError as error:
+        fail(error, as_json=as_json)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=None) + "\n")
