@@ -73,3 +73,17 @@ def guarded(fn: Callable[[], T], *, as_json: bool = False) -> T:
 
 def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=None) + "\n")
+
+
+class BadPlanId(DomainError):
+    code = "BAD_PLAN_ID"
+
+
+def parse_plan_id(value: str) -> int | None:
+    """`latest` (or empty) means the newest plan; otherwise a plan id."""
+    if value.strip().lower() in ("", "latest"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadPlanId(f"{value!r} is not a plan id; give a number or `latest`") from None

@@ -1,0 +1,161 @@
+"""The engine as one pure function: Problem → edges → blocks → lexicographic solves → lines → reasons."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aidpack.allocation.explain import Shortfall, explain
+from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import FloatArray, IntArray, Problem
+from aidpack.allocation.solve import BlockResult, SolveOptions, solve_block
+
+#: Quantities leave the solver rounded to the stored precision (six decimals) or to whole units.
+DECIMALS = 6
+COVER_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Allocation:
+    termination: Termination
+    line_pledge: IntArray
+    line_need: IntArray
+    line_units: FloatArray
+    line_amount: FloatArray
+    line_eta: IntArray
+    line_transit: IntArray
+    need_covered: FloatArray  # amount the new lines bring to each need, at most its open quantity
+    tier_served: FloatArray  # V_t
+    tier_people: FloatArray  # Σ s_n over the tier's needs
+    gap: float
+    seconds: float
+    shortfalls: dict[int, Shortfall]
+    figures: dict[str, object] = field(default_factory=dict)
+
+
+def round_units(problem: Problem, pledge: IntArray, raw: FloatArray) -> FloatArray:
+    """Whole units for indivisible items, six decimals otherwise; never more than a pledge has."""
+    units = np.where(problem.pledge_integer[pledge], np.rint(raw), np.round(raw, DECIMALS))
+    units = np.maximum(units, 0.0)
+    if units.size == 0:
+        return units
+    used = np.bincount(pledge, weights=units, minlength=problem.n_pledges)
+    limit = np.where(problem.pledge_integer, np.floor(problem.pledge_supply + 1e-9), problem.pledge_supply)
+    excess = used - limit
+    for p in np.flatnonzero(excess > 10.0**-DECIMALS / 2):
+        # Solver tolerance pushed a pledge over its units: take the excess off its largest lines.
+        idx = np.flatnonzero(pledge == p)
+        for i in idx[np.argsort(-units[idx], kind="stable")]:
+            step = min(units[i], np.ceil(excess[p]) if problem.pledge_integer[p] else excess[p])
+            units[i] -= step
+            excess[p] -= step
+            if excess[p] <= 10.0**-DECIMALS / 2:
+                break
+        units[idx] = np.round(units[idx], DECIMALS)
+    return units
+
+
+def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray) -> FloatArray:
+    """Close the hair's-breadth shortfalls that the tier-hold tolerance (1e-7) leaves on divisible lines.
+
+    A need covered to within a millionth of its open quantity gets the rest from its largest divisible
+    line whose pledge still has units, so that a plan reads 10 units, not 9.999999.
+    """
+    if units.size == 0:
+        return units
+    units = units.copy()
+    brought = np.bincount(need, weights=units * problem.pledge_factor[pledge], minlength=problem.n_needs)
+    missing = problem.need_demand - brought
+    slack = problem.pledge_supply - np.bincount(pledge, weights=units, minlength=problem.n_pledges)
+    tiny = (missing > 0) & (missing <= 1e-5 * np.maximum(problem.need_demand, 1.0))
+    for n in np.flatnonzero(tiny):
+        idx = np.flatnonzero((need == n) & ~problem.pledge_integer[pledge])
+        for i in idx[np.argsort(-units[idx], kind="stable")]:
+            p = pledge[i]
+            add = np.ceil(missing[n] / problem.pledge_factor[p] * 10**DECIMALS) / 10**DECIMALS
+            if add <= slack[p] + 1e-12:
+                units[i] = np.round(units[i] + add, DECIMALS)
+                slack[p] -= add
+                break
+    # A divisible pledge left with a hair's breadth of units gives it to a short need it already serves.
+    brought = np.bincount(need, weights=units * problem.pledge_factor[pledge], minlength=problem.n_needs)
+    tiny_slack = (slack > 0) & (slack <= 1e-5 * np.maximum(problem.pledge_supply, 1.0)) & ~problem.pledge_integer
+    for p in np.flatnonzero(tiny_slack):
+        idx = np.flatnonzero(pledge == p)
+        short = idx[brought[need[idx]] < problem.need_demand[need[idx]]]
+        if short.size:
+            i = short[np.argmax(units[short])]
+            room = (problem.need_demand[need[i]] - brought[need[i]]) / problem.pledge_factor[p]
+            add = np.floor(min(slack[p], room) * 10**DECIMALS + 1e-6) / 10**DECIMALS
+            units[i] = np.round(units[i] + add, DECIMALS)
+    return units
+
+
+def allocate(problem: Problem, options: SolveOptions | None = None) -> Allocation:
+    options = options or SolveOptions()
+    started = time.perf_counter()
+    deadline = None if options.time_limit is None else started + options.time_limit
+    edges = candidate_edges(problem)
+    blocks = build_blocks(problem, edges)
+    built = time.perf_counter()
+
+    results: list[BlockResult] = [solve_block(block, options, deadline) for block in blocks]
+    solved = time.perf_counter()
+
+    termination = Termination.OPTIMAL
+    for result in results:
+        if result.termination in (Termination.ERROR, Termination.INFEASIBLE):
+            termination = result.termination
+            break
+        if result.termination is Termination.TIME_LIMIT:
+            termination = Termination.TIME_LIMIT
+
+    edge_ids = np.concatenate([b.edge_ids for b in blocks]) if blocks else np.zeros(0, dtype=np.int64)
+    raw = np.concatenate([r.x for r in results]) if results else np.zeros(0)
+    pledge = edges.pledge[edge_ids]
+    units = polish(problem, pledge, edges.need[edge_ids], round_units(problem, pledge, raw))
+    keep = units > 10.0**-DECIMALS / 2
+    edge_ids, units = edge_ids[keep], units[keep]
+    # Deterministic order: by need ref, then pledge ref (arrays are already sorted by ref).
+    order = np.lexsort((edges.pledge[edge_ids], edges.need[edge_ids]))
+    edge_ids, units = edge_ids[order], units[order]
+    line_pledge, line_need = edges.pledge[edge_ids], edges.need[edge_ids]
+    line_amount = np.round(units * problem.pledge_factor[line_pledge], DECIMALS)
+
+    brought = np.bincount(line_need, weights=line_amount, minlength=problem.n_needs)
+    covered = np.minimum(brought, problem.need_demand)
+    fraction = np.divide(covered, problem.need_demand, out=np.zeros_like(covered), where=problem.need_demand > 0)
+    tier_served = np.bincount(problem.need_tier, weights=problem.need_people * fraction, minlength=4)[:4]
+    tier_people = np.bincount(problem.need_tier, weights=problem.need_people, minlength=4)[:4]
+    short = covered < problem.need_demand - COVER_TOLERANCE * np.maximum(problem.need_demand, 1.0)
+    shortfalls = explain(problem, edges, short, line_pledge, line_need, line_amount)
+    finished = time.perf_counter()
+    return Allocation(
+        termination=termination,
+        line_pledge=line_pledge,
+        line_need=line_need,
+        line_units=units,
+        line_amount=line_amount,
+        line_eta=edges.eta[edge_ids],
+        line_transit=edges.transit[edge_ids],
+        need_covered=covered,
+        tier_served=tier_served,
+        tier_people=tier_people,
+        gap=max((r.gap for r in results), default=0.0),
+        seconds=finished - started,
+        shortfalls=shortfalls,
+        figures={
+            "edges": len(edges),
+            "blocks": len(blocks),
+            "columns": int(sum(b.n_cols for b in blocks)),
+            "integer_blocks": int(sum(b.is_mip for b in blocks)),
+            "build_seconds": round(built - started, 4),
+            "solve_seconds": round(solved - built, 4),
+            "extract_seconds": round(finished - solved, 4),
+            "block_tier_values": [[float(v) for v in r.tier_values] for r in results],
+            "log": [entry for r in results for entry in r.log][:200],
+        },
+    )

@@ -1,0 +1,198 @@
+"""Solve one block lexicographically with HiGHS: tier by tier, critical first, then transit.
+
+For each tier t: maximise V_t = Σ s_n·z_n over the tier's needs, then hold V_t ≥ V_t*·(1 − 1e-7) while
+optimising the next tier. Last, minimise Σ τ_e·x_e. Each MIP solve runs to a proven relative gap of
+1e-4 (1e-3 for the last objective) unless the caller set a time limit. Every HiGHS model status maps to
+our own :class:`Termination`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from aidpack.allocation.model import BlockModel
+from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import FloatArray
+
+TIER_GAP = 1e-4
+FINAL_GAP = 1e-3
+HOLD_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    time_limit: float | None = None  # seconds for the whole plan; None = solve to the gaps above
+    tier_gap: float = TIER_GAP
+    final_gap: float = FINAL_GAP
+    hold_tolerance: float = HOLD_TOLERANCE
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "time_limit": self.time_limit,
+            "tier_gap": self.tier_gap,
+            "final_gap": self.final_gap,
+            "hold_tolerance": self.hold_tolerance,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class BlockResult:
+    termination: Termination
+    x: FloatArray
+    z: FloatArray
+    tier_values: FloatArray  # V_t* per tier (0 when the block has no need of that tier)
+    gap: float  # the largest relative gap proved over the block's solves
+    log: list[dict[str, float | str | int]] = field(default_factory=list)
+
+
+_STATUS: dict[highspy.HighsModelStatus, Termination] = {
+    highspy.HighsModelStatus.kOptimal: Termination.OPTIMAL,
+    highspy.HighsModelStatus.kModelEmpty: Termination.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kInterrupt: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kHighsInterrupt: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: Termination.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Termination.INFEASIBLE,
+}
+
+
+def map_status(status: highspy.HighsModelStatus) -> Termination:
+    """Our own outcome for a HiGHS model status; anything unexpected is an error, never 'optimal'."""
+    return _STATUS.get(status, Termination.ERROR)
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """HiGHS prints a banner from C++ when an instance is created; keep it out of our stdout."""
+    try:
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def new_highs(seed: int = 0) -> highspy.Highs:
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    h.setOptionValue("random_seed", seed)
+    h.setOptionValue("threads", 1)
+    return h
+
+
+def _pass_model(h: highspy.Highs, model: BlockModel) -> None:
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = int(model.matrix.shape[0])
+    lp.col_cost_ = np.zeros(model.n_cols)
+    lp.col_lower_ = model.col_lower
+    lp.col_upper_ = model.col_upper
+    lp.row_lower_ = model.row_lower
+    lp.row_upper_ = model.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = model.matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = model.matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = model.matrix.data.astype(np.float64)
+    lp.a_matrix_.num_col_ = model.n_cols
+    lp.a_matrix_.num_row_ = int(model.matrix.shape[0])
+    if model.is_mip:
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.integer
+        ]
+    h.passModel(lp)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    return max(deadline - time.perf_counter(), 0.01)
+
+
+def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None = None) -> BlockResult:
+    """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan."""
+    h = new_highs(options.seed)
+    _pass_model(h, model)
+    cols = np.arange(model.n_cols, dtype=np.int32)
+    termination = Termination.OPTIMAL
+    tier_values = np.zeros(4)
+    gap = 0.0
+    log: list[dict[str, float | str | int]] = []
+    solution: FloatArray | None = None
+
+    stages: list[tuple[str, FloatArray, float]] = [
+        (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
+    ]
+    stages.append(("transit", model.transit_cost, options.final_gap))
+    for name, cost, stage_gap in stages:
+        h.changeColsCost(model.n_cols, cols, cost)
+        if model.is_mip:
+            h.setOptionValue("mip_rel_gap", stage_gap)
+            if solution is not None:
+                h.setSolution(_as_solution(solution))
+        remaining = _remaining(deadline)
+        h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
+        started = time.perf_counter()
+        h.run()
+        status = map_status(h.getModelStatus())
+        info = h.getInfo()
+        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        stage_gap_proved = float(info.mip_gap) if model.is_mip else 0.0
+        if not np.isfinite(stage_gap_proved):
+            stage_gap_proved = 1.0
+        log.append(
+            {
+                "stage": name,
+                "status": status.value,
+                "seconds": round(time.perf_counter() - started, 4),
+                "objective": float(info.objective_function_value),
+                "gap": stage_gap_proved,
+            }
+        )
+        if status is Termination.TIME_LIMIT:
+            termination = Termination.TIME_LIMIT
+            if not has_solution:
+                # Nothing better than what we had: keep the previous stage's solution (or send nothing).
+                gap = 1.0
+                break
+        elif status is not Termination.OPTIMAL:
+            return BlockResult(status, np.zeros(model.n_x), np.zeros(model.n_cols - model.n_x), tier_values, 1.0, log)
+        gap = max(gap, stage_gap_proved)
+        solution = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        if name.startswith("tier"):
+            tier = int(name[4:])
+            value = float(-cost @ solution)
+            tier_values[tier] = value
+            # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
+            nz = np.flatnonzero(cost)
+            bound = value - options.hold_tolerance * max(abs(value), 1.0)
+            h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+    if solution is None:
+        solution = np.zeros(model.n_cols)
+    return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
+
+
+def _as_solution(values: FloatArray) -> highspy.HighsSolution:
+    sol = highspy.HighsSolution()
+    sol.col_value = list(values)
+    sol.value_valid = True
+    return sol

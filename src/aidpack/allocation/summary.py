@@ -1,0 +1,134 @@
+"""A readable digest of a plan: coverage per tier, the largest gaps with reasons, what each donor covers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from aidpack.allocation.models import LineStatus, Plan
+from aidpack.allocation.problem import TIER_NAMES
+
+
+@dataclass(frozen=True)
+class TierRow:
+    tier: str
+    needs: int
+    fully_covered: int
+    served: float
+    people: float
+
+    @property
+    def share(self) -> float:
+        return self.served / self.people if self.people else 1.0
+
+
+@dataclass(frozen=True)
+class GapRow:
+    ref: str
+    region: str
+    capability: str
+    priority: str
+    quantity: Decimal
+    covered: Decimal
+    people: int
+    reason: str
+    detail: str
+
+    @property
+    def missing(self) -> Decimal:
+        return self.quantity - self.covered
+
+
+@dataclass
+class DonorRow:
+    code: str
+    name: str
+    lines: int = 0
+    needs: set[str] = field(default_factory=set)
+    by_capability: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    plan_id: int
+    status: str
+    plan_date: str
+    gap: float
+    seconds: float
+    lines: int
+    tiers: list[TierRow]
+    gaps: list[GapRow]
+    donors: list[DonorRow]
+    short_needs: int
+
+
+def _detail_text(detail: dict[str, object] | None) -> str:
+    if not detail:
+        return ""
+    if "earliest_eta" in detail:
+        return f"earliest arrival {detail['earliest_eta']}"
+    taken = detail.get("taken_by")
+    if isinstance(taken, list) and taken:
+        return "taken by " + ", ".join(str(t) for t in taken)
+    return ""
+
+
+def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummary:
+    own = [line for line in plan.lines if line.status is not LineStatus.REJECTED]
+    brought: dict[int, Decimal] = defaultdict(Decimal)
+    for line in own + list(plan.kept_lines):
+        brought[line.need_id] += line.delivered_amount
+    tier_needs: dict[str, list[bool]] = defaultdict(list)
+    gaps: list[GapRow] = []
+    for outcome in plan.outcomes:
+        need = outcome.need
+        covered = min(brought.get(need.id, Decimal(0)), need.quantity)
+        tier_needs[need.priority.value].append(covered >= need.quantity)
+        if outcome.reason is not None:
+            gaps.append(
+                GapRow(
+                    ref=need.ref,
+                    region=need.region.name,
+                    capability=need.capability,
+                    priority=need.priority.value,
+                    quantity=need.quantity,
+                    covered=covered,
+                    people=need.effective_people_served,
+                    reason=outcome.reason.value,
+                    detail=_detail_text(outcome.detail),
+                )
+            )
+    order = {name: i for i, name in enumerate(TIER_NAMES)}
+    gaps.sort(key=lambda g: (order[g.priority], -float(g.missing / g.quantity) * g.people, g.ref))
+    tiers = [
+        TierRow(
+            tier=name,
+            needs=len(tier_needs.get(name, [])),
+            fully_covered=sum(tier_needs.get(name, [])),
+            served=float(plan.tiers.get(name, {}).get("served", 0.0)),
+            people=float(plan.tiers.get(name, {}).get("people", 0.0)),
+        )
+        for name in TIER_NAMES
+    ]
+    donors: dict[str, DonorRow] = {}
+    for line in own:
+        donor = line.pledge.donor
+        row = donors.setdefault(donor.code, DonorRow(code=donor.code, name=donor.name))
+        row.lines += 1
+        row.needs.add(line.need.ref)
+        row.by_capability[line.need.capability] += line.amount
+    return PlanSummary(
+        plan_id=plan.id,
+        status=plan.status.value,
+        plan_date=plan.plan_date.isoformat(),
+        gap=plan.gap,
+        seconds=plan.solve_seconds,
+        lines=len(own),
+        tiers=tiers,
+        gaps=gaps[:max_gaps],
+        donors=sorted(donors.values(), key=lambda d: (-len(d.needs), d.code)),
+        short_needs=len(gaps),
+    )

@@ -1,0 +1,170 @@
+"""The engine contract of SPEC §4 on instances small enough to solve by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.models import ShortReason, Termination
+from tests.allocation.builders import T0, Instance, N, P, hub_region_days
+
+
+def lines_of(instance: Instance) -> dict[tuple[str, str], float]:
+    problem = instance.problem()
+    result = allocate(problem)
+    assert result.termination is Termination.OPTIMAL
+    return {
+        (problem.pledge_refs[p], problem.need_refs[n]): float(u)
+        for p, n, u in zip(result.line_pledge, result.line_need, result.line_units, strict=True)
+    }
+
+
+def test_transit_rule_is_one_plus_ceiling_of_distance_over_500_km_at_1_3() -> None:
+    # One degree of longitude on the equator is 111.19 km: 1 + ceil(1.3 * 111.19 / 500) = 2 days.
+    assert hub_region_days((0.0, 0.0), (0.0, 1.0)) == 2
+    # Rzeszów-Jasionka to Kharkiv (~1,060 km): 1 + ceil(2.76) = 4 days.
+    assert hub_region_days((50.11, 22.019), (49.98081, 36.25272)) == 4
+    assert hub_region_days((50.0, 30.0), (50.0, 30.0)) == 1
+
+
+def test_critical_tier_is_served_before_a_larger_high_tier() -> None:
+    instance = Instance(
+        needs=[N("CRIT", "POWER", 100, "critical", people=10), N("HIGH", "POWER", 100, "high", people=100_000)],
+        pledges=[P("GEN", "POWER", 1, factor=100, integer=True)],
+    )
+    assert lines_of(instance) == {("GEN", "CRIT"): 1.0}
+
+
+def test_within_a_tier_people_served_per_unit_decides() -> None:
+    # A: 100 units for 1000 people (10 per unit); B: 50 units for 800 people (16 per unit). Supply 100.
+    instance = Instance(
+        needs=[N("A", "FUEL", 100, people=1000), N("B", "FUEL", 50, people=800)],
+        pledges=[P("F", "FUEL", 100)],
+    )
+    assert lines_of(instance) == {("F", "A"): 50.0, ("F", "B"): 50.0}
+    result = allocate(instance.problem())
+    assert result.tier_served[0] == pytest.approx(1300.0)
+    assert result.tier_people[0] == pytest.approx(1800.0)
+
+
+def test_indivisible_units_are_whole_and_cover_with_one_unit_of_overshoot() -> None:
+    instance = Instance(needs=[N("H", "POWER-KW", 250)], pledges=[P("GEN", "POWER-KW", 5, factor=100, integer=True)])
+    assert lines_of(instance) == {("GEN", "H"): 3.0}
+    result = allocate(instance.problem())
+    assert result.need_covered[0] == pytest.approx(250.0)
+    assert result.line_amount[0] == pytest.approx(300.0)
+
+
+def test_nearer_hub_wins_a_tie_and_nothing_needless_is_sent() -> None:
+    instance = Instance(
+        needs=[N("N1", "KIT", 10)],
+        pledges=[P("FAR", "KIT", 10, hub=0), P("NEAR", "KIT", 10, hub=1)],
+        transit=[[6], [2]],
+    )
+    assert lines_of(instance) == {("NEAR", "N1"): 10.0}
+
+
+def test_a_pledge_that_cannot_arrive_by_the_deadline_is_too_late_with_its_earliest_eta() -> None:
+    deadline = T0 + dt.timedelta(days=2)
+    instance = Instance(
+        needs=[N("LATE", "KIT", 10, deadline=deadline)],
+        pledges=[P("K", "KIT", 10, available=T0 + dt.timedelta(days=1))],
+        transit=[[3]],
+    )
+    result = allocate(instance.problem())
+    assert result.line_units.size == 0
+    shortfall = result.shortfalls[0]
+    assert shortfall.reason is ShortReason.TOO_LATE
+    assert shortfall.earliest_eta == T0 + dt.timedelta(days=4)
+
+
+def test_deadline_exactly_met_is_feasible_and_eta_is_start_plus_transit() -> None:
+    instance = Instance(
+        needs=[N("OK", "KIT", 10, deadline=T0 + dt.timedelta(days=3))],
+        pledges=[P("K", "KIT", 10, available=T0 - dt.timedelta(days=10))],
+        transit=[[3]],
+    )
+    result = allocate(instance.problem())
+    assert dt.date.fromordinal(int(result.line_eta[0])) == T0 + dt.timedelta(days=3)
+
+
+def test_no_pledge_for_the_capability_is_no_supply() -> None:
+    result = allocate(Instance(needs=[N("W", "WATER-PUMP", 2)], pledges=[P("K", "KIT", 1)]).problem())
+    assert result.shortfalls[0].reason is ShortReason.NO_SUPPLY
+
+
+def test_outcompeted_names_the_needs_that_took_the_units() -> None:
+    instance = Instance(
+        needs=[
+            N("BIG1", "KIT", 10, people=1000),
+            N("BIG2", "KIT", 10, people=900),
+            N("SMALL", "KIT", 10, people=1),
+        ],
+        pledges=[P("K", "KIT", 20)],
+    )
+    result = allocate(instance.problem())
+    shortfall = result.shortfalls[2]
+    assert shortfall.reason is ShortReason.OUTCOMPETED
+    assert shortfall.taken_by == ("BIG1", "BIG2")
+
+
+def test_short_supply_when_everything_feasible_is_on_the_need() -> None:
+    result = allocate(Instance(needs=[N("ONLY", "KIT", 10)], pledges=[P("K", "KIT", 4)]).problem())
+    assert result.shortfalls[0].reason is ShortReason.SHORT_SUPPLY
+    assert result.need_covered[0] == pytest.approx(4.0)
+
+
+def test_units_held_by_fixed_lines_are_not_available() -> None:
+    instance = Instance(needs=[N("A", "KIT", 10)], pledges=[P("K", "KIT", 0)])
+    result = allocate(instance.problem())
+    assert result.line_units.size == 0
+
+
+def test_empty_problem_is_optimal_with_nothing_to_do() -> None:
+    result = allocate(Instance(needs=[], pledges=[]).problem())
+    assert result.termination is Termination.OPTIMAL
+    assert result.line_units.size == 0
+    assert list(result.tier_served) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_divisible_and_indivisible_pledges_share_one_capability() -> None:
+    # 150 kW needed: one 100 kW generator (indivisible) and 60 kW of a divisible power pool.
+    instance = Instance(
+        needs=[N("H", "POWER-KW", 150)],
+        pledges=[P("GEN", "POWER-KW", 1, factor=100, integer=True), P("POOL", "POWER-KW", 60, factor=1)],
+    )
+    result = allocate(instance.problem())
+    assert result.need_covered[0] == pytest.approx(150.0)
+    assert sum(result.line_amount) == pytest.approx(150.0)
+
+
+def test_same_input_gives_the_same_plan() -> None:
+    instance = Instance(
+        needs=[N(f"N{i}", "KIT", 7 + i % 3, people=10 + i % 4) for i in range(12)],
+        pledges=[P(f"P{j}", "KIT", 9, hub=j % 2) for j in range(5)],
+        transit=[[3], [3]],
+    )
+    a, b = allocate(instance.problem()), allocate(instance.problem())
+    assert np.array_equal(a.line_pledge, b.line_pledge)
+    assert np.array_equal(a.line_need, b.line_need)
+    assert np.array_equal(a.line_units, b.line_units)
+
+
+def test_time_limit_is_reported_not_called_optimal() -> None:
+    # A real MIP with many generator sizes; a tiny limit must not be reported as optimal unless proved.
+    rng = np.random.default_rng(7)
+    instance = Instance(
+        needs=[N(f"N{i:03}", "POWER-KW", float(rng.integers(50, 600)), people=float(rng.integers(1, 5000)))
+               for i in range(150)],
+        pledges=[P(f"P{j:03}", "POWER-KW", float(rng.integers(1, 20)), factor=float(rng.choice([5, 30, 100, 176])),
+                   integer=True) for j in range(40)],
+    )
+    from aidpack.allocation.solve import SolveOptions
+
+    result = allocate(instance.problem(), SolveOptions(time_limit=0.01))
+    assert result.termination in (Termination.OPTIMAL, Termination.TIME_LIMIT)
+    if result.termination is Termination.OPTIMAL:
+        assert result.gap <= 1e-4

@@ -1,0 +1,82 @@
+"""Properties that hold for every instance: feasibility, and tier optima equal an independent MILP's."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.models import Termination
+from tests.allocation.builders import T0, TIERS, Instance, N, P
+from tests.allocation.reference import reference_tier_values
+
+CAPS = ("POWER-KW", "FUEL", "KIT")
+
+
+@st.composite
+def instances(draw: st.DrawFn) -> Instance:
+    n_hubs = draw(st.integers(1, 2))
+    n_regions = draw(st.integers(1, 3))
+    transit = [[draw(st.integers(0, 6)) for _ in range(n_regions)] for _ in range(n_hubs)]
+    needs = [
+        N(
+            ref=f"N{i:02}",
+            capability=draw(st.sampled_from(CAPS)),
+            quantity=float(draw(st.integers(1, 400))),
+            tier=draw(st.sampled_from(TIERS)),
+            people=float(draw(st.integers(1, 5000))),
+            deadline=draw(st.one_of(st.none(), st.integers(0, 10).map(lambda d: T0 + dt.timedelta(days=d)))),
+            region=draw(st.integers(0, n_regions - 1)),
+        )
+        for i in range(draw(st.integers(0, 9)))
+    ]
+    pledges = []
+    for j in range(draw(st.integers(0, 6))):
+        capability = draw(st.sampled_from(CAPS))
+        integer = capability == "POWER-KW" or draw(st.booleans())
+        pledges.append(
+            P(
+                ref=f"P{j:02}",
+                capability=capability,
+                units=float(draw(st.integers(0, 12))) if integer else float(draw(st.integers(0, 300))),
+                factor=float(draw(st.sampled_from([1, 5, 30, 100]))) if integer else 1.0,
+                integer=integer,
+                available=draw(st.one_of(st.none(), st.integers(-3, 5).map(lambda d: T0 + dt.timedelta(days=d)))),
+                hub=draw(st.integers(0, n_hubs - 1)),
+            )
+        )
+    return Instance(needs=needs, pledges=pledges, transit=transit)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_every_plan_is_feasible_and_each_tier_is_optimal(instance: Instance) -> None:
+    problem = instance.problem()
+    result = allocate(problem)
+    assert result.termination is Termination.OPTIMAL
+
+    # No pledge over-used; nothing negative; whole units for indivisible items.
+    used = np.bincount(result.line_pledge, weights=result.line_units, minlength=problem.n_pledges)
+    assert np.all(used <= problem.pledge_supply + 1e-9)
+    assert np.all(result.line_units > 0)
+    integer = problem.pledge_integer[result.line_pledge]
+    assert np.all(result.line_units[integer] == np.round(result.line_units[integer]))
+    # Capability matches, no line after its need's deadline, ETA = max(available, T) + τ.
+    assert np.all(problem.pledge_capability[result.line_pledge] == problem.need_capability[result.line_need])
+    assert np.all(result.line_eta <= problem.need_deadline[result.line_need])
+    tau = problem.transit[problem.pledge_hub[result.line_pledge], problem.need_region[result.line_need]]
+    assert np.all(result.line_eta == problem.pledge_start[result.line_pledge] + tau)
+    # Coverage never above the need.
+    assert np.all(result.need_covered <= problem.need_demand + 1e-9)
+    # Tiers respected: each V_t equals the lexicographic optimum of an independent dense MILP.
+    expected = reference_tier_values(problem)
+    for tier in range(4):
+        assert abs(result.tier_served[tier] - expected[tier]) <= 1e-4 * max(1.0, expected[tier]) + 1e-6, (
+            tier, result.tier_served, expected,
+        )
+    # Every short need has a reason; every covered need has none.
+    short = result.need_covered < problem.need_demand - 1e-6 * np.maximum(problem.need_demand, 1.0)
+    assert set(result.shortfalls) == set(np.flatnonzero(short).tolist())
