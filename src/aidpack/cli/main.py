@@ -26,9 +26,19 @@ def init() -> None:
 
 def _register() -> None:
     # Each module adds its commands to the root app (and to `plan` where they decide plans).
-    from aidpack.cli import allocate
+    from aidpack.cli import allocate, demo
 
     allocate.register(app, plan_app)
+    demo.register(app, plan_app)
+    from aidpack.cli import imports; imports.register(app, plan_app)  # noqa: E702, I001
+    from aidpack.cli import audit, logistics  # noqa: I001
+
+    logistics.register(app, plan_app)
+    audit.register(app, plan_app)
+    from aidpack.cli import serve, users  # noqa: I001
+
+    users.register(app, plan_app)
+    serve.register(app, plan_app)
 
 
 _register()

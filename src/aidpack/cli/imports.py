@@ -1,0 +1,63 @@
+"""`aidpack import PATH [--kind K] [--json]`: load a scenario folder or one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aidpack.cli import common
+from aidpack.ingest.service import ImportReport, import_path
+
+
+def _print_report(report: ImportReport) -> None:
+    table = Table(title="Import", show_footer=True)
+    table.add_column("file", footer="total")
+    table.add_column("kind")
+    for name in ("rows", "created", "updated", "unchanged"):
+        table.add_column(name, justify="right", footer=str(report.total(name)))
+    for item in report.files:
+        table.add_row(
+            item.file, item.kind, str(item.rows), str(item.created), str(item.updated), str(item.unchanged)
+        )
+    common.console.print(table)
+    for name in report.skipped:
+        common.err_console.print(
+            f"skipped {name}: its name starts with no known kind", highlight=False, markup=False
+        )
+
+
+def import_command(
+    path: Annotated[
+        Path, typer.Argument(help="A scenario folder, or one .csv/.xlsx file (or scenario.toml).")
+    ],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="The kind of a single file (regions, hubs, catalogue, donors, organisations, sites, needs, "
+            "pledges, transit); by default the start of its file name.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import a scenario folder or one file; every bad row is reported and then nothing is written."""
+
+    def run() -> ImportReport:
+        with common.transaction() as session:
+            if as_json or not common.console.is_terminal:
+                return import_path(session, path=path, kind=kind, actor=common.cli_actor())
+            with common.console.status(f"importing {path}"):
+                return import_path(session, path=path, kind=kind, actor=common.cli_actor())
+
+    report = common.guarded(run, as_json=as_json)
+    if as_json:
+        common.print_json(report.to_dict())
+    else:
+        _print_report(report)
+
+
+def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    app.command("import")(import_command)

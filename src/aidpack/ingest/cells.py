@@ -1,0 +1,163 @@
+"""Typed reading of one row's cells; every bad cell becomes a :class:`Problem`, never an exception."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TypeVar
+
+from aidpack.db import to_quantity
+from aidpack.ingest.errors import Problem
+
+E = TypeVar("E", bound=StrEnum)
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+#: Quantities are stored as BIGINT millionths: keep far below its limit.
+MAX_QUANTITY = Decimal(10**12)
+MAX_INTEGER = 2**31 - 1
+
+
+class RowCells:
+    """One data row. Methods return the parsed value, or ``None`` when the cell is empty or bad."""
+
+    def __init__(
+        self, file: str, row: int, cells: Mapping[str, str], present: frozenset[str], problems: list[Problem]
+    ) -> None:
+        self.file = file
+        self.row = row
+        self.cells = cells
+        self.present = present
+        self.problems = problems
+        self.ok = True
+
+    def has(self, column: str) -> bool:
+        """Whether the file has this column at all (an absent column leaves existing values alone)."""
+        return column in self.present
+
+    def raw(self, column: str) -> str:
+        return self.cells.get(column, "")
+
+    def problem(self, column: str | None, value: str, expected: str) -> None:
+        self.ok = False
+        self.problems.append(Problem(self.file, self.row, column, value, expected))
+
+    def _cell(self, column: str, required: bool) -> str | None:
+        if column not in self.present:
+            return None  # a missing required column is reported once, on the header row
+        value = self.cells.get(column, "")
+        if value == "":
+            if required:
+                self.problem(column, "", "a value (this column is required)")
+            return None
+        return value
+
+    def text(self, column: str, *, required: bool = False, max_length: int | None = None) -> str | None:
+        value = self._cell(column, required)
+        if value is not None and max_length is not None and len(value) > max_length:
+            self.problem(column, value, f"at most {max_length} characters")
+            return None
+        return value
+
+    def _decimal(self, column: str, value: str) -> Decimal | None:
+        if not _NUMBER.match(value):
+            self.problem(column, value, "a number (digits with an optional '.' decimal point)")
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            self.problem(column, value, "a number")
+            return None
+        if not number.is_finite():
+            self.problem(column, value, "a finite number")
+            return None
+        return number
+
+    def quantity(self, column: str, *, required: bool = False, positive: bool = True) -> Decimal | None:
+        """An exact amount (six decimals); positive (> 0) or, with ``positive=False``, not negative."""
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        number = self._decimal(column, value)
+        if number is None:
+            return None
+        if abs(number) >= MAX_QUANTITY:
+            self.problem(column, value, f"a number below {MAX_QUANTITY:,}")
+            return None
+        exact = to_quantity(number)
+        if positive and exact <= 0:
+            self.problem(column, value, "a number greater than zero")
+            return None
+        if not positive and exact < 0:
+            self.problem(column, value, "a number that is not negative")
+            return None
+        return exact
+
+    def integer(self, column: str, *, required: bool = False, minimum: int = 0) -> int | None:
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        number = self._decimal(column, value)
+        if number is None:
+            return None
+        if number != number.to_integral_value():
+            self.problem(column, value, "a whole number")
+            return None
+        if number < minimum or number > MAX_INTEGER:
+            bound = "greater than zero" if minimum == 1 else f"at least {minimum}"
+            self.problem(column, value, f"a whole number {bound} and at most {MAX_INTEGER:,}")
+            return None
+        return int(number)
+
+    def coordinate(self, column: str, *, limit: int, required: bool = False) -> float | None:
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        number = self._decimal(column, value)
+        if number is None:
+            return None
+        if not -limit <= number <= limit:
+            self.problem(column, value, f"a number from -{limit} to {limit} (decimal degrees)")
+            return None
+        return float(value)
+
+    def boolean(self, column: str, *, required: bool = False) -> bool | None:
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        word = value.lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        self.problem(column, value, "true or false (also yes/no, 1/0)")
+        return None
+
+    def date(self, column: str, *, required: bool = False) -> dt.date | None:
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        if not _ISO_DATE.match(value):
+            self.problem(column, value, "an ISO date YYYY-MM-DD")
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.problem(column, value, "a real calendar date YYYY-MM-DD (this day does not exist)")
+            return None
+
+    def choice(self, column: str, enum: type[E], *, required: bool = False) -> E | None:
+        value = self._cell(column, required)
+        if value is None:
+            return None
+        word = value.lower()
+        for member in enum:
+            if member.value == word:
+                return member
+        self.problem(column, value, f"one of {', '.join(m.value for m in enum)}")
+        return None

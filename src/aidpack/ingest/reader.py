@@ -1,0 +1,229 @@
+"""Read one CSV or XLSX file into a header and data rows, recognising an HXL hashtag row under the header.
+
+Rows are numbered as a spreadsheet user counts them: the header is row 1; with an HXL row the first data
+row is row 3. Completely empty rows are skipped but keep their numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from aidpack.ingest.errors import Problem
+from aidpack.ingest.kinds import Columns
+
+#: libhxl's own pattern for one hashtag spec (``#tag +attr +attr``), used if libhxl cannot be imported.
+_HXL_PATTERN = re.compile(r"^\s*(#[A-Za-z][_0-9A-Za-z]*)((?:\s*\+[A-Za-z][_0-9A-Za-z]*)*)\s*$")
+
+
+def _hxl_tag_parser() -> Callable[[str], bool]:
+    try:
+        from hxl.model import Column
+    except ImportError:  # libhxl 5.2.2 imports `six` without declaring it; keep working without it
+        return lambda text: _HXL_PATTERN.match(text) is not None
+
+    def is_tag(text: str) -> bool:
+        return bool(Column.parse(text))
+
+    return is_tag
+
+
+_is_hxl_tag: Callable[[str], bool] | None = None
+
+
+def is_hxl_row(cells: Sequence[str]) -> bool:
+    """A hashtag row: at least one non-empty cell, and every non-empty cell a valid HXL tag spec."""
+    global _is_hxl_tag
+    if _is_hxl_tag is None:
+        _is_hxl_tag = _hxl_tag_parser()
+    filled = [cell for cell in cells if cell.strip()]
+    return bool(filled) and all(_is_hxl_tag(cell) for cell in filled)
+
+
+@dataclass
+class Table:
+    """A file's header (trimmed, lower-case) and its non-empty data rows as ``(row number, cells)``."""
+
+    file: str
+    header: list[str] = field(default_factory=list)
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    present: frozenset[str] = frozenset()
+    hxl: bool = False
+
+
+def _clean(value: str) -> str:
+    return value.strip().strip("\ufeff").strip()
+
+
+def _cell_text(value: object) -> str:
+    """An XLSX cell as the text a CSV would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _csv_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]] | None:
+    data = path.read_bytes()
+    if b"\x00" in data:
+        problems.append(Problem(name, None, None, "", "a UTF-8 CSV text file; this file is binary"))
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.end].hex(" ")
+        problems.append(
+            Problem(name, line, None, f"bytes {bad}", "UTF-8 text (save the file as 'CSV UTF-8')")
+        )
+        return None
+    first = text.split("\n", 1)[0]
+    delimiter = ","
+    if "," not in first:
+        if ";" in first:
+            delimiter = ";"
+        elif "\t" in first:
+            delimiter = "\t"
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
+        problems.append(Problem(name, None, None, "", f"well-formed CSV ({exc})"))
+        return None
+
+
+def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]] | None:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
+        problems.append(Problem(name, None, None, "", f"an .xlsx workbook ({type(exc).__name__}: {exc})"))
+        return None
+    except Exception as exc:  # openpyxl raises its own InvalidFileException and others on broken files
+        problems.append(Problem(name, None, None, "", f"an .xlsx workbook ({type(exc).__name__}: {exc})"))
+        return None
+    try:
+        if not workbook.worksheets:
+            problems.append(Problem(name, None, None, "", "a workbook with one sheet"))
+            return None
+        sheet = workbook.worksheets[0]
+        return [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+    except Exception as exc:  # a corrupt sheet inside a valid zip
+        problems.append(
+            Problem(name, None, None, "", f"a readable .xlsx sheet ({type(exc).__name__}: {exc})")
+        )
+        return None
+    finally:
+        workbook.close()
+
+
+def raw_rows(path: Path, problems: list[Problem]) -> list[list[str]] | None:
+    """The file's cells as text, or ``None`` (with a problem) when it is not a readable table."""
+    name = path.name
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _csv_rows(path, name, problems)
+    if suffix == ".xlsx":
+        return _xlsx_rows(path, name, problems)
+    problems.append(Problem(name, None, None, path.suffix, "a .csv or .xlsx file"))
+    return None
+
+
+def read_table(path: Path, columns: Columns, problems: list[Problem]) -> Table | None:
+    """Read and check the header of ``path``; every problem found is appended to ``problems``."""
+    rows = raw_rows(path, problems)
+    if rows is None:
+        return None
+    return build_table(path.name, rows, columns, problems)
+
+
+def _blank(cells: Iterable[str]) -> bool:
+    return all(not cell.strip() for cell in cells)
+
+
+def build_table(name: str, rows: list[list[str]], columns: Columns, problems: list[Problem]) -> Table | None:
+    table = Table(file=name)
+    start = 0
+    while start < len(rows) and _blank(rows[start]):
+        start += 1
+    if start >= len(rows):
+        problems.append(
+            Problem(name, None, None, "", f"a header row with the columns {', '.join(columns.all)}")
+        )
+        return None
+    if start > 0:
+        problems.append(Problem(name, 1, None, "", "the header row first (the file starts with empty rows)"))
+        return None
+    header = [_clean(cell).lower() for cell in rows[0]]
+    table.header = header
+    known = set(columns.all)
+    seen: set[str] = set()
+    blank_headers: list[int] = []
+    for index, column in enumerate(header):
+        if not column:
+            blank_headers.append(index)
+            continue
+        if column in seen:
+            problems.append(Problem(name, 1, column, column, "each column once (this column is repeated)"))
+        seen.add(column)
+        if column not in known and not column.startswith("x_"):
+            problems.append(
+                Problem(
+                    name, 1, column, column, f"one of the columns {', '.join(columns.all)} (or x_ for extras)"
+                )
+            )
+    for column in columns.required:
+        if column not in seen:
+            problems.append(Problem(name, 1, column, "", "this required column in the header row"))
+    table.present = frozenset(seen & known)
+    first_data = 1
+    if len(rows) > 1 and is_hxl_row(rows[1]):
+        table.hxl = True
+        first_data = 2
+    reported_blank: set[int] = set()
+    for index in range(first_data, len(rows)):
+        cells = rows[index]
+        if _blank(cells):
+            continue
+        number = index + 1
+        values: dict[str, str] = {}
+        for position, cell in enumerate(cells):
+            text = _clean(cell)
+            column = header[position] if position < len(header) else ""
+            if not column:
+                if text and position not in reported_blank:
+                    reported_blank.add(position)
+                    problems.append(
+                        Problem(
+                            name,
+                            number,
+                            f"column {position + 1}",
+                            text,
+                            "a header for every column with values",
+                        )
+                    )
+                continue
+            if column in known and column not in values:
+                values[column] = text
+        table.rows.append((number, values))
+    return table

@@ -1,0 +1,292 @@
+"""Load the existing rows an import touches (one query per table) and check every reference.
+
+A reference resolves against the rows of the same import and the database. A reference to a row of
+the import that is itself bad is not reported again: that row's own problem says what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
+
+from aidpack.catalogue.models import Item
+from aidpack.db import Base
+from aidpack.geography.models import Hub, Region, TransitOverride
+from aidpack.ingest.errors import Problem
+from aidpack.ingest.kinds import KIND_ORDER, Kind
+from aidpack.ingest.parse import Record, ScenarioRecord, transit_key
+from aidpack.needs.models import Need
+from aidpack.orgs.models import Organisation
+from aidpack.pledges.models import Pledge
+from aidpack.sites.models import Site
+
+M = TypeVar("M", bound=Base)
+CHUNK = 1000
+
+
+@dataclass
+class Batch:
+    """Everything one import read: a record per row and kind (bad rows too), in import order."""
+
+    scenario: ScenarioRecord | None = None
+    records: dict[Kind, list[Record]] = field(default_factory=lambda: {kind: [] for kind in KIND_ORDER})
+    #: Kinds with a file that could not be read (or lacks its key column): references to them are not checked.
+    unreadable: set[Kind] = field(default_factory=set)
+
+    def codes(self, kind: Kind) -> set[str]:
+        return {record.key for record in self.records[kind] if record.key}
+
+    def refs(self, kinds: Iterable[Kind], column: str) -> set[str]:
+        return {
+            code
+            for kind in kinds
+            for record in self.records[kind]
+            if (code := record.refs.get(column)) is not None
+        }
+
+
+@dataclass
+class Existing:
+    """Rows already in the database, by code (transit overrides by ``"HUB -> REGION"``)."""
+
+    regions: dict[str, Region]
+    hubs: dict[str, Hub]
+    items: dict[str, Item]
+    orgs: dict[str, Organisation]
+    sites: dict[str, Site]
+    needs: dict[str, Need]
+    pledges: dict[str, Pledge]
+    transit: dict[str, TransitOverride]
+
+
+def by_code(
+    session: Session, model: type[M], column: InstrumentedAttribute[str], codes: Iterable[str]
+) -> dict[str, M]:
+    """Rows whose ``column`` is one of ``codes``, in a few chunked queries."""
+    wanted = sorted(set(codes))
+    found: dict[str, M] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        # No eager joins: references are read from the identity map (regions, items...) when needed.
+        query = select(model).where(column.in_(chunk)).options(lazyload("*"))
+        for row in session.execute(query).unique().scalars():
+            found[getattr(row, column.key)] = row
+    return found
+
+
+def load_existing(session: Session, batch: Batch) -> Existing:
+    org_kinds = (Kind.SITES, Kind.NEEDS)
+    transit: dict[str, TransitOverride] = {}
+    if batch.records[Kind.TRANSIT]:
+        rows = session.execute(
+            select(TransitOverride, Hub.code, Region.code)
+            .join(Hub, Hub.id == TransitOverride.hub_id)
+            .join(Region, Region.id == TransitOverride.region_id)
+        ).all()
+        transit = {transit_key(hub, region): override for override, hub, region in rows}
+    return Existing(
+        regions=by_code(
+            session,
+            Region,
+            Region.code,
+            batch.codes(Kind.REGIONS) | batch.refs((Kind.SITES, Kind.NEEDS, Kind.TRANSIT), "region"),
+        ),
+        hubs=by_code(
+            session, Hub, Hub.code, batch.codes(Kind.HUBS) | batch.refs((Kind.PLEDGES, Kind.TRANSIT), "hub")
+        ),
+        items=by_code(
+            session, Item, Item.code, batch.codes(Kind.CATALOGUE) | batch.refs((Kind.PLEDGES,), "item")
+        ),
+        orgs=by_code(
+            session,
+            Organisation,
+            Organisation.code,
+            batch.codes(Kind.DONORS)
+            | batch.codes(Kind.ORGANISATIONS)
+            | batch.refs(org_kinds, "org")
+            | batch.refs((Kind.PLEDGES,), "donor"),
+        ),
+        sites=by_code(session, Site, Site.code, batch.codes(Kind.SITES) | batch.refs((Kind.NEEDS,), "site")),
+        needs=by_code(session, Need, Need.ref, batch.codes(Kind.NEEDS)),
+        pledges=by_code(session, Pledge, Pledge.ref, batch.codes(Kind.PLEDGES)),
+        transit=transit,
+    )
+
+
+class _Checker:
+    def __init__(self, batch: Batch, existing: Existing, problems: list[Problem]) -> None:
+        self.batch = batch
+        self.existing = existing
+        self.problems = problems
+        self.file_records: dict[Kind, dict[str, Record]] = {
+            kind: {record.key: record for record in records if record.key and not record.duplicate}
+            for kind, records in batch.records.items()
+        }
+
+    def _known(self, kinds: tuple[Kind, ...], in_db: dict[str, M], code: str) -> bool:
+        return code in in_db or any(
+            code in self.file_records[kind] or kind in self.batch.unreadable for kind in kinds
+        )
+
+    def reference(
+        self, record: Record, column: str, kinds: tuple[Kind, ...], in_db: dict[str, M], what: str
+    ) -> bool:
+        code = record.refs.get(column)
+        if code is None or self._known(kinds, in_db, code):
+            return True
+        files = " or ".join(f"a {kind.value} file" for kind in kinds)
+        self.problems.append(
+            Problem(
+                record.file,
+                record.row,
+                column,
+                code,
+                f"the code of an existing {what} (from {files} or the database)",
+            )
+        )
+        return False
+
+    def _org(self, record: Record, column: str = "org") -> None:
+        self.reference(record, column, (Kind.DONORS, Kind.ORGANISATIONS), self.existing.orgs, "organisation")
+
+    def _region(self, record: Record) -> bool:
+        return self.reference(record, "region", (Kind.REGIONS,), self.existing.regions, "region")
+
+    def _site_region(self, code: str) -> str | None:
+        in_file = self.file_records[Kind.SITES].get(code)
+        if in_file is not None:
+            region = in_file.refs.get("region")
+            known = region is not None and self._known((Kind.REGIONS,), self.existing.regions, region)
+            return region if known else None
+        site = self.existing.sites.get(code)
+        return None if site is None else site.region.code
+
+    def sites(self) -> None:
+        for record in self.batch.records[Kind.SITES]:
+            self._region(record)
+            self._org(record)
+
+    def needs(self) -> None:
+        for record in self.batch.records[Kind.NEEDS]:
+            region_known = self._region(record)
+            self._org(record)
+            site = record.refs.get("site")
+            if site is None:
+                continue
+            if not self.reference(record, "site", (Kind.SITES,), self.existing.sites, "site"):
+                continue
+            site_region = self._site_region(site)
+            region = record.refs.get("region")
+            if region_known and site_region is not None and region is not None and site_region != region:
+                self.problems.append(
+                    Problem(
+                        record.file,
+                        record.row,
+                        "site",
+                        site,
+                        f"a site in region {region} (site {site} is in {site_region})",
+                    )
+                )
+
+    def _indivisible(self, code: str) -> bool | None:
+        in_file = self.file_records[Kind.CATALOGUE].get(code)
+        if in_file is not None:
+            value = in_file.values.get("indivisible")
+            return value if isinstance(value, bool) else None
+        item = self.existing.items.get(code)
+        return None if item is None else item.indivisible
+
+    def pledges(self) -> None:
+        for record in self.batch.records[Kind.PLEDGES]:
+            self._org(record, "donor")
+            self.reference(record, "hub", (Kind.HUBS,), self.existing.hubs, "hub")
+            item = record.refs.get("item")
+            if item is None or not self.reference(
+                record, "item", (Kind.CATALOGUE,), self.existing.items, "item"
+            ):
+                continue
+            units = record.values.get("units")
+            if not isinstance(units, Decimal):
+                continue
+            if self._indivisible(item) and units != units.to_integral_value():
+                self.problems.append(
+                    Problem(
+                        record.file,
+                        record.row,
+                        "units",
+                        record.raw.get("units", str(units)),
+                        f"a whole number of units ({item} is indivisible)",
+                    )
+                )
+            pledge = self.existing.pledges.get(record.key)
+            if pledge is None or pledge.committed_units <= 0:
+                continue
+            if units < pledge.committed_units:
+                self.problems.append(
+                    Problem(
+                        record.file,
+                        record.row,
+                        "units",
+                        record.raw.get("units", str(units)),
+                        f"at least {pledge.committed_units.normalize():f} units "
+                        "(held by accepted lines of this pledge)",
+                    )
+                )
+            if item != pledge.item.code:
+                self.problems.append(
+                    Problem(
+                        record.file,
+                        record.row,
+                        "item",
+                        item,
+                        f"{pledge.item.code}: the item of a pledge with accepted lines cannot change",
+                    )
+                )
+
+    def transit(self) -> None:
+        for record in self.batch.records[Kind.TRANSIT]:
+            self.reference(record, "hub", (Kind.HUBS,), self.existing.hubs, "hub")
+            self._region(record)
+
+    def merge_organisations(self) -> None:
+        """An organisation in donors and organisations files is one row with both flags."""
+        donors = self.file_records[Kind.DONORS]
+        kept: list[Record] = []
+        for record in self.batch.records[Kind.ORGANISATIONS]:
+            donor = donors.get(record.key)
+            if donor is None:
+                kept.append(record)
+                continue
+            for column in ("name", "kind", "country"):
+                mine, theirs = record.values.get(column), donor.values.get(column)
+                if mine is not None and theirs is not None and mine != theirs:
+                    self.problems.append(
+                        Problem(
+                            record.file,
+                            record.row,
+                            column,
+                            str(mine),
+                            f"the same {column} as {donor.file} row {donor.row} ({theirs}) "
+                            "for the same organisation",
+                        )
+                    )
+                elif mine is not None:
+                    donor.values[column] = mine
+            donor.values["is_recipient"] = True
+            donor.more_files.append(record.file)
+        self.batch.records[Kind.ORGANISATIONS] = kept
+
+
+def check(batch: Batch, existing: Existing, problems: list[Problem]) -> None:
+    """Append a problem for every unknown reference or rule broken across rows."""
+    checker = _Checker(batch, existing, problems)
+    checker.merge_organisations()
+    checker.sites()
+    checker.needs()
+    checker.pledges()
+    checker.transit()
