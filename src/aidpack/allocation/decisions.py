@@ -4,7 +4,7 @@ Accepting never checks-then-acts. Inside one savepoint it
 
 1. moves the lines ``proposed → accepted`` with one conditional UPDATE (``WHERE status = 'proposed'``), so
    two people accepting the same line cannot both succeed;
-2. locks the lines' needs (``FOR UPDATE``, id order) and refuses lines whose need was covered by other
+2. locks the lines' needs (``FOR NO KEY UPDATE``, id order) and refuses lines whose need was covered by other
    plans' lines accepted after this plan was computed (a stale plan would duplicate them);
 3. reserves pledge units with ONE conditional UPDATE per pledge, in pledge id order::
 
@@ -172,15 +172,21 @@ def _check_needs(session: Session, plan: Plan, lines: Sequence[Line]) -> list[di
     lines would then overshoot the need by at least one whole unit of some line.
     """
     need_ids = sorted({line.need_id for line in lines})
-    session.execute(select(Need.id).where(Need.id.in_(need_ids)).order_by(Need.id).with_for_update()).all()
-    seen = dict(
-        session.execute(
+    session.execute(
+        select(Need.id).where(Need.id.in_(need_ids)).order_by(Need.id).with_for_update(key_share=True)
+    ).all()
+    seen: dict[int, Decimal] = {
+        need_id: covered
+        for need_id, covered in session.execute(
             select(PlanNeed.need_id, PlanNeed.covered_fixed).where(
                 PlanNeed.plan_id == plan.id, PlanNeed.need_id.in_(need_ids)
             )
-        ).tuples()
-    )
-    quantities = dict(session.execute(select(Need.id, Need.quantity).where(Need.id.in_(need_ids))).tuples())
+        )
+    }
+    quantities: dict[int, Decimal] = {
+        need_id: quantity
+        for need_id, quantity in session.execute(select(Need.id, Need.quantity).where(Need.id.in_(need_ids)))
+    }
     accepting = {line.id for line in lines}
     other_fixed: dict[int, Decimal] = defaultdict(Decimal)
     own_fixed: dict[int, Decimal] = defaultdict(Decimal)
@@ -262,20 +268,24 @@ def _reserve(session: Session, lines: Sequence[Line]) -> tuple[dict[int, Decimal
     return reserved, conflicts
 
 
+def _lines_text(ids: Sequence[int]) -> str:
+    return ("line " if len(ids) == 1 else "lines ") + ", ".join(map(str, ids))
+
+
 def _stale_message(plan: Plan, pledges: list[dict[str, Any]], needs: list[dict[str, Any]]) -> str:
     parts = []
     for item in pledges:
-        lines = ", ".join(map(str, item["lines"]))
+        lines = _lines_text(item["lines"])
         if item["status"] == PledgeStatus.WITHDRAWN.value:
-            parts.append(f"pledge {item['pledge']} was withdrawn (lines {lines})")
+            parts.append(f"pledge {item['pledge']} was withdrawn ({lines})")
         else:
             parts.append(
                 f"pledge {item['pledge']} has {item['available']} units left"
-                f" but lines {lines} need {item['requested']}"
+                f" but {lines} would take {item['requested']}"
             )
     for item in needs:
-        lines = ", ".join(map(str, item["lines"]))
-        parts.append(f"need {item['need']} is already covered by lines accepted since (lines {lines})")
+        lines = _lines_text(item["lines"])
+        parts.append(f"need {item['need']} is already covered by lines accepted since ({lines})")
     return (
         f"plan {plan.id} is stale: {'; '.join(parts)}. Nothing was accepted; "
         "run `aidpack allocate` again or accept other lines"

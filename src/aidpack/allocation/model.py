@@ -135,9 +135,10 @@ def _build_block(problem: Problem, edges: Edges, capability: int, edge_ids: IntA
     integer_p = problem.pledge_integer[pledges]
     # An indivisible pledge never sends more than its whole units; divisible edges are capped by what
     # the need can use, which keeps the LP bounded and well scaled.
+    # Neither is ever useful beyond what covers the need on its own: ⌈d_n / f_p⌉ whole units, or d_n / f_p.
     x_upper = np.where(
         problem.pledge_integer[e_pledge],
-        np.floor(supply[p_local] + 1e-9),
+        np.minimum(np.floor(supply[p_local] + 1e-9), np.ceil(demand[n_local] / factor - 1e-9)),
         np.minimum(supply[p_local], np.ceil(demand[n_local] / factor * 1e6) / 1e6),
     )
     col_lower = np.zeros(n_x + n_z)

@@ -24,6 +24,8 @@ from aidpack.allocation.problem import FloatArray
 TIER_GAP = 1e-4
 FINAL_GAP = 1e-3
 HOLD_TOLERANCE = 1e-7
+#: Without a user time limit, an integer stage that cannot prove its gap stops here and reports the gap.
+MIP_STAGE_BUDGET = 10.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class SolveOptions:
     tier_gap: float = TIER_GAP
     final_gap: float = FINAL_GAP
     hold_tolerance: float = HOLD_TOLERANCE
+    mip_stage_budget: float = MIP_STAGE_BUDGET
     seed: int = 0
 
     def as_dict(self) -> dict[str, float | int | None]:
@@ -40,6 +43,7 @@ class SolveOptions:
             "tier_gap": self.tier_gap,
             "final_gap": self.final_gap,
             "hold_tolerance": self.hold_tolerance,
+            "mip_stage_budget": self.mip_stage_budget,
             "seed": self.seed,
         }
 
@@ -150,6 +154,8 @@ def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None
             if solution is not None:
                 h.setSolution(_as_solution(solution))
         remaining = _remaining(deadline)
+        if remaining is None and model.is_mip:
+            remaining = options.mip_stage_budget
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
         h.run()
@@ -182,10 +188,14 @@ def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None
             tier = int(name[4:])
             value = float(-cost @ solution)
             tier_values[tier] = value
-            # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
             nz = np.flatnonzero(cost)
-            bound = value - options.hold_tolerance * max(abs(value), 1.0)
-            h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+            if value >= float(-cost.sum()) * (1 - 1e-12):
+                # Every need of the tier is fully covered: fix that (z = 1) rather than add a dense row.
+                h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
+            else:
+                # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
+                bound = value - options.hold_tolerance * max(abs(value), 1.0)
+                h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)

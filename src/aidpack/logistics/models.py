@@ -24,6 +24,13 @@ class Condition(StrEnum):
     DAMAGED = "damaged"
 
 
+class DiscrepancyReason(StrEnum):
+    """Why units of a line did not arrive usable: ``short`` (missing), ``damaged`` (arrived unusable)."""
+
+    SHORT = "short"
+    DAMAGED = "damaged"
+
+
 class Shipment(Base):
     __tablename__ = "shipments"
 

@@ -1,0 +1,183 @@
+"""`/api/v1/plans` and `/api/v1/lines`: run a plan (staff), read plans and lines in scope, decide lines."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy.orm import Session
+
+from aidpack.allocation import decisions
+from aidpack.allocation import service as allocation_service
+from aidpack.allocation.models import Line, LineStatus, Plan
+from aidpack.allocation.schemas import (
+    LineDecision,
+    LinePage,
+    LineRead,
+    PlanLineRead,
+    PlanNeedRead,
+    PlanPage,
+    PlanRead,
+    PlanRun,
+    PlanSummary,
+    TierRead,
+)
+from aidpack.auth import policy
+from aidpack.auth.deps import CurrentPrincipal, CurrentUser
+from aidpack.auth.policy import Action, Principal
+from aidpack.needs import service as needs_service
+from aidpack.reports import lookups
+from aidpack.web.deps import SessionDep
+from aidpack.web.fields import check_date
+from aidpack.web.http import READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep
+
+router = APIRouter(tags=["plans"])
+
+PlanId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+LineIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def line_read(line: Line) -> LineRead:
+    return LineRead(
+        id=line.id,
+        plan=line.plan_id,
+        pledge=line.pledge.ref,
+        donor=line.pledge.donor.code,
+        need=line.need.ref,
+        region=line.need.region.code,
+        capability=line.need.capability,
+        units=float(line.units),
+        amount=float(line.amount),
+        eta=line.eta,
+        transit_days=line.transit_days,
+        status=line.status,
+        shipment=line.shipment_id,
+        received_units=float(line.received_units) if line.received_units is not None else None,
+        version=line.version,
+    )
+
+
+def plan_summary(plan: Plan) -> PlanSummary:
+    return PlanSummary(
+        id=plan.id,
+        created_at=plan.created_at,
+        created_by=plan.created_by,
+        plan_date=plan.plan_date,
+        status=plan.status,
+        gap=plan.gap,
+        solve_seconds=plan.solve_seconds,
+        lines=len(plan.lines),
+    )
+
+
+def plan_read(session: Session, principal: Principal, plan: Plan) -> PlanRead:
+    """The SPEC §4 object, cut to the caller's lines and needs (staff see everything)."""
+    payload: dict[str, Any] = allocation_service.plan_payload(session, plan)
+    lines: list[dict[str, Any]] = payload["lines"]
+    needs: list[dict[str, Any]] = payload["needs"]
+    if not principal.is_staff:
+        visible_lines = {
+            str(line.id)
+            for line in list(plan.lines) + list(plan.kept_lines)
+            if policy.line_visible(principal, line)
+        }
+        lines = [line for line in lines if line["id"] in visible_lines]
+        rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
+        visible_needs = {n.ref for n in rows}
+        needs = [{**n, "detail": None} for n in needs if n["ref"] in visible_needs]
+    return PlanRead(
+        plan=str(payload["plan"]),
+        status=payload["status"],
+        plan_date=payload["plan_date"],
+        tiers={k: TierRead(**v) for k, v in payload["tiers"].items()},
+        lines=[PlanLineRead(**line) for line in lines],
+        needs=[
+            PlanNeedRead(**{k: n.get(k) for k in ("ref", "quantity", "covered", "reason", "detail")})
+            for n in needs
+        ],
+        solve_seconds=payload["solve_seconds"],
+        gap=payload["gap"],
+    )
+
+
+@router.get("/plans", response_model=PlanPage, responses=READ_ERRORS)
+def list_plans(session: SessionDep, principal: CurrentPrincipal, page: PaginationDep) -> PlanPage:
+    policy.require(principal, Action.READ_PLANS)
+    rows, total = lookups.list_plans(session, limit=page.limit, offset=page.offset)
+    return PlanPage(items=[plan_summary(p) for p in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/plans", response_model=PlanRead, status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
+def run_plan(run: PlanRun, session: SessionDep, principal: CurrentUser) -> PlanRead:
+    """Run the allocation engine on the current data and save the plan (coordinators)."""
+    policy.require(principal, Action.RUN_PLANS)
+    plan = allocation_service.run_plan(
+        session,
+        actor=principal.actor,
+        include_proposed=run.include_proposed,
+        time_limit=run.time_limit,
+        plan_date=check_date(run.plan_date, field="plan_date"),
+    )
+    return plan_read(session, principal, plan)
+
+
+@router.get("/plans/latest", response_model=PlanRead, responses=READ_ERRORS)
+def latest_plan(session: SessionDep, principal: CurrentPrincipal) -> PlanRead:
+    policy.require(principal, Action.READ_PLANS)
+    return plan_read(session, principal, allocation_service.get_plan(session, None))
+
+
+@router.get("/plans/{plan_id}", response_model=PlanRead, responses=READ_ERRORS)
+def get_plan(plan_id: PlanId, session: SessionDep, principal: CurrentPrincipal) -> PlanRead:
+    policy.require(principal, Action.READ_PLANS)
+    return plan_read(session, principal, allocation_service.get_plan(session, plan_id))
+
+
+@router.post("/plans/{plan_id}/accept", response_model=list[LineRead], responses=WRITE_ERRORS)
+def accept(
+    plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser
+) -> list[LineRead]:
+    """Accept lines (all proposed ones when ``lines`` is omitted): their pledge units are reserved."""
+    policy.require(principal, Action.DECIDE_PLANS)
+    lines = decisions.accept_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=decision.lines)
+    return [line_read(line) for line in lines]
+
+
+@router.post("/plans/{plan_id}/reject", response_model=list[LineRead], responses=WRITE_ERRORS)
+def reject(
+    plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser
+) -> list[LineRead]:
+    policy.require(principal, Action.DECIDE_PLANS)
+    lines = decisions.reject_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=decision.lines)
+    return [line_read(line) for line in lines]
+
+
+@router.get("/lines", response_model=LinePage, responses=READ_ERRORS)
+def list_lines(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PaginationDep,
+    plan: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    status: LineStatus | None = None,
+    donor: CodeFilter = None,
+    need: CodeFilter = None,
+) -> LinePage:
+    """Lines the caller may see: staff all, a donor its pledges', a recipient those to its needs."""
+    rows, total = lookups.list_lines(
+        session,
+        principal=principal,
+        plan_id=plan,
+        status=status,
+        donor=donor,
+        need=need,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return LinePage(
+        items=[line_read(line) for line in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)
+def get_line(line_id: LineIdPath, session: SessionDep, principal: CurrentPrincipal) -> LineRead:
+    return line_read(lookups.get_line(session, principal=principal, line_id=line_id))
