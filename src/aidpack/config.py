@@ -12,7 +12,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIDPACK_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    secret_key: str = Field(default="", description="Signs session cookies and tokens; generated per process when empty.")
+    secret_key: str = Field(
+        default="", description="Signs session cookies and tokens; generated per process when empty."
+    )
     token_minutes: int = 12 * 60
     demo: bool = False
 

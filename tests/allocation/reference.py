@@ -62,6 +62,6 @@ def reference_tier_values(problem: Problem) -> list[float]:
         value = float(-res.fun)
         values.append(value)
         rows.append(-c)
-        lower.append(value - 1e-7 * max(abs(value), 1.0))
+        lower.append(value - 1e-9 * max(abs(value), 1.0))
         upper.append(np.inf)
     return values

@@ -128,8 +128,8 @@ def allocate(problem: Problem, options: SolveOptions | None = None) -> Allocatio
     brought = np.bincount(line_need, weights=line_amount, minlength=problem.n_needs)
     covered = np.minimum(brought, problem.need_demand)
     fraction = np.divide(covered, problem.need_demand, out=np.zeros_like(covered), where=problem.need_demand > 0)
-    tier_served = np.bincount(problem.need_tier, weights=problem.need_people * fraction, minlength=4)[:4]
-    tier_people = np.bincount(problem.need_tier, weights=problem.need_people, minlength=4)[:4]
+    tier_served = np.bincount(problem.need_tier, weights=problem.need_people * fraction, minlength=4)[:4].astype(float)
+    tier_people = np.bincount(problem.need_tier, weights=problem.need_people, minlength=4)[:4].astype(float)
     short = covered < problem.need_demand - COVER_TOLERANCE * np.maximum(problem.need_demand, 1.0)
     shortfalls = explain(problem, edges, short, line_pledge, line_need, line_amount)
     finished = time.perf_counter()

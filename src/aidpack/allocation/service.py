@@ -63,7 +63,10 @@ def _persist(
 ) -> Plan:
     problem = loaded.problem
     tiers = {
-        name: {"served": round(float(allocation.tier_served[i]), 6), "people": round(float(allocation.tier_people[i]), 6)}
+        name: {
+            "served": round(float(allocation.tier_served[i]), 6),
+            "people": round(float(allocation.tier_people[i]), 6),
+        }
         for i, name in enumerate(TIER_NAMES)
     }
     plan = Plan(

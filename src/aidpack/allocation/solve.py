@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -65,7 +65,6 @@ _STATUS: dict[highspy.HighsModelStatus, Termination] = {
     highspy.HighsModelStatus.kIterationLimit: Termination.TIME_LIMIT,
     highspy.HighsModelStatus.kSolutionLimit: Termination.TIME_LIMIT,
     highspy.HighsModelStatus.kInterrupt: Termination.TIME_LIMIT,
-    highspy.HighsModelStatus.kHighsInterrupt: Termination.TIME_LIMIT,
     highspy.HighsModelStatus.kInfeasible: Termination.INFEASIBLE,
     highspy.HighsModelStatus.kUnboundedOrInfeasible: Termination.INFEASIBLE,
 }
@@ -94,9 +93,13 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
+#: highspy's constructor carries no annotations; this names its type once.
+_HighsFactory: Callable[[], highspy.Highs] = highspy.Highs
+
+
 def new_highs(seed: int = 0) -> highspy.Highs:
     with _quiet_stdout():
-        h = highspy.Highs()
+        h = _HighsFactory()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("log_to_console", False)
     h.setOptionValue("random_seed", seed)

@@ -188,13 +188,17 @@ def verify(session: Session) -> ChainReport:
     prev_hash = GENESIS_HASH
     expected_id = 1
     count = 0
-    for event in session.execute(select(Event).order_by(Event.id)).scalars().yield_per(1000):
+    events = session.execute(select(Event).order_by(Event.id).execution_options(populate_existing=True))
+    for event in events.scalars().yield_per(1000):
         if event.id != expected_id:
-            return ChainReport(False, count, prev_hash, expected_id, f"event {expected_id} is missing (next is {event.id})")
+            problem = f"event {expected_id} is missing (next is {event.id})"
+            return ChainReport(False, count, prev_hash, expected_id, problem)
         if event.prev_hash != prev_hash:
-            return ChainReport(False, count, prev_hash, event.id, f"event {event.id} does not follow event {event.id - 1}")
+            problem = f"event {event.id} does not follow event {event.id - 1}"
+            return ChainReport(False, count, prev_hash, event.id, problem)
         if event_hash(prev_hash, event) != event.hash:
-            return ChainReport(False, count, prev_hash, event.id, f"event {event.id} was altered after it was written")
+            problem = f"event {event.id} was altered after it was written"
+            return ChainReport(False, count, prev_hash, event.id, problem)
         prev_hash = event.hash
         expected_id += 1
         count += 1

@@ -53,7 +53,8 @@ def render_summary(summary: PlanSummary) -> None:
 def allocate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object (SPEC §4).")] = False,
     time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0.01, help="Seconds the solver may take; the plan reports its gap.")
+        float | None,
+        typer.Option("--time-limit", min=0.01, help="Seconds the solver may take; the plan reports its gap."),
     ] = None,
     include_proposed: Annotated[
         bool, typer.Option("--include-proposed", help="Also allocate pledges that are only proposed.")

@@ -14,7 +14,6 @@ from alembic import op
 
 import aidpack.db
 
-
 revision: str = '717ddcdfa508'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
