@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +21,22 @@ def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
-def reset_postgres(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def private_schema() -> str:
+    """A schema of this test run's own, so that parallel runs on one server never see each other."""
+    return f"aidpack_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def postgres_engine(url: str, schema: str) -> Engine:
+    return make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+
+
+def drop_schema(url: str, schema: str) -> None:
+    admin = make_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -42,14 +55,22 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     else:
         url = postgres_url()
         assert url is not None
-        eng = make_engine(url)
+        schema = private_schema()
         try:
-            reset_postgres(eng)
+            admin = make_engine(url)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            admin.dispose()
         except Exception as exc:  # the server is not reachable: say so, never pass silently
             pytest.skip(f"PostgreSQL at {url} is not reachable: {exc}")
+        eng = postgres_engine(url, schema)
     migrate(eng)
     yield eng
     eng.dispose()
+    if backend == "postgres":
+        url = postgres_url()
+        assert url is not None
+        drop_schema(url, schema)
 
 
 @pytest.fixture
@@ -70,3 +91,13 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
+    """Playwright drives Debian's Chromium (never a downloaded browser); as root it needs --no-sandbox."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": ["--no-sandbox"],
+    }
