@@ -77,9 +77,7 @@ def plan_read(session: Session, principal: Principal, plan: Plan) -> PlanRead:
     needs: list[dict[str, Any]] = payload["needs"]
     if not principal.is_staff:
         visible_lines = {
-            str(line.id)
-            for line in list(plan.lines) + list(plan.kept_lines)
-            if policy.line_visible(principal, line)
+            str(line.id) for line in list(plan.lines) + list(plan.kept_lines) if policy.line_visible(principal, line)
         }
         lines = [line for line in lines if line["id"] in visible_lines]
         rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
@@ -92,8 +90,7 @@ def plan_read(session: Session, principal: Principal, plan: Plan) -> PlanRead:
         tiers={k: TierRead(**v) for k, v in payload["tiers"].items()},
         lines=[PlanLineRead(**line) for line in lines],
         needs=[
-            PlanNeedRead(**{k: n.get(k) for k in ("ref", "quantity", "covered", "reason", "detail")})
-            for n in needs
+            PlanNeedRead(**{k: n.get(k) for k in ("ref", "quantity", "covered", "reason", "detail")}) for n in needs
         ],
         solve_seconds=payload["solve_seconds"],
         gap=payload["gap"],
@@ -134,9 +131,7 @@ def get_plan(plan_id: PlanId, session: SessionDep, principal: CurrentPrincipal) 
 
 
 @router.post("/plans/{plan_id}/accept", response_model=list[LineRead], responses=WRITE_ERRORS)
-def accept(
-    plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser
-) -> list[LineRead]:
+def accept(plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser) -> list[LineRead]:
     """Accept lines (all proposed ones when ``lines`` is omitted): their pledge units are reserved."""
     policy.require(principal, Action.DECIDE_PLANS)
     lines = decisions.accept_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=decision.lines)
@@ -144,9 +139,7 @@ def accept(
 
 
 @router.post("/plans/{plan_id}/reject", response_model=list[LineRead], responses=WRITE_ERRORS)
-def reject(
-    plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser
-) -> list[LineRead]:
+def reject(plan_id: PlanId, decision: LineDecision, session: SessionDep, principal: CurrentUser) -> list[LineRead]:
     policy.require(principal, Action.DECIDE_PLANS)
     lines = decisions.reject_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=decision.lines)
     return [line_read(line) for line in lines]
@@ -173,9 +166,7 @@ def list_lines(
         limit=page.limit,
         offset=page.offset,
     )
-    return LinePage(
-        items=[line_read(line) for line in rows], total=total, limit=page.limit, offset=page.offset
-    )
+    return LinePage(items=[line_read(line) for line in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)

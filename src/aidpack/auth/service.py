@@ -1,0 +1,295 @@
+"""Accounts: argon2 password hashes, sign-in with throttling, signed expiring tokens, sessions and CSRF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aidpack.audit.service import record, snapshot
+from aidpack.auth.models import Role, User
+from aidpack.auth.policy import Principal
+from aidpack.db import utcnow
+from aidpack.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from aidpack.orgs.models import Organisation
+
+#: Failed sign-ins in a row before an account is locked, and for how long.
+MAX_FAILED_LOGINS = 5
+LOCK_DURATION = dt.timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()
+#: Verified against when the e-mail is unknown, so that a wrong e-mail costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash("aidpack-no-such-user")
+
+
+class InvalidCredentials(Unauthorized):
+    code = "INVALID_CREDENTIALS"
+
+
+class AccountLocked(DomainError):
+    code = "ACCOUNT_LOCKED"
+    http_status = 429
+
+
+class TokenInvalid(Unauthorized):
+    code = "TOKEN_INVALID"
+
+
+class CsrfFailed(Forbidden):
+    code = "CSRF_FAILED"
+
+
+class UserExists(Conflict):
+    code = "USER_EXISTS"
+
+
+class OrgNotFound(NotFound):
+    code = "ORG_NOT_FOUND"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def principal_for(user: User) -> Principal:
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        role=user.role,
+        org_id=user.org_id,
+        org_code=user.org.code if user.org is not None else None,
+    )
+
+
+def find_user(session: Session, *, email: str) -> User | None:
+    return session.execute(select(User).where(func.lower(User.email) == email.strip().lower())).scalar_one_or_none()
+
+
+def create_user(
+    session: Session, *, actor: str, email: str, password: str, role: Role, org_code: str | None = None
+) -> User:
+    """A new account; donors and recipients must belong to an organisation."""
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise ValidationFailed(f"{email!r} is not an e-mail address", context={"field": "email"})
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", context={"field": "password"}
+        )
+    org: Organisation | None = None
+    if org_code:
+        org = session.execute(select(Organisation).where(Organisation.code == org_code)).scalar_one_or_none()
+        if org is None:
+            raise OrgNotFound(f"no organisation with code {org_code!r}", context={"org": org_code})
+    if role in (Role.DONOR, Role.RECIPIENT) and org is None:
+        raise ValidationFailed(f"a {role} account needs --org CODE", context={"field": "org"})
+    if find_user(session, email=email) is not None:
+        raise UserExists(f"an account for {email} exists already", context={"email": email})
+    user = User(email=email, password_hash=hash_password(password), role=role, org=org, active=True, failed_logins=0)
+    session.add(user)
+    session.flush()
+    record(session, actor=actor, action="user.create", entity="user", entity_ref=email, after=snapshot(user))
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.email)).scalars())
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A sign-in attempt: the user on success, else the error to answer (after the attempt is saved)."""
+
+    user: User | None
+    error: DomainError | None
+
+
+def authenticate(session: Session, *, email: str, password: str, now: dt.datetime | None = None) -> LoginResult:
+    """Check a password; count failures and lock the account after too many in a row.
+
+    A failure is returned, not raised, so that the caller commits the failure count before answering.
+    """
+    now = now or utcnow()
+    malformed = len(email) > 320 or any(ord(ch) < 32 for ch in email) or "\x00" in password
+    user = None if malformed else find_user(session, email=email)
+    if user is None or not user.active:
+        verify_password(_DUMMY_HASH, password)
+        return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
+    if user.locked_until is not None and user.locked_until > now:
+        return LoginResult(
+            None,
+            AccountLocked(
+                "too many failed sign-ins; try again later",
+                context={"retry_after": int((user.locked_until - now).total_seconds()) + 1},
+            ),
+        )
+    if not verify_password(user.password_hash, password):
+        before = snapshot(user)
+        user.failed_logins = (user.failed_logins or 0) + 1
+        action = "user.login_failed"
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCK_DURATION
+            user.failed_logins = 0
+            action = "user.locked"
+        session.flush()
+        record(
+            session,
+            actor="anonymous",
+            action=action,
+            entity="user",
+            entity_ref=user.email,
+            before=before,
+            after=snapshot(user),
+        )
+        return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
+    if user.failed_logins or user.locked_until is not None:
+        user.failed_logins = 0
+        user.locked_until = None
+        session.flush()
+    return LoginResult(user, None)
+
+
+# --- signed tokens (API bearer tokens and session cookies) ---------------------------------------
+
+TOKEN_SALT = "aidpack.api-token"
+SESSION_SALT = "aidpack.session"
+
+
+def _timestamp(now: dt.datetime | None) -> int:
+    return int((now or utcnow()).timestamp())
+
+
+def issue_token(*, secret: str, user: User, minutes: int, now: dt.datetime | None = None) -> str:
+    """A signed bearer token naming the user, valid for ``minutes``."""
+    payload = {"u": user.id, "exp": _timestamp(now) + minutes * 60}
+    return URLSafeSerializer(secret, salt=TOKEN_SALT).dumps(payload)
+
+
+def _load(secret: str, salt: str, token: str) -> dict[str, object]:
+    try:
+        payload = URLSafeSerializer(secret, salt=salt).loads(token)
+    except BadSignature as exc:
+        raise TokenInvalid("the token is not valid") from exc
+    if not isinstance(payload, dict):
+        raise TokenInvalid("the token is not valid")
+    return payload
+
+
+def user_for_token(session: Session, *, secret: str, token: str, now: dt.datetime | None = None) -> User:
+    """The active user a bearer token names; raises TokenInvalid when it is forged, expired or revoked."""
+    payload = _load(secret, TOKEN_SALT, token)
+    user_id, exp = payload.get("u"), payload.get("exp")
+    if not isinstance(user_id, int) or not isinstance(exp, int):
+        raise TokenInvalid("the token is not valid")
+    if exp < _timestamp(now):
+        raise TokenInvalid("the token has expired; ask for a new one", context={"expired": True})
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise TokenInvalid("the token's account is no longer active")
+    return user
+
+
+@dataclass
+class WebSession:
+    """What the session cookie carries: the signed-in user (if any), a CSRF token and an expiry."""
+
+    user_id: int | None
+    csrf: str
+    exp: int
+    changed: bool = False
+
+
+def new_web_session(*, minutes: int, user_id: int | None = None, now: dt.datetime | None = None) -> WebSession:
+    return WebSession(user_id=user_id, csrf=secrets.token_urlsafe(24), exp=_timestamp(now) + minutes * 60, changed=True)
+
+
+def dump_web_session(web: WebSession, *, secret: str) -> str:
+    return URLSafeSerializer(secret, salt=SESSION_SALT).dumps({"u": web.user_id, "c": web.csrf, "exp": web.exp})
+
+
+def load_web_session(cookie: str | None, *, secret: str, minutes: int, now: dt.datetime | None = None) -> WebSession:
+    """The cookie's session, or a fresh anonymous one when it is missing, forged or expired."""
+    if cookie:
+        try:
+            payload = _load(secret, SESSION_SALT, cookie)
+        except TokenInvalid:
+            payload = {}
+        user_id, csrf, exp = payload.get("u"), payload.get("c"), payload.get("exp")
+        if (
+            isinstance(csrf, str)
+            and isinstance(exp, int)
+            and exp >= _timestamp(now)
+            and (user_id is None or isinstance(user_id, int))
+        ):
+            return WebSession(user_id=user_id, csrf=csrf, exp=exp)
+    return new_web_session(minutes=minutes, now=now)
+
+
+def check_csrf(web: WebSession, submitted: str | None) -> None:
+    if not submitted or not hmac.compare_digest(web.csrf.encode(), submitted.encode()):
+        raise CsrfFailed("the form is out of date or was not sent by this site; reload the page and try again")
+
+
+# --- demo accounts --------------------------------------------------------------------------------
+
+DEMO_ACCOUNTS: tuple[tuple[str, Role, str | None], ...] = (
+    ("admin@demo.aidpack.org", Role.ADMIN, None),
+    ("coordinator@demo.aidpack.org", Role.COORDINATOR, None),
+    ("donor.de@demo.aidpack.org", Role.DONOR, "DE"),
+    ("recipient.moe@demo.aidpack.org", Role.RECIPIENT, "UA-MOE"),
+    ("viewer@demo.aidpack.org", Role.VIEWER, None),
+)
+
+
+def ensure_demo_accounts(session: Session, *, actor: str = "demo") -> list[tuple[str, str, str, str | None]]:
+    """Create (or reset the password of) one account per role for the demo.
+
+    Returns (email, password, role, organisation code) per account. Accounts for organisations that are
+    not in the database are skipped. Passwords are new random ones each time.
+    """
+    created: list[tuple[str, str, str, str | None]] = []
+    for email, role, org_code in DEMO_ACCOUNTS:
+        org_id: int | None = None
+        if org_code is not None:
+            org = session.execute(select(Organisation).where(Organisation.code == org_code)).scalar_one_or_none()
+            if org is None:
+                continue
+            org_id = org.id
+        password = secrets.token_urlsafe(9)
+        user = find_user(session, email=email)
+        if user is None:
+            create_user(session, actor=actor, email=email, password=password, role=role, org_code=org_code)
+        else:
+            before = snapshot(user)
+            user.password_hash = hash_password(password)
+            user.role, user.org_id, user.active = role, org_id, True
+            user.failed_logins, user.locked_until = 0, None
+            session.flush()
+            record(
+                session,
+                actor=actor,
+                action="user.reset",
+                entity="user",
+                entity_ref=email,
+                before=before,
+                after=snapshot(user),
+            )
+        created.append((email, password, role.value, org_code))
+    return created

@@ -1,0 +1,282 @@
+"""Reports: coverage per tier, category and region; donors' contributions; the largest gaps with reasons.
+
+Coverage is weighted by people served, like the engine's objective: a tier is 100 % covered when every
+need in it is fully covered. ``committed`` counts lines that are accepted or later (after a short receipt,
+what was received); ``planned`` adds the proposed lines of the latest plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, PlanNeed
+from aidpack.auth import policy
+from aidpack.auth.policy import Principal
+from aidpack.needs.models import TIERS, Need, NeedStatus
+from aidpack.orgs.models import Organisation
+from aidpack.pledges.models import Pledge, PledgeStatus
+from aidpack.reports import lookups
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class NeedCoverage:
+    need: Need
+    category: str
+    quantity: Decimal
+    committed: Decimal
+    planned: Decimal
+    people: int
+    reason: str | None
+    detail: dict[str, Any] | None
+
+    @property
+    def shortfall(self) -> Decimal:
+        return max(self.quantity - self.planned, ZERO)
+
+    @property
+    def people_short(self) -> float:
+        """People served weighted by the part of the need left uncovered."""
+        return float(self.people) * float(self.shortfall / self.quantity) if self.quantity else 0.0
+
+
+@dataclass
+class Group:
+    """Coverage of a group of needs (a tier, a category, a region)."""
+
+    key: str
+    label: str
+    needs: int = 0
+    people: int = 0
+    served_planned: float = 0.0
+    served_committed: float = 0.0
+    fully_covered: int = 0
+
+    def add(self, item: NeedCoverage) -> None:
+        self.needs += 1
+        self.people += item.people
+        if item.quantity > 0:
+            self.served_planned += item.people * float(min(item.planned / item.quantity, Decimal(1)))
+            self.served_committed += item.people * float(min(item.committed / item.quantity, Decimal(1)))
+        if item.planned >= item.quantity:
+            self.fully_covered += 1
+
+    @property
+    def planned_share(self) -> float:
+        return self.served_planned / self.people if self.people else 0.0
+
+    @property
+    def committed_share(self) -> float:
+        return self.served_committed / self.people if self.people else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "needs": self.needs,
+            "people": self.people,
+            "fully_covered": self.fully_covered,
+            "planned": round(self.planned_share, 4),
+            "committed": round(self.committed_share, 4),
+        }
+
+
+@dataclass
+class PublicGap:
+    """A gap as the public may see it: region, capability, tier and reason, never a site."""
+
+    region: str
+    region_name: str
+    capability: str
+    category: str
+    tier: str
+    reason: str | None
+    needs: int = 0
+    shortfall: Decimal = ZERO
+    people_short: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "region_name": self.region_name,
+            "capability": self.capability,
+            "category": self.category,
+            "tier": self.tier,
+            "reason": self.reason,
+            "needs": self.needs,
+            "shortfall": float(self.shortfall),
+            "people_short": round(self.people_short, 1),
+        }
+
+
+@dataclass
+class Contribution:
+    donor: str
+    name: str
+    pledges: int = 0
+    value_eur: Decimal = ZERO
+    value_committed_eur: Decimal = ZERO
+    lines_committed: int = 0
+    lines_received: int = 0
+    categories: set[str] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "donor": self.donor,
+            "name": self.name,
+            "pledges": self.pledges,
+            "value_eur": float(self.value_eur),
+            "value_committed_eur": float(round(self.value_committed_eur, 2)),
+            "lines_committed": self.lines_committed,
+            "lines_received": self.lines_received,
+            "categories": sorted(self.categories),
+        }
+
+
+@dataclass
+class CoverageReport:
+    plan_id: int | None
+    needs: list[NeedCoverage]
+    tiers: list[Group]
+    categories: list[Group]
+    regions: list[Group]
+
+    def gaps(self) -> list[NeedCoverage]:
+        """Needs left short, most important first: tier, then people left without cover."""
+        short = [n for n in self.needs if n.shortfall > 0]
+        order = {tier: i for i, tier in enumerate(TIERS)}
+        return sorted(short, key=lambda n: (order[n.need.priority], -n.people_short, n.need.ref))
+
+    def public_gaps(self, limit: int | None = None) -> list[PublicGap]:
+        groups: dict[tuple[str, str, str, str | None], PublicGap] = {}
+        for item in self.gaps():
+            need = item.need
+            key = (need.region.code, need.capability, str(need.priority), item.reason)
+            gap = groups.get(key)
+            if gap is None:
+                gap = groups[key] = PublicGap(
+                    region=need.region.code,
+                    region_name=need.region.name,
+                    capability=need.capability,
+                    category=item.category,
+                    tier=str(need.priority),
+                    reason=item.reason,
+                )
+            gap.needs += 1
+            gap.shortfall += item.shortfall
+            gap.people_short += item.people_short
+        order = {str(tier): i for i, tier in enumerate(TIERS)}
+        ranked = sorted(groups.values(), key=lambda g: (order[g.tier], -g.people_short, g.region, g.capability))
+        return ranked[:limit] if limit is not None else ranked
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "tiers": [g.to_dict() for g in self.tiers],
+            "categories": [g.to_dict() for g in self.categories],
+            "regions": [g.to_dict() for g in self.regions],
+            "gaps": [g.to_dict() for g in self.public_gaps()],
+        }
+
+
+def _sum_by_need(lines: Iterable[Line], *, delivered: bool) -> dict[int, Decimal]:
+    totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        totals[line.need_id] += line.delivered_amount if delivered else line.amount
+    return totals
+
+
+def coverage(session: Session) -> CoverageReport:
+    """Coverage of the open needs by committed lines and by the latest plan."""
+    categories = lookups.capability_categories(session)
+    needs = list(session.execute(select(Need).where(Need.status == NeedStatus.OPEN).order_by(Need.ref)).scalars())
+    fixed = session.execute(select(Line).where(Line.status.in_(FIXED_LINE_STATUSES))).scalars().all()
+    committed = _sum_by_need(fixed, delivered=True)
+    plan = lookups.latest_plan(session)
+    proposed: dict[int, Decimal] = {}
+    outcomes: dict[int, PlanNeed] = {}
+    if plan is not None:
+        proposed = _sum_by_need(
+            session.execute(select(Line).where(Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED))
+            .scalars()
+            .all(),
+            delivered=False,
+        )
+        outcomes = {
+            o.need_id: o for o in session.execute(select(PlanNeed).where(PlanNeed.plan_id == plan.id)).scalars()
+        }
+    items: list[NeedCoverage] = []
+    for need in needs:
+        done = committed.get(need.id, ZERO)
+        planned = min(done + proposed.get(need.id, ZERO), need.quantity)
+        outcome = outcomes.get(need.id)
+        reason = None
+        if planned < need.quantity and outcome is not None and outcome.reason is not None:
+            reason = str(outcome.reason)
+        items.append(
+            NeedCoverage(
+                need=need,
+                category=categories.get(need.capability, "other"),
+                quantity=need.quantity,
+                committed=min(done, need.quantity),
+                planned=planned,
+                people=need.effective_people_served,
+                reason=reason,
+                detail=outcome.detail if outcome is not None and reason else None,
+            )
+        )
+    tiers = {str(t): Group(str(t), str(t)) for t in TIERS}
+    cats: dict[str, Group] = {}
+    regions: dict[str, Group] = {}
+    for item in items:
+        tiers[str(item.need.priority)].add(item)
+        cats.setdefault(item.category, Group(item.category, item.category)).add(item)
+        region = item.need.region
+        regions.setdefault(region.code, Group(region.code, region.name)).add(item)
+    return CoverageReport(
+        plan_id=plan.id if plan is not None else None,
+        needs=items,
+        tiers=list(tiers.values()),
+        categories=sorted(cats.values(), key=lambda g: g.key),
+        regions=sorted(regions.values(), key=lambda g: g.key),
+    )
+
+
+def visible_gaps(report: CoverageReport, principal: Principal) -> list[NeedCoverage]:
+    """Gaps need by need for staff, and a recipient's own; others get ``public_gaps``."""
+    return [g for g in report.gaps() if policy.need_full_detail(principal, g.need)]
+
+
+def contributions(session: Session) -> list[Contribution]:
+    """What each donor pledged (EUR where given) and how much of it accepted lines hold."""
+    donors: dict[int, Contribution] = {}
+    for org in session.execute(select(Organisation).where(Organisation.is_donor.is_(True))).scalars():
+        donors[org.id] = Contribution(donor=org.code, name=org.name)
+    for pledge in session.execute(select(Pledge).where(Pledge.status != PledgeStatus.WITHDRAWN)).scalars():
+        entry = donors.setdefault(pledge.donor_id, Contribution(donor=pledge.donor.code, name=pledge.donor.name))
+        entry.pledges += 1
+        entry.categories.add(pledge.item.category)
+        if pledge.value_eur is not None:
+            entry.value_eur += pledge.value_eur
+    for line in session.execute(select(Line).where(Line.status.in_(FIXED_LINE_STATUSES))).scalars():
+        pledge = line.pledge
+        entry = donors.setdefault(pledge.donor_id, Contribution(donor=pledge.donor.code, name=pledge.donor.name))
+        entry.lines_committed += 1
+        if line.status is LineStatus.RECEIVED:
+            entry.lines_received += 1
+        if pledge.value_eur is not None and pledge.units > 0:
+            entry.value_committed_eur += pledge.value_eur * line.units / pledge.units
+    return sorted(donors.values(), key=lambda c: (-c.value_eur, -c.pledges, c.donor))
+
+
+def report_dict(session: Session) -> dict[str, Any]:
+    """The whole public report as JSON (for ``aidpack report --json``)."""
+    return {**coverage(session).to_dict(), "contributions": [c.to_dict() for c in contributions(session)]}

@@ -1,0 +1,107 @@
+"""What every JSON route shares: the error body, documented error answers, pagination, ETag / If-Match."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Header, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from aidpack.errors import DomainError, StaleVersion
+from aidpack.web.fields import CODE_PATTERN
+
+T = TypeVar("T")
+
+MAX_LIMIT = 500
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable machine-readable code, a message, and what it concerns."""
+
+    error: str = Field(examples=["NOT_FOUND"])
+    detail: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Malformed request",
+        401: "Not signed in, or the token is invalid or expired",
+        403: "The role or organisation may not do this",
+        404: "Not found (or not visible to the caller)",
+        409: "Conflict: someone else changed the thing first, or the change breaks a rule",
+        412: "If-Match does not match the current ETag",
+        422: "Invalid input",
+        428: "If-Match is required",
+        429: "Too many failed sign-ins",
+    }
+    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+
+
+#: Documented on every route: a malformed request, invalid input.
+BASE_ERRORS = _documented(400, 422)
+READ_ERRORS = _documented(400, 401, 403, 404, 422)
+PUBLIC_READ_ERRORS = _documented(400, 404, 422)
+WRITE_ERRORS = _documented(400, 401, 403, 404, 409, 422)
+UPDATE_ERRORS = _documented(400, 401, 403, 404, 409, 412, 422, 428)
+LOGIN_ERRORS = _documented(400, 401, 422, 429)
+
+
+class PreconditionRequired(DomainError):
+    code = "PRECONDITION_REQUIRED"
+    http_status = 428
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+
+
+def pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def set_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='The ETag from the last GET, e.g. "3" (required for updates)'),
+]
+
+
+def check_if_match(if_match: str | None, *, version: int, what: str) -> None:
+    """428 when If-Match is missing, 412 when it names another version than the current one."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired(
+            f"send If-Match with the {what}'s ETag (from GET) to update it", context={"etag": etag(version)}
+        )
+    tags = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
+    if "*" in tags or etag(version) in tags:
+        return
+    raise StaleVersion(
+        f"the {what} was changed by someone else since you read it; read it again",
+        context={"etag": etag(version)},
+    )
+
+
+#: A ref or code in a path (``/api/v1/needs/{ref}``).
+RefPath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=64)]
+#: An optional code filter in a query string (``?donor=DE``).
+CodeFilter = Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=64)]
+PaginationDep = Annotated[Pagination, Depends(pagination)]

@@ -1,0 +1,131 @@
+"""The plan page: run a plan (staff), read its lines and short needs, accept or reject lines."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from aidpack.allocation import decisions
+from aidpack.allocation import service as allocation_service
+from aidpack.allocation.api import plan_read
+from aidpack.allocation.models import LineStatus
+from aidpack.auth import policy
+from aidpack.auth import service as auth_service
+from aidpack.auth.deps import PagePrincipal, WebSessionDep
+from aidpack.auth.policy import Action
+from aidpack.needs.models import TIERS
+from aidpack.reports import lookups
+from aidpack.sites import service as sites_service
+from aidpack.web.deps import SessionDep
+from aidpack.web.forms import require_login
+from aidpack.web.templating import redirect, render
+
+router = APIRouter(include_in_schema=False)
+Field = Annotated[str | None, Form(max_length=200)]
+
+
+@router.get("/plans")
+def plans(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+    require_login(principal)
+    policy.require(principal, Action.READ_PLANS)
+    rows, total = lookups.list_plans(session, limit=50, offset=0)
+    return render(
+        request,
+        "plans.html",
+        {
+            "principal": principal,
+            "plans": rows,
+            "total": total,
+            "can_run": policy.allows(principal, Action.RUN_PLANS),
+        },
+    )
+
+
+@router.post("/plans")
+def plan_run(
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    web: WebSessionDep,
+    csrf_token: Field = None,
+    include_proposed: Field = None,
+) -> Response:
+    require_login(principal)
+    auth_service.check_csrf(web, csrf_token)
+    policy.require(principal, Action.RUN_PLANS)
+    plan = allocation_service.run_plan(session, actor=principal.actor, include_proposed=include_proposed == "on")
+    return redirect(request, f"/plans/{plan.id}")
+
+
+@router.get("/plans/{plan_id}")
+def plan_page(request: Request, plan_id: int, session: SessionDep, principal: PagePrincipal) -> Response:
+    require_login(principal)
+    policy.require(principal, Action.READ_PLANS)
+    plan = lookups.get_plan(session, plan_id)
+    shown = plan_read(session, principal, plan)
+    lines = [line for line in list(plan.lines) + list(plan.kept_lines) if policy.line_visible(principal, line)]
+    sites = {
+        line.need.ref: line.need.site.name
+        for line in lines
+        if line.need.site is not None and policy.site_details_visible(principal, line.need.site)
+    }
+    return render(
+        request,
+        "plan.html",
+        {
+            "principal": principal,
+            "plan": plan,
+            "shown": shown,
+            "lines": lines,
+            "sites": sites,
+            "tiers": TIERS,
+            "short_needs": [n for n in shown.needs if n.covered < n.quantity],
+            "can_decide": policy.allows(principal, Action.DECIDE_PLANS),
+            "proposed": sum(1 for line in lines if line.status is LineStatus.PROPOSED),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/plans/{plan_id}/decide")
+def plan_decide(
+    request: Request,
+    plan_id: int,
+    session: SessionDep,
+    principal: PagePrincipal,
+    web: WebSessionDep,
+    csrf_token: Field = None,
+    action: Field = None,
+    line: Annotated[list[str] | None, Form(max_length=100_000)] = None,
+) -> Response:
+    """Accept or reject the ticked lines, or every proposed line (``action=accept_all``)."""
+    require_login(principal)
+    auth_service.check_csrf(web, csrf_token)
+    policy.require(principal, Action.DECIDE_PLANS)
+    every = action in ("accept_all", "reject_all")
+    line_ids = None if every else sorted({int(v) for v in (line or []) if v.isdigit() and len(v) < 10})
+    if action in ("accept", "accept_all"):
+        decisions.accept_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
+        done = "accepted"
+    else:
+        decisions.reject_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
+        done = "rejected"
+    return redirect(request, f"/plans/{plan_id}?done={done}")
+
+
+@router.get("/sites")
+def sites(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+    """The sites this account may see by name (restricted ones: staff and the owning recipient)."""
+    require_login(principal)
+    rows, total = sites_service.list_sites(session, principal=principal, limit=500)
+    return render(
+        request,
+        "sites.html",
+        {
+            "principal": principal,
+            "sites": [sites_service.present(principal, s) for s in rows],
+            "total": total,
+        },
+    )

@@ -1,0 +1,314 @@
+"""Accounts: argon2 hashes, the token endpoint, throttling, expiry, sessions with CSRF, the policy, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from aidpack.auth import policy
+from aidpack.auth import service as auth
+from aidpack.auth.deps import SESSION_COOKIE
+from aidpack.auth.models import Role, User
+from aidpack.auth.policy import ANONYMOUS, Action, Principal
+from aidpack.cli import common
+from aidpack.db import make_session_factory, unit_of_work, utcnow
+from aidpack.errors import DomainError, Forbidden, Unauthorized
+from tests.factories import isolated_database, make_org
+from tests.web.helpers import PASSWORD, SECRET, World, bearer, page_client
+
+EMAIL = "officer@example.org"
+
+
+@pytest.fixture
+def officer(session: Session) -> User:
+    org = make_org(session)
+    return auth.create_user(session, actor="test", email=EMAIL, password=PASSWORD, role=Role.DONOR, org_code=org.code)
+
+
+def login(client: TestClient, password: str, email: str = EMAIL) -> object:
+    return client.post("/api/v1/auth/token", data={"username": email, "password": password})
+
+
+# --- passwords and tokens ---------------------------------------------------------------------------
+
+
+def test_passwords_are_argon2_hashes(officer: User) -> None:
+    assert officer.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in officer.password_hash
+    assert auth.verify_password(officer.password_hash, PASSWORD)
+    assert not auth.verify_password(officer.password_hash, PASSWORD + "x")
+    assert not auth.verify_password("not-a-hash", PASSWORD)
+
+
+def test_the_token_endpoint_gives_a_working_bearer_token(client: TestClient, officer: User) -> None:
+    response = client.post("/api/v1/auth/token", data={"username": EMAIL.upper(), "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 3600
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json() == {"email": EMAIL, "role": "donor", "org": officer.org.code}  # type: ignore[union-attr]
+
+
+def test_a_wrong_password_is_refused_and_counted(client: TestClient, officer: User, session: Session) -> None:
+    response = client.post("/api/v1/auth/token", data={"username": EMAIL, "password": "wrong password"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "INVALID_CREDENTIALS"
+    session.expire_all()
+    assert session.get(User, officer.id).failed_logins == 1  # type: ignore[union-attr]
+    unknown = client.post("/api/v1/auth/token", data={"username": "nobody@example.org", "password": "x"})
+    assert unknown.json() == response.json()  # the same answer: no account enumeration
+
+
+def test_too_many_failures_lock_the_account(client: TestClient, officer: User, session: Session) -> None:
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        assert client.post("/api/v1/auth/token", data={"username": EMAIL, "password": "bad"}).status_code == 401
+    locked = client.post("/api/v1/auth/token", data={"username": EMAIL, "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.json()["error"] == "ACCOUNT_LOCKED"
+    assert 0 < locked.json()["context"]["retry_after"] <= auth.LOCK_DURATION.total_seconds() + 1
+    session.expire_all()
+    later = utcnow() + auth.LOCK_DURATION + dt.timedelta(seconds=1)
+    result = auth.authenticate(session, email=EMAIL, password=PASSWORD, now=later)
+    assert result.user is not None
+    assert result.user.locked_until is None
+
+
+def test_an_expired_token_is_refused(client: TestClient, officer: User) -> None:
+    old = auth.issue_token(secret=SECRET, user=officer, minutes=60, now=utcnow() - dt.timedelta(minutes=61))
+    response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old}"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "TOKEN_INVALID"
+    assert response.json()["context"] == {"expired": True}
+
+
+def test_a_token_signed_with_another_key_is_refused(client: TestClient, officer: User) -> None:
+    foreign = auth.issue_token(secret="another-key", user=officer, minutes=60)
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {foreign}"}).status_code == 401
+
+
+def test_a_deactivated_accounts_token_stops_working(client: TestClient, officer: User, session: Session) -> None:
+    headers = bearer(officer)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    officer.active = False
+    session.flush()
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+# --- accounts -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "role", "org", "error"),
+    [
+        ("not-an-email", PASSWORD, Role.VIEWER, None, "VALIDATION_FAILED"),
+        ("a@example.org", "short", Role.VIEWER, None, "VALIDATION_FAILED"),
+        ("a@example.org", PASSWORD, Role.DONOR, None, "VALIDATION_FAILED"),
+        ("a@example.org", PASSWORD, Role.DONOR, "NO-SUCH-ORG", "ORG_NOT_FOUND"),
+        (EMAIL, PASSWORD, Role.VIEWER, None, "USER_EXISTS"),
+    ],
+)
+def test_create_user_refuses_bad_accounts(
+    session: Session, officer: User, email: str, password: str, role: Role, org: str | None, error: str
+) -> None:
+    with pytest.raises(DomainError) as caught:
+        auth.create_user(session, actor="test", email=email, password=password, role=role, org_code=org)
+    assert caught.value.code == error
+
+
+def test_demo_accounts_skip_missing_organisations_and_reset_passwords(session: Session) -> None:
+    first = auth.ensure_demo_accounts(session)
+    roles = {role for _email, _password, role, _org in first}
+    assert {"admin", "coordinator", "viewer"} <= roles
+    present = {org for _e, _p, _r, org in first if org}
+    for email, password, role, _org in first:
+        user = auth.find_user(session, email=email)
+        assert user is not None
+        assert user.role.value == role
+        assert auth.verify_password(user.password_hash, password)
+    if "DE" not in present:
+        make_org(session, code="DE", name="Germany")
+    second = auth.ensure_demo_accounts(session)
+    donor = [entry for entry in second if entry[2] == "donor"]
+    assert donor == [(donor[0][0], donor[0][1], "donor", "DE")]
+    admin_before = next(e for e in first if e[2] == "admin")
+    admin_after = next(e for e in second if e[2] == "admin")
+    assert admin_before[1] != admin_after[1]
+    user = auth.find_user(session, email=admin_after[0])
+    assert user is not None
+    assert auth.verify_password(user.password_hash, admin_after[1])
+
+
+def test_cli_user_add_reads_the_password_from_stdin(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aidpack.cli.main import app
+
+    with isolated_database(backend, tmp_path) as (url, engine):
+        monkeypatch.setenv("AIDPACK_DATABASE_URL", url)
+        common.session_factory.cache_clear()
+        try:
+            with unit_of_work(make_session_factory(engine)) as session:
+                org = make_org(session, code="UA-MOE-CLI", is_donor=False, is_recipient=True)
+            runner = CliRunner()
+            result = runner.invoke(
+                app,
+                [
+                    "user",
+                    "add",
+                    "Recipient@Example.org",
+                    "--role",
+                    "recipient",
+                    "--org",
+                    org.code,
+                    "--password-stdin",
+                ],
+                input=PASSWORD + "\n",
+            )
+            assert result.exit_code == 0, result.output
+            assert "created recipient@example.org" in result.output
+            again = runner.invoke(
+                app,
+                ["user", "add", "recipient@example.org", "--role", "viewer", "--password-stdin"],
+                input=PASSWORD + "\n",
+            )
+            assert again.exit_code == 2
+            assert "USER_EXISTS" in again.output
+            missing = runner.invoke(
+                app,
+                ["user", "add", "d@example.org", "--role", "donor", "--password-stdin"],
+                input=PASSWORD + "\n",
+            )
+            assert missing.exit_code == 1
+            assert "--org" in missing.output
+            with unit_of_work(make_session_factory(engine)) as session:
+                user = auth.find_user(session, email="recipient@example.org")
+                assert user is not None
+                assert user.role is Role.RECIPIENT
+                assert auth.verify_password(user.password_hash, PASSWORD)
+        finally:
+            common.session_factory.cache_clear()
+
+
+# --- the policy ---------------------------------------------------------------------------------------
+
+ALLOWED: dict[Action, set[Role]] = {
+    Action.READ_NEEDS: {Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT, Role.DONOR},
+    Action.WRITE_NEEDS: {Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT},
+    Action.WRITE_SITES: {Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT},
+    Action.WRITE_PLEDGES: {Role.ADMIN, Role.COORDINATOR, Role.DONOR},
+    Action.RUN_PLANS: {Role.ADMIN, Role.COORDINATOR},
+    Action.DECIDE_PLANS: {Role.ADMIN, Role.COORDINATOR},
+    Action.MANAGE_USERS: {Role.ADMIN},
+}
+
+
+@pytest.mark.parametrize("action", list(ALLOWED))
+@pytest.mark.parametrize("role", list(Role))
+def test_the_policy_matrix(action: Action, role: Role) -> None:
+    principal = Principal(user_id=1, email="x@example.org", role=role, org_id=7)
+    if role in ALLOWED[action]:
+        policy.require(principal, action)
+    else:
+        with pytest.raises(Forbidden):
+            policy.require(principal, action)
+    with pytest.raises(Unauthorized):
+        policy.require(ANONYMOUS, action)
+
+
+def test_donors_and_recipients_act_only_for_their_own_organisation() -> None:
+    donor = Principal(user_id=1, email="d@example.org", role=Role.DONOR, org_id=7)
+    assert policy.own_org_for_create(donor, None) == 7
+    assert policy.own_org_for_create(donor, 7) == 7
+    with pytest.raises(Forbidden):
+        policy.own_org_for_create(donor, 8)
+    orphan = Principal(user_id=2, email="o@example.org", role=Role.RECIPIENT, org_id=None)
+    with pytest.raises(Forbidden):
+        policy.own_org_for_create(orphan, None)
+    staff = Principal(user_id=3, email="c@example.org", role=Role.COORDINATOR)
+    assert policy.own_org_for_create(staff, 8) == 8
+
+
+def test_restricted_site_visibility(world: World) -> None:
+    site = world.secret_site
+    seen = {name: policy.site_details_visible(auth.principal_for(user), site) for name, user in world.users.items()}
+    assert seen == {
+        "admin": True,
+        "coordinator": True,
+        "recipient_a": True,
+        "recipient_b": False,
+        "donor_a": False,
+        "donor_b": False,
+        "viewer": False,
+    }
+    assert not policy.site_details_visible(ANONYMOUS, site)
+    public = {
+        name: policy.site_details_visible(auth.principal_for(u), world.public_site) for name, u in world.users.items()
+    }
+    assert public["donor_b"]
+    assert public["recipient_b"]
+    assert not public["viewer"]
+
+
+# --- sessions and CSRF on the pages ---------------------------------------------------------------
+
+
+def _csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_page_sign_in_sets_a_safe_cookie_and_needs_the_csrf_token(app: object, officer: User) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    with TestClient(app, follow_redirects=False) as browser:
+        form = browser.get("/login")
+        set_cookie = form.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie
+        assert "samesite=lax" in set_cookie
+        csrf = _csrf_from(form.text)
+        refused = browser.post("/login", data={"email": EMAIL, "password": PASSWORD})
+        assert refused.status_code == 403
+        assert "CSRF_FAILED" in refused.text
+        wrong = browser.post("/login", data={"email": EMAIL, "password": "nope", "csrf_token": csrf})
+        assert wrong.status_code == 401
+        assert "Wrong e-mail or password" in wrong.text
+        signed_in = browser.post(
+            "/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": csrf, "next": "/pledges"}
+        )
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/pledges"
+        assert browser.get("/pledges").status_code == 200
+        new_csrf = _csrf_from(browser.get("/pledges").text)
+        assert new_csrf != csrf  # the session (and its CSRF token) is new after sign-in
+        assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 403
+        assert browser.post("/logout", data={"csrf_token": new_csrf}).status_code == 303
+        assert browser.get("/pledges").status_code == 303  # signed out: back to the sign-in page
+
+
+def test_sign_in_never_redirects_off_site(app: object, officer: User) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    browser, csrf = page_client(app, None)
+    with browser:
+        response = browser.post(
+            "/login",
+            data={"email": EMAIL, "password": PASSWORD, "csrf_token": csrf, "next": "//evil.example.com/"},
+        )
+        assert response.headers["location"] == "/"
+
+
+def test_a_forged_session_cookie_is_anonymous(client: TestClient, officer: User) -> None:
+    client.cookies.set(SESSION_COOKIE, "eyJ1IjoxfQ.forged")
+    response = client.get("/needs")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")

@@ -1,0 +1,211 @@
+"""The HTML pages: overview with the SVG map, forms with CSRF, the plan page, English and Ukrainian."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aidpack.allocation.models import LineStatus
+from aidpack.needs.models import Need, Priority
+from aidpack.pledges.models import Pledge
+from aidpack.web.i18n import translations
+from aidpack.web.map import NO_DATA, outline
+from tests.factories import make_need, make_region
+from tests.web.helpers import World, line_status, page_client
+
+
+def test_the_overview_draws_every_region_and_colours_those_with_needs(
+    client: TestClient, world: World, session: Session
+) -> None:
+    region = make_region(session, code="UA-63", name="Kharkiv Oblast")
+    make_need(session, region=region, quantity=10)
+    html = client.get("/").text
+    paths = re.findall(r'<path data-region="([^"]+)" d="M[^"]+" fill="(#[0-9a-f]{6})">', html)
+    assert len(paths) == len(outline().shapes) == 27
+    fills = dict(paths)
+    assert fills["UA-63"] != NO_DATA  # a region with an open need is coloured
+    assert fills["UA-46"] == NO_DATA  # Lviv has none here
+    assert "ODbL" in html
+    assert "OpenStreetMap" in html
+
+
+def test_the_overview_lists_gaps_by_need_for_staff_and_aggregated_for_the_public(app: FastAPI, world: World) -> None:
+    staff, _ = page_client(app, world.users["coordinator"])
+    public, _ = page_client(app, None)
+    with staff, public:
+        staff_html = staff.get("/").text
+        public_html = public.get("/").text
+    assert world.secret_need.ref in staff_html
+    assert world.secret_site.name in staff_html
+    assert world.secret_need.ref not in public_html
+    assert "short supply" in public_html  # the reason is public, the need is not
+    assert world.region.name in public_html
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: TestClient, world: World) -> None:
+    response = client.get(f"/needs/{world.secret_need.ref}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next=%2Fneeds%2F{world.secret_need.ref}"
+
+
+def test_a_recipient_adds_a_need_with_the_form(app: FastAPI, world: World, session: Session) -> None:
+    browser, csrf = page_client(app, world.users["recipient_a"])
+    form = {
+        "ref": "N-FORM-1",
+        "region": world.region.code,
+        "site": world.secret_site.code,
+        "capability": "POWER-KW",
+        "quantity": "120.5",
+        "priority": "high",
+        "deadline": "2022-12-31",
+        "people_served": "",
+        "notes": "",
+    }
+    with browser:
+        assert browser.get("/needs/new").status_code == 200
+        assert browser.post("/needs", data=form).status_code == 403  # no CSRF token
+        invalid = browser.post("/needs", data={**form, "quantity": "a lot", "csrf_token": csrf})
+        assert invalid.status_code == 422
+        assert "quantity" in invalid.text
+        assert 'value="N-FORM-1"' in invalid.text  # the form keeps what was typed
+        created = browser.post("/needs", data={**form, "csrf_token": csrf})
+        assert created.status_code == 303, created.text
+        assert created.headers["location"] == "/needs/N-FORM-1?saved=1"
+        page = browser.get("/needs/N-FORM-1?saved=1").text
+    assert world.secret_site.name in page
+    need = session.execute(select(Need).where(Need.ref == "N-FORM-1")).scalar_one()
+    assert need.org_id == world.recipient_a.id
+    assert float(need.quantity) == 120.5
+
+
+def test_a_stale_edit_form_is_refused(app: FastAPI, world: World, session: Session) -> None:
+    browser, csrf = page_client(app, world.users["coordinator"])
+    url = f"/needs/{world.secret_need.ref}"
+    base = {"csrf_token": csrf, "quantity": "900", "priority": "high", "status": "open"}
+    with browser:
+        version = world.secret_need.version
+        first = browser.post(url, data={**base, "version": str(version)})
+        assert first.status_code == 303, first.text
+        stale = browser.post(url, data={**base, "quantity": "800", "version": str(version)})
+        assert stale.status_code == 412
+        assert "STALE_VERSION" in stale.text
+    session.expire_all()
+    need = session.get(Need, world.secret_need.id)
+    assert need is not None
+    assert (need.quantity, need.priority) == (Decimal(900), Priority.HIGH)
+
+
+def test_a_donor_adds_and_edits_a_pledge_with_the_form(app: FastAPI, world: World, session: Session) -> None:
+    browser, csrf = page_client(app, world.users["donor_a"])
+    with browser:
+        created = browser.post(
+            "/pledges",
+            data={
+                "csrf_token": csrf,
+                "ref": "P-FORM-1",
+                "item": world.item.code,
+                "units": "3",
+                "hub": world.hub.code,
+                "channel": "bilateral",
+                "status": "confirmed",
+                "value_eur": "1000",
+                "available": "",
+                "source": "",
+            },
+        )
+        assert created.status_code == 303, created.text
+        pledge = session.execute(select(Pledge).where(Pledge.ref == "P-FORM-1")).scalar_one()
+        assert pledge.donor_id == world.donor_a.id
+        edited = browser.post(
+            "/pledges/P-FORM-1",
+            data={
+                "csrf_token": csrf,
+                "version": str(pledge.version),
+                "units": "4",
+                "hub": world.hub.code,
+                "channel": "nato-cap",
+                "status": "confirmed",
+                "value_eur": "",
+                "available": "",
+                "source": "",
+            },
+        )
+        assert edited.status_code == 303, edited.text
+        other = browser.post(f"/pledges/{world.pledge_b.ref}", data={"csrf_token": csrf, "version": "1", "units": "1"})
+        assert other.status_code == 404
+    session.expire_all()
+    pledge = session.execute(select(Pledge).where(Pledge.ref == "P-FORM-1")).scalar_one()
+    assert (pledge.units, pledge.channel.value, pledge.value_eur) == (Decimal(4), "nato-cap", None)
+
+
+def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: World, session: Session) -> None:
+    browser, csrf = page_client(app, world.users["coordinator"])
+    with browser:
+        page = browser.get(f"/plans/{world.plan.id}").text
+        assert f'name="line" value="{world.line_a.id}"' in page
+        decided = browser.post(
+            f"/plans/{world.plan.id}/decide",
+            data={"csrf_token": csrf, "action": "accept", "line": [str(world.line_a.id)]},
+        )
+        assert decided.status_code == 303, decided.text
+        assert line_status(session, world.line_a.id) is LineStatus.ACCEPTED
+        assert line_status(session, world.line_b.id) is LineStatus.PROPOSED
+        browser.post(f"/plans/{world.plan.id}/decide", data={"csrf_token": csrf, "action": "reject_all"})
+        assert line_status(session, world.line_b.id) is LineStatus.REJECTED
+        after = browser.get(f"/plans/{world.plan.id}?done=rejected").text
+    assert "Lines rejected." in after
+    assert 'name="line"' not in after  # nothing left to decide
+
+
+def test_donors_cannot_decide_plans_on_the_page(app: FastAPI, world: World, session: Session) -> None:
+    browser, csrf = page_client(app, world.users["donor_a"])
+    with browser:
+        page = browser.get(f"/plans/{world.plan.id}").text
+        assert 'name="line"' not in page
+        refused = browser.post(f"/plans/{world.plan.id}/decide", data={"csrf_token": csrf, "action": "accept_all"})
+    assert refused.status_code == 403
+    assert line_status(session, world.line_a.id) is LineStatus.PROPOSED
+
+
+def test_the_language_is_chosen_by_query_remembered_by_cookie_or_asked_by_the_browser(
+    client: TestClient, world: World
+) -> None:
+    english = client.get("/public")
+    assert english.headers["content-language"] == "en"
+    assert "What was given, and what is still missing" in english.text
+    ukrainian = client.get("/public?lang=uk")
+    assert ukrainian.headers["content-language"] == "uk"
+    assert "Що надано і чого ще бракує" in ukrainian.text
+    assert '<html lang="uk">' in ukrainian.text
+    assert "aidpack_lang=uk" in ukrainian.headers["set-cookie"]
+    assert "Внески донорів" in client.get("/contributions").text  # remembered
+    client.cookies.clear()
+    asked = client.get("/contributions", headers={"Accept-Language": "uk-UA,uk;q=0.9,en;q=0.5"})
+    assert asked.headers["content-language"] == "uk"
+
+
+def test_ukrainian_has_three_plural_forms() -> None:
+    uk = translations("uk")
+    assert [uk.ngettext("%(count)s need", "%(count)s needs", n) % {"count": n} for n in (1, 3, 5, 21, 11)] == [
+        "1 запит",
+        "3 запити",
+        "5 запитів",
+        "21 запит",
+        "11 запитів",
+    ]
+
+
+def test_pages_are_small_and_carry_security_headers(client: TestClient, world: World) -> None:
+    response = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert int(response.headers.get("content-length", "0")) < 40_000  # compressed, map included
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    htmx = client.get("/static/htmx.min.js")
+    assert htmx.status_code == 200
+    assert "htmx" in htmx.text[:200]
