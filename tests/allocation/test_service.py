@@ -53,7 +53,8 @@ def test_a_plan_covers_needs_with_whole_generators_and_reports_spec_json(session
          "eta": "2022-12-02", "status": "proposed"},
     ]
     needs = {n["ref"]: n for n in mine(payload, "needs", {hospital.ref, shelter.ref}, "ref")}
-    assert needs[hospital.ref]["covered"] == 250.0 and needs[hospital.ref]["reason"] is None
+    assert needs[hospital.ref]["covered"] == 250.0
+    assert needs[hospital.ref]["reason"] is None
     assert needs[shelter.ref]["covered"] == 0.0
     assert needs[shelter.ref]["reason"] == "outcompeted"
     assert needs[shelter.ref]["detail"] == {"taken_by": [hospital.ref]}

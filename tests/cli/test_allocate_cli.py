@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -51,7 +52,7 @@ FILES = {
     ),
     "transit.csv": "hub,region,days\nADA,TR-31,1\nADA,TR-46,1\n",
 }
-PLEDGES = [
+PLEDGES: list[list[Any]] = [
     ["ref", "donor", "item", "units", "available", "hub", "channel", "status"],
     ["P1", "DE", "TENT-F", 150, "2023-02-08", "ADA", "bilateral", "confirmed"],
     ["P2", "EU", "GEN-50KVA", 2, None, "IST", "eu-ucpm", "proposed"],
@@ -69,7 +70,7 @@ def write_scenario(folder: Path) -> Path:
     sheet = book.active
     assert sheet is not None
     for row in PLEDGES:
-        sheet.append(row)
+        sheet.append(list(row))
     book.save(folder / "pledges.xlsx")
     return folder
 
@@ -89,7 +90,7 @@ def invoke(*args: str) -> Result:
     return runner.invoke(app, list(args))
 
 
-def as_json(result: Result) -> dict[str, object]:
+def as_json(result: Result) -> dict[str, Any]:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert isinstance(payload, dict)
@@ -110,7 +111,7 @@ def test_allocate_json_is_the_spec_object_with_the_hand_worked_optimum(scenario:
         "medium": {"served": 0.0, "people": 1000.0},
         "low": {"served": 0.0, "people": 100.0},
     }
-    lines = {(line["pledge"], line["need"]): line for line in plan["lines"]}  # type: ignore[union-attr,index]
+    lines = {(line["pledge"], line["need"]): line for line in plan["lines"]}
     assert set(lines) == {("P1", "N1"), ("P1", "N2"), ("P3", "N3")}
     assert lines[("P1", "N1")]["units"] == 100
     assert lines[("P1", "N1")]["eta"] == "2023-02-09"  # available 02-08 + 1 day (transit override)
@@ -118,12 +119,16 @@ def test_allocate_json_is_the_spec_object_with_the_hand_worked_optimum(scenario:
     assert lines[("P3", "N3")] | {"id": "x"} == {
         "id": "x", "pledge": "P3", "need": "N3", "units": 2, "amount": 80.0, "eta": "2023-02-08", "status": "proposed",
     }
-    needs = {need["ref"]: need for need in plan["needs"]}  # type: ignore[union-attr,index]
-    assert needs["N1"]["covered"] == 100.0 and needs["N1"]["reason"] is None
-    assert needs["N2"]["reason"] == "outcompeted" and needs["N2"]["detail"] == {"taken_by": ["N1"]}
-    assert needs["N3"]["reason"] == "short_supply" and needs["N3"]["covered"] == 80.0
+    needs = {need["ref"]: need for need in plan["needs"]}
+    assert needs["N1"]["covered"] == 100.0
+    assert needs["N1"]["reason"] is None
+    assert needs["N2"]["reason"] == "outcompeted"
+    assert needs["N2"]["detail"] == {"taken_by": ["N1"]}
+    assert needs["N3"]["reason"] == "short_supply"
+    assert needs["N3"]["covered"] == 80.0
     # Istanbul → Kahramanmaraş is 813 km: 1 + ⌈1.3 × 813 / 500⌉ = 4 days; 02-08 + 4 = 02-12 > 02-09.
-    assert needs["N4"]["reason"] == "too_late" and needs["N4"]["detail"] == {"earliest_eta": "2023-02-12"}
+    assert needs["N4"]["reason"] == "too_late"
+    assert needs["N4"]["detail"] == {"earliest_eta": "2023-02-12"}
     assert needs["N5"]["reason"] == "no_supply"
 
     shown = as_json(invoke("plan", "show", "--json"))
@@ -133,13 +138,14 @@ def test_allocate_json_is_the_spec_object_with_the_hand_worked_optimum(scenario:
 
 def test_include_proposed_brings_the_proposed_generator_but_never_the_withdrawn_tents(scenario: Path) -> None:
     plan = as_json(invoke("allocate", "--json", "--include-proposed"))
-    lines = {(line["pledge"], line["need"]): line["units"] for line in plan["lines"]}  # type: ignore[union-attr,index]
+    lines = {(line["pledge"], line["need"]): line["units"] for line in plan["lines"]}
     # N3 needs 100 kW: both ADA generators (1 day) and one from Istanbul (nearer units first, no overshoot).
     assert lines[("P3", "N3")] == 2
     assert lines[("P2", "N3")] == 1
     assert not any(pledge == "P5" for pledge, _ in lines)
-    needs = {need["ref"]: need for need in plan["needs"]}  # type: ignore[union-attr,index]
-    assert needs["N3"]["covered"] == 100.0 and needs["N3"]["reason"] is None
+    needs = {need["ref"]: need for need in plan["needs"]}
+    assert needs["N3"]["covered"] == 100.0
+    assert needs["N3"]["reason"] is None
 
 
 def test_importing_the_same_scenario_again_changes_nothing(scenario: Path) -> None:
@@ -148,7 +154,9 @@ def test_importing_the_same_scenario_again_changes_nothing(scenario: Path) -> No
     assert again.exit_code == 0
     assert "unchanged" in again.stdout
     second = as_json(invoke("allocate", "--json"))
-    strip = lambda plan: [(x["pledge"], x["need"], x["units"]) for x in plan["lines"]]  # noqa: E731
+    def strip(plan: dict[str, Any]) -> list[tuple[str, str, int]]:
+        return [(x["pledge"], x["need"], x["units"]) for x in plan["lines"]]
+
     assert strip(first) == strip(second)
     assert first["tiers"] == second["tiers"]
 
