@@ -11,8 +11,13 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from aidpack.allocation.problem import Problem
 
 
-def reference_tier_values(problem: Problem) -> list[float]:
-    """V_t* for each tier, lexicographically, from a dense formulation over all (pledge, need) pairs."""
+def reference_tier_values(problem: Problem, held: list[float] | None = None) -> list[float]:
+    """V_t* for each tier, lexicographically, from a dense formulation over all (pledge, need) pairs.
+
+    With ``held``, tier t is maximised while every earlier tier s keeps at least ``held[s]`` (the values
+    a plan under test achieved) instead of its own optimum: the exact question "was tier t optimal,
+    given what the earlier tiers got?".
+    """
     P, N = problem.n_pledges, problem.n_needs
     pairs = [
         (p, n)
@@ -62,6 +67,6 @@ def reference_tier_values(problem: Problem) -> list[float]:
         value = float(-res.fun)
         values.append(value)
         rows.append(-c)
-        lower.append(value - 1e-9 * max(abs(value), 1.0))
+        lower.append(value - 1e-9 * max(abs(value), 1.0) if held is None else min(held[tier], value))
         upper.append(np.inf)
     return values
