@@ -39,6 +39,10 @@ def _register() -> None:
 
     users.register(app, plan_app)
     serve.register(app, plan_app)
+    from aidpack.cli import export, report  # noqa: I001
+
+    report.register(app, plan_app)
+    export.register(app, plan_app)
 
 
 _register()
