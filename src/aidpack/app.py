@@ -158,6 +158,7 @@ def _api_router() -> APIRouter:
     from aidpack.auth.api import router as auth
     from aidpack.catalogue.api import router as catalogue
     from aidpack.geography.api import router as geography
+    from aidpack.logistics.api import router as logistics
     from aidpack.needs.api import router as needs
     from aidpack.orgs.api import router as donors
     from aidpack.pledges.api import router as pledges
@@ -165,7 +166,7 @@ def _api_router() -> APIRouter:
     from aidpack.sites.api import router as sites
 
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth, needs, pledges, sites, donors, catalogue, geography, plans, reports):
+    for router in (auth, needs, pledges, sites, donors, catalogue, geography, plans, reports, logistics):
         api.include_router(router)
     return api
 

@@ -41,6 +41,8 @@ def _param_value(path: str, name: str, world: World) -> str:
         return str(world.plan.id)
     if name == "line_id":
         return str(world.line_a.id)
+    if name == "shipment_id":  # the shipment carrying line_a once it was shipped (else one that does not exist)
+        return str(world.line_a.shipment_id or 2**31 - 1)
     raise AssertionError(f"the crawl does not know how to fill {{{name}}} in {path}; add it")
 
 

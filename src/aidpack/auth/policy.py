@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from aidpack.allocation.models import Line, LineStatus
 from aidpack.auth.models import Role
 from aidpack.errors import Forbidden, Unauthorized
+from aidpack.logistics.models import Shipment
 from aidpack.needs.models import Need
 from aidpack.pledges.models import Pledge
 from aidpack.sites.models import Sensitivity, Site
@@ -63,6 +64,11 @@ class Action(StrEnum):
     RUN_PLANS = "run_plans"
     DECIDE_PLANS = "decide_plans"
     MANAGE_USERS = "manage_users"
+    READ_SHIPMENTS = "read_shipments"
+    DISPATCH_SHIPMENTS = "dispatch_shipments"
+    DELIVER_SHIPMENTS = "deliver_shipments"
+    RECEIVE_SHIPMENTS = "receive_shipments"
+    READ_TIMELINES = "read_timelines"
     READ_DETAILS = "read_details"  # any non-public data: needs a signed-in, non-viewer account
 
 
@@ -78,6 +84,11 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.RUN_PLANS: frozenset({Role.ADMIN, Role.COORDINATOR}),
     Action.DECIDE_PLANS: frozenset({Role.ADMIN, Role.COORDINATOR}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.READ_SHIPMENTS: frozenset({Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT, Role.DONOR}),
+    Action.DISPATCH_SHIPMENTS: frozenset({Role.ADMIN, Role.COORDINATOR, Role.DONOR}),
+    Action.DELIVER_SHIPMENTS: frozenset({Role.ADMIN, Role.COORDINATOR, Role.DONOR}),
+    Action.RECEIVE_SHIPMENTS: frozenset({Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT}),
+    Action.READ_TIMELINES: frozenset({Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT, Role.DONOR}),
     Action.READ_DETAILS: frozenset({Role.ADMIN, Role.COORDINATOR, Role.RECIPIENT, Role.DONOR}),
 }
 
@@ -214,3 +225,130 @@ def line_visible(principal: Principal, line: Line) -> bool:
     if principal.role is Role.RECIPIENT:
         return line.need.org_id == principal.org_id
     return False
+
+
+# --- shipments and timelines ---------------------------------------------------------------------
+# Dispatch: a donor its own organisation's accepted lines; staff any. Mark delivered: the shipment's donor
+# or staff. Confirm receipt: the recipient organisation that owns every need the shipment serves (the
+# need's organisation or its site's); staff any. A shipment is listed to staff, to its donor, and to a
+# recipient owning one of its lines' needs (which then sees only those lines).
+# Timelines: staff any; a donor its own pledges'; a recipient its own needs'; nobody else.
+
+
+def _recipient_needs(org_id: int) -> ColumnElement[bool]:
+    """Needs a recipient organisation owns: its own, or at one of its sites."""
+    return or_(Need.org_id == org_id, Need.site_id.in_(select(Site.id).where(Site.org_id == org_id)))
+
+
+def recipient_owns_need(principal: Principal, need: Need) -> bool:
+    if principal.role is not Role.RECIPIENT or principal.org_id is None or principal.is_anonymous:
+        return False
+    return need.org_id == principal.org_id or (need.site is not None and need.site.org_id == principal.org_id)
+
+
+def _acting_org(principal: Principal, action: Action) -> int | None:
+    require(principal, action)
+    if principal.is_staff:
+        return None
+    if principal.org_id is None:
+        raise Forbidden("this account belongs to no organisation", context={"role": str(principal.role)})
+    return principal.org_id
+
+
+def dispatching_donor(principal: Principal) -> int | None:
+    """The donor organisation whose lines the caller may dispatch (``None``: staff, any donor's)."""
+    return _acting_org(principal, Action.DISPATCH_SHIPMENTS)
+
+
+def receiving_recipient(principal: Principal) -> int | None:
+    """The recipient organisation whose receipts the caller may confirm (``None``: staff, any)."""
+    return _acting_org(principal, Action.RECEIVE_SHIPMENTS)
+
+
+def may_dispatch(principal: Principal) -> bool:
+    return allows(principal, Action.DISPATCH_SHIPMENTS) and (principal.is_staff or principal.org_id is not None)
+
+
+def may_deliver(principal: Principal, shipment: Shipment) -> bool:
+    if not allows(principal, Action.DELIVER_SHIPMENTS):
+        return False
+    return principal.is_staff or (principal.org_id is not None and shipment.donor_id == principal.org_id)
+
+
+def require_deliver(principal: Principal, shipment: Shipment) -> None:
+    require(principal, Action.DELIVER_SHIPMENTS)
+    if not may_deliver(principal, shipment):
+        raise Forbidden(
+            "only the shipment's donor or a coordinator may mark it delivered", context={"shipment": shipment.id}
+        )
+
+
+def may_receive(principal: Principal, lines: list[Line]) -> bool:
+    """May the caller confirm receipt of a shipment carrying ``lines``?"""
+    if not allows(principal, Action.RECEIVE_SHIPMENTS):
+        return False
+    return principal.is_staff or (bool(lines) and all(recipient_owns_need(principal, ln.need) for ln in lines))
+
+
+def shipment_scope(principal: Principal) -> ColumnElement[bool]:
+    """Shipments listed to this caller."""
+    if principal.is_staff:
+        return true()
+    if principal.org_id is None or principal.is_anonymous:
+        return false()
+    if principal.role is Role.DONOR:
+        return Shipment.donor_id == principal.org_id
+    if principal.role is Role.RECIPIENT:
+        served = select(Line.shipment_id).where(
+            Line.shipment_id.is_not(None), Line.need_id.in_(select(Need.id).where(_recipient_needs(principal.org_id)))
+        )
+        return Shipment.id.in_(served)
+    return false()
+
+
+def shipment_line_visible(principal: Principal, line: Line) -> bool:
+    """Which lines of a visible shipment the caller sees: staff all, the donor all, a recipient its own."""
+    if principal.is_staff:
+        return True
+    if principal.org_id is None or principal.is_anonymous:
+        return False
+    if principal.role is Role.DONOR:
+        return line.pledge.donor_id == principal.org_id
+    return recipient_owns_need(principal, line.need)
+
+
+def need_timeline_visible(principal: Principal, need: Need) -> bool:
+    return allows(principal, Action.READ_TIMELINES) and (principal.is_staff or recipient_owns_need(principal, need))
+
+
+def pledge_timeline_visible(principal: Principal, pledge: Pledge) -> bool:
+    if not allows(principal, Action.READ_TIMELINES):
+        return False
+    if principal.is_staff:
+        return True
+    return principal.role is Role.DONOR and principal.org_id is not None and pledge.donor_id == principal.org_id
+
+
+def require_need_timeline(principal: Principal, need: Need) -> None:
+    require(principal, Action.READ_TIMELINES)
+    if not need_timeline_visible(principal, need):
+        raise Forbidden(
+            "a need's timeline is for coordinators and the recipient that owns it", context={"need": need.ref}
+        )
+
+
+def require_pledge_timeline(principal: Principal, pledge: Pledge) -> None:
+    require(principal, Action.READ_TIMELINES)
+    if not pledge_timeline_visible(principal, pledge):
+        raise Forbidden(
+            "a pledge's timeline is for coordinators and the donor that made it", context={"pledge": pledge.ref}
+        )
+
+
+def hidden_site_texts(principal: Principal, sites: list[Site | None]) -> list[str]:
+    """Names and codes of these sites that the caller may not learn (to keep them out of free text)."""
+    hidden: set[str] = set()
+    for site in sites:
+        if site is not None and not site_details_visible(principal, site):
+            hidden.update(text for text in (site.name, site.code) if text)
+    return sorted(hidden, key=len, reverse=True)
