@@ -21,7 +21,7 @@ from aidpack.errors import DomainError
 T = TypeVar("T")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @lru_cache(maxsize=1)
