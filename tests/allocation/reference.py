@@ -60,9 +60,17 @@ def reference_tier_values(problem: Problem, held: list[float] | None = None) -> 
         if not mask.any():
             values.append(0.0)
             continue
-        constraints = [LinearConstraint(np.array(rows), np.array(lower), np.array(upper))] if rows else []
-        res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(np.zeros(n_cols), ub),
-                   options={"mip_rel_gap": 1e-9})
+        base = np.array(lower)
+        hold = np.arange(base.size) >= P + N  # the rows holding earlier tiers
+        for slack in (0.0, 1e-7, 1e-6):
+            # A hold row at exactly an optimum can be numerically infeasible for HiGHS: loosen it a hair.
+            loosened = base.copy()
+            loosened[hold] -= slack * np.maximum(np.abs(base[hold]), 1.0)
+            constraints = [LinearConstraint(np.array(rows), loosened, np.array(upper))] if rows else []
+            res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(np.zeros(n_cols), ub),
+                       options={"mip_rel_gap": 1e-9})
+            if res.status == 0:
+                break
         assert res.status == 0, res.message
         value = float(-res.fun)
         values.append(value)

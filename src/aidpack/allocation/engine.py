@@ -1,4 +1,9 @@
-"""The engine as one pure function: Problem → edges → blocks → lexicographic solves → lines → reasons."""
+"""The engine as one pure function: Problem → edges → blocks → lexicographic solves → lines → reasons.
+
+Blocks (one per capability) are solved in parallel (:mod:`aidpack.allocation.blocks`): exactly by two
+integer min-cost flows, indivisible units made whole by rounding and, where rounding loses more than
+the tier gap against the LP bound, by HiGHS MIP; or all by HiGHS (``SolveOptions(method="highs")``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units, solve_blocks
 from aidpack.allocation.explain import Shortfall, explain
-from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.model import Edges, candidate_edges
 from aidpack.allocation.models import Termination
-from aidpack.allocation.problem import FloatArray, IntArray, Problem
-from aidpack.allocation.solve import BlockResult, SolveOptions, solve_block
+from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
+from aidpack.allocation.rounding import tier_gaps
+from aidpack.allocation.solve import SolveOptions
 
 #: Quantities leave the solver rounded to the stored precision (six decimals) or to whole units.
 DECIMALS = 6
@@ -94,27 +101,40 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
     return units
 
 
-def allocate(problem: Problem, options: SolveOptions | None = None) -> Allocation:
+def allocate(problem: Problem, options: SolveOptions | None = None, previous: Previous | None = None) -> Allocation:
+    """The plan for ``problem``. ``previous`` (the last plan's proposed lines) is kept where plans tie."""
     options = options or SolveOptions()
     started = time.perf_counter()
     deadline = None if options.time_limit is None else started + options.time_limit
     edges = candidate_edges(problem)
-    blocks = build_blocks(problem, edges)
+    keep = previous_units(problem, edges, previous)
     built = time.perf_counter()
-
-    results: list[BlockResult] = [solve_block(block, options, deadline) for block in blocks]
+    outcomes, block_figures = solve_blocks(problem, edges, options, deadline, keep)
     solved = time.perf_counter()
+    return _assemble(problem, edges, options, outcomes, block_figures, previous, started, built, solved)
 
+
+def _assemble(
+    problem: Problem,
+    edges: Edges,
+    options: SolveOptions,
+    outcomes: list[BlockOutcome],
+    block_figures: dict[str, object],
+    previous: Previous | None,
+    started: float,
+    built: float,
+    solved: float,
+) -> Allocation:
     termination = Termination.OPTIMAL
-    for result in results:
-        if result.termination in (Termination.ERROR, Termination.INFEASIBLE):
-            termination = result.termination
+    for outcome in outcomes:
+        if outcome.termination in (Termination.ERROR, Termination.INFEASIBLE):
+            termination = outcome.termination
             break
-        if result.termination is Termination.TIME_LIMIT:
+        if outcome.termination is Termination.TIME_LIMIT:
             termination = Termination.TIME_LIMIT
 
-    edge_ids = np.concatenate([b.edge_ids for b in blocks]) if blocks else np.zeros(0, dtype=np.int64)
-    raw = np.concatenate([r.x for r in results]) if results else np.zeros(0)
+    edge_ids = np.concatenate([o.edge_ids for o in outcomes]) if outcomes else np.zeros(0, dtype=np.int64)
+    raw = np.concatenate([o.units for o in outcomes]) if outcomes else np.zeros(0)
     pledge = edges.pledge[edge_ids]
     units = polish(problem, pledge, edges.need[edge_ids], round_units(problem, pledge, raw))
     keep = units > 10.0**-DECIMALS / 2
@@ -132,6 +152,19 @@ def allocate(problem: Problem, options: SolveOptions | None = None) -> Allocatio
     tier_people = np.bincount(problem.need_tier, weights=problem.need_people, minlength=4)[:4].astype(float)
     short = covered < problem.need_demand - COVER_TOLERANCE * np.maximum(problem.need_demand, 1.0)
     shortfalls = explain(problem, edges, short, line_pledge, line_need, line_amount)
+
+    # The bound on each tier: the LP optimum where a block was rounded, the proved MIP bound where HiGHS
+    # proved one, the exact value where the flow was already whole.
+    bound = np.sum([o.tier_bound for o in outcomes], axis=0) if outcomes else np.zeros(4)
+    tier_gap = tier_gaps(bound, tier_served)
+    gap = max([float(tier_gap.max(initial=0.0))] + [o.other_gap for o in outcomes])
+    if options.method == "highs":
+        # HiGHS proved its own stage gaps; the bound here is only what it reached.
+        gap = max(o.other_gap for o in outcomes) if outcomes else 0.0
+    elif termination is Termination.OPTIMAL and float(tier_gap.max(initial=0.0)) > options.tier_gap:
+        # Indivisible units could not be proved within the tier gap in the time given.
+        termination = Termination.TIME_LIMIT
+    moved = moved_units(previous, line_pledge, line_need, units)
     finished = time.perf_counter()
     return Allocation(
         termination=termination,
@@ -144,18 +177,31 @@ def allocate(problem: Problem, options: SolveOptions | None = None) -> Allocatio
         need_covered=covered,
         tier_served=tier_served,
         tier_people=tier_people,
-        gap=max((r.gap for r in results), default=0.0),
+        gap=gap,
         seconds=finished - started,
         shortfalls=shortfalls,
         figures={
+            "method": options.method,
             "edges": len(edges),
-            "blocks": len(blocks),
-            "columns": int(sum(b.n_cols for b in blocks)),
-            "integer_blocks": int(sum(b.is_mip for b in blocks)),
+            **block_figures,
+            "tier_bound": {name: round(float(bound[i]), 6) for i, name in enumerate(TIER_NAMES)},
+            "tier_gap": {name: float(tier_gap[i]) for i, name in enumerate(TIER_NAMES)},
+            "moved_units": moved,
             "build_seconds": round(built - started, 4),
             "solve_seconds": round(solved - built, 4),
             "extract_seconds": round(finished - solved, 4),
-            "block_tier_values": [[float(v) for v in r.tier_values] for r in results],
-            "log": [entry for r in results for entry in r.log][:200],
         },
     )
+
+
+def moved_units(previous: Previous | None, pledge: IntArray, need: IntArray, units: FloatArray) -> float | None:
+    """Units of the previous plan's proposed lines that this plan no longer sends the same way."""
+    if previous is None:
+        return None
+    if previous.pledge.size == 0:
+        return 0.0
+    width = int(max(need.max(initial=0), previous.need.max(initial=0))) + 1
+    new = dict(zip((pledge * width + need).tolist(), units.tolist(), strict=True))
+    old_keys = (previous.pledge * width + previous.need).tolist()
+    moved = sum(max(u - new.get(k, 0.0), 0.0) for k, u in zip(old_keys, previous.units.tolist(), strict=True))
+    return round(float(moved), DECIMALS)

@@ -33,6 +33,8 @@ class LoadedProblem:
     fixed_line_ids: tuple[int, ...]
     #: Every open need (also those fully covered by fixed lines): id -> (quantity, covered by fixed lines).
     open_needs: dict[int, tuple[Decimal, Decimal]]
+    #: Region names in the order of the Problem's region indices.
+    region_names: tuple[str, ...] = ()
 
 
 def default_plan_date(session: Session) -> dt.date:
@@ -56,7 +58,7 @@ def fixed_coverage(session: Session, need_ids: list[int] | None = None) -> dict[
 
 def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool) -> LoadedProblem:
     T = plan_date.toordinal()
-    regions = session.execute(select(Region.id, Region.lat, Region.lon).order_by(Region.id)).all()
+    regions = session.execute(select(Region.id, Region.lat, Region.lon, Region.name).order_by(Region.id)).all()
     hubs = session.execute(select(Hub.id, Hub.lat, Hub.lon).order_by(Hub.id)).all()
     region_index = {r.id: i for i, r in enumerate(regions)}
     hub_index = {h.id: i for i, h in enumerate(hubs)}
@@ -146,5 +148,6 @@ def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool
         pledge_ids=tuple(r.id for r in pledge_rows),
         fixed_line_ids=tuple(r.id for r in kept_rows),
         open_needs=open_needs,
+        region_names=tuple(r.name for r in regions),
     )
 

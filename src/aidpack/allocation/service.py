@@ -7,10 +7,14 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.consumables import add_needs, implied, pledge_rates
 from aidpack.allocation.engine import Allocation, allocate
+from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_problem
 from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_kept_lines
 from aidpack.allocation.problem import TIER_NAMES
@@ -22,6 +26,13 @@ from aidpack.errors import DomainError, NotFound
 
 class PlanNotFound(NotFound):
     code = "PLAN_NOT_FOUND"
+
+
+FAIR_REGIONS = "regions"
+
+
+class UnknownFairness(DomainError):
+    code = "UNKNOWN_FAIRNESS"
 
 
 class SolverFailed(DomainError):
@@ -36,12 +47,41 @@ def run_plan(
     include_proposed: bool = False,
     time_limit: float | None = None,
     plan_date: dt.date | None = None,
+    stable: bool = True,
+    fair: str | None = None,
+    consumable_days: float | None = None,
+    with_consumables: bool = False,
 ) -> Plan:
-    """Load, allocate and save one plan with its lines, per-need outcomes and an audit event."""
+    """Load, allocate and save one plan with its lines, per-need outcomes and an audit event.
+
+    With ``stable`` (the default), among plans of equal merit the engine keeps the previous plan's
+    proposed lines; the plan's figures report the units it moved (``moved_units``). With
+    ``fair="regions"``, each tier first raises its worst-served region's coverage (figures ``fairness``:
+    the worst region's coverage per tier with and without it). ``consumable_days`` reports what the
+    plan's lines consume over that many days (figures ``consumables``); ``with_consumables`` also adds
+    those amounts as needs of the same tier and plans again.
+    """
+    if fair not in (None, FAIR_REGIONS):
+        raise UnknownFairness(f"unknown fairness {fair!r}; the only one is {FAIR_REGIONS!r}", context={"fair": fair})
     plan_date = plan_date or default_plan_date(session)
     options = SolveOptions(time_limit=time_limit)
     loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
-    allocation = allocate(loaded.problem, options)
+    previous = previous_lines(session, loaded) if stable else None
+    allocation = _allocate(loaded, options, previous, fair)
+    consumption = None
+    if consumable_days is not None:
+        consumption = implied(allocation, loaded, pledge_rates(session, loaded), consumable_days)
+        if with_consumables and consumption.by_need:
+            added = add_needs(session, actor=actor, loaded=loaded, consumption=consumption, plan_date=plan_date)
+            loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
+            previous = previous_lines(session, loaded) if stable else None
+            allocation = _allocate(loaded, options, previous, fair)
+            allocation.figures["consumables"] = {
+                "days": consumable_days, "implied": consumption.totals(), "added_needs": added,
+            }
+        else:
+            allocation.figures["consumables"] = {"days": consumable_days, "implied": consumption.totals(),
+                                                 "added_needs": 0}
     if allocation.termination is Termination.ERROR:
         raise SolverFailed(
             "the solver failed on this instance; nothing was saved",
@@ -49,6 +89,44 @@ def run_plan(
         )
     return _persist(session, actor=actor, loaded=loaded, allocation=allocation, options=options,
                     include_proposed=include_proposed, plan_date=plan_date)
+
+
+def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None) -> Allocation:
+    if fair == FAIR_REGIONS:
+        allocation = allocate_fair(loaded.problem, options, previous)
+        standard = allocate(loaded.problem, options, previous)
+        if fair_key(loaded.problem, standard) > fair_key(loaded.problem, allocation):
+            # Whole units can cost the fair LP its balance; the standard plan is then the fairer one.
+            standard.figures["fair_fallback"] = True
+            allocation = standard
+        names = list(loaded.region_names)
+        allocation.figures["fairness"] = {
+            "by": FAIR_REGIONS,
+            "worst": region_coverage(loaded.problem, allocation.need_covered).as_dict(names),
+            "worst_without": region_coverage(loaded.problem, standard.need_covered).as_dict(names),
+        }
+        return allocation
+    return allocate(loaded.problem, options, previous)
+
+
+def previous_lines(session: Session, loaded: LoadedProblem) -> Previous | None:
+    """The latest plan's proposed lines, as indices into ``loaded`` (lines on vanished rows dropped)."""
+    latest = session.execute(select(Plan.id).order_by(Plan.id.desc()).limit(1)).scalar()
+    if latest is None:
+        return None
+    pledge_index = {pledge_id: i for i, pledge_id in enumerate(loaded.pledge_ids)}
+    need_index = {need_id: i for i, need_id in enumerate(loaded.need_ids)}
+    rows = session.execute(
+        select(Line.pledge_id, Line.need_id, Line.units)
+        .where(Line.plan_id == latest, Line.status == LineStatus.PROPOSED)
+        .order_by(Line.id)
+    ).all()
+    kept = [(pledge_index[p], need_index[n], float(u)) for p, n, u in rows if p in pledge_index and n in need_index]
+    return Previous(
+        pledge=np.array([k[0] for k in kept], dtype=np.int64),
+        need=np.array([k[1] for k in kept], dtype=np.int64),
+        units=np.array([k[2] for k in kept], dtype=np.float64),
+    )
 
 
 def _persist(
@@ -73,7 +151,13 @@ def _persist(
         created_by=actor,
         plan_date=plan_date,
         status=allocation.termination,
-        params={"include_proposed": include_proposed, "options": options.as_dict(), "engine": "lexicographic-highs"},
+        params={
+            "include_proposed": include_proposed,
+            "options": options.as_dict(),
+            "engine": f"lexicographic-{options.method}",
+            "fair": FAIR_REGIONS if "fairness" in allocation.figures else None,
+            "stable": allocation.figures.get("moved_units") is not None,
+        },
         inputs_hash=problem.digest(),
         solve_seconds=round(allocation.seconds, 4),
         gap=float(allocation.gap),
@@ -82,29 +166,33 @@ def _persist(
     )
     session.add(plan)
     session.flush()
-    lines = [
-        Line(
-            plan_id=plan.id,
-            pledge_id=loaded.pledge_ids[int(p)],
-            need_id=loaded.need_ids[int(n)],
-            units=to_quantity(float(u)),
-            amount=to_quantity(float(a)),
-            eta=dt.date.fromordinal(int(eta)),
-            transit_days=int(tau),
-            status=LineStatus.PROPOSED,
-        )
+    # Bulk inserts: a national plan has tens of thousands of lines and outcomes.
+    line_rows = [
+        {
+            "plan_id": plan.id,
+            "pledge_id": loaded.pledge_ids[p],
+            "need_id": loaded.need_ids[n],
+            "units": to_quantity(u),
+            "amount": to_quantity(a),
+            "eta": dt.date.fromordinal(eta),
+            "transit_days": tau,
+            "status": LineStatus.PROPOSED,
+            "version": 1,
+        }
         for p, n, u, a, eta, tau in zip(
-            allocation.line_pledge, allocation.line_need, allocation.line_units, allocation.line_amount,
-            allocation.line_eta, allocation.line_transit, strict=True,
+            allocation.line_pledge.tolist(), allocation.line_need.tolist(), allocation.line_units.tolist(),
+            allocation.line_amount.tolist(), allocation.line_eta.tolist(), allocation.line_transit.tolist(),
+            strict=True,
         )
     ]
-    session.add_all(lines)
+    if line_rows:
+        session.execute(insert(Line), line_rows)
     if loaded.fixed_line_ids:
         session.execute(plan_kept_lines.insert(), [{"plan_id": plan.id, "line_id": i} for i in loaded.fixed_line_ids])
 
     new_by_need = {loaded.need_ids[i]: Decimal(0) for i in range(problem.n_needs)}
-    for n, a in zip(allocation.line_need, allocation.line_amount, strict=True):
-        new_by_need[loaded.need_ids[int(n)]] += to_quantity(float(a))
+    for row in line_rows:
+        new_by_need[row["need_id"]] += row["amount"]
     position = {need_id: i for i, need_id in enumerate(loaded.need_ids)}
     outcomes = []
     for need_id, (quantity, fixed) in sorted(loaded.open_needs.items()):
@@ -112,18 +200,21 @@ def _persist(
         index = position.get(need_id)
         shortfall = allocation.shortfalls.get(index) if index is not None else None
         outcomes.append(
-            PlanNeed(
-                plan_id=plan.id,
-                need_id=need_id,
-                open_quantity=open_quantity,
-                covered_fixed=fixed,
-                covered_new=min(new_by_need.get(need_id, Decimal(0)), open_quantity),
-                reason=shortfall.reason if shortfall else None,
-                detail=shortfall.detail() if shortfall else None,
-            )
+            {
+                "plan_id": plan.id,
+                "need_id": need_id,
+                "open_quantity": open_quantity,
+                "covered_fixed": fixed,
+                "covered_new": min(new_by_need.get(need_id, Decimal(0)), open_quantity),
+                "reason": shortfall.reason if shortfall else None,
+                "detail": shortfall.detail() if shortfall else None,
+            }
         )
-    session.add_all(outcomes)
+    if outcomes:
+        session.execute(insert(PlanNeed), outcomes)
     session.flush()
+    session.expire(plan, ["lines", "kept_lines", "outcomes"])
+    lines = line_rows
     record(
         session,
         actor=actor,

@@ -9,6 +9,8 @@ our own :class:`Termination`.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,11 @@ FINAL_GAP = 1e-3
 HOLD_TOLERANCE = 1e-7
 #: Without a user time limit, an integer stage that cannot prove its gap stops here and reports the gap.
 MIP_STAGE_BUDGET = 10.0
+#: Without a user time limit, the seconds (wall clock) spent making indivisible units whole with HiGHS
+#: where rounding the LP optimum lost more than the tier gap: this many per million candidate edges,
+#: within the bounds below.
+INTEGER_SECONDS_PER_MILLION_EDGES = 2.0
+INTEGER_BUDGET_BOUNDS = (2.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,19 @@ class SolveOptions:
     hold_tolerance: float = HOLD_TOLERANCE
     mip_stage_budget: float = MIP_STAGE_BUDGET
     seed: int = 0
+    #: "flow": exact min-cost flows per block, rounding and HiGHS MIP for indivisible units;
+    #: "highs": every block as lexicographic HiGHS LP/MIP solves (the reference path).
+    method: str = "flow"
+    integer_budget: float | None = None  # None: by size (see INTEGER_SECONDS_PER_MILLION_EDGES)
+    workers: int = 0  # 0 = one per core (at most 2 on the reference machine)
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def integer_seconds(self, edges: int) -> float:
+        if self.integer_budget is not None:
+            return self.integer_budget
+        low, high = INTEGER_BUDGET_BOUNDS
+        return min(max(INTEGER_SECONDS_PER_MILLION_EDGES * edges / 1e6, low), high)
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "time_limit": self.time_limit,
             "tier_gap": self.tier_gap,
@@ -45,6 +63,8 @@ class SolveOptions:
             "hold_tolerance": self.hold_tolerance,
             "mip_stage_budget": self.mip_stage_budget,
             "seed": self.seed,
+            "method": self.method,
+            "integer_budget": self.integer_budget,
         }
 
 
@@ -75,26 +95,42 @@ def map_status(status: highspy.HighsModelStatus) -> Termination:
     return _STATUS.get(status, Termination.ERROR)
 
 
+#: How a HiGHS instance is made (a seam for tests that need a solver status HiGHS rarely returns).
+_HighsFactory: Callable[[], highspy.Highs] = highspy.Highs
+
+_stdout_lock = threading.Lock()
+_stdout_users = 0
+_stdout_saved: int | None = None
+
+
 @contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """HiGHS prints a banner from C++ when an instance is created; keep it out of our stdout."""
+    """HiGHS prints from C++ (a banner when an instance is created, the odd debug line while solving);
+    keep it out of our stdout. Reference-counted, so that threads solving side by side share one
+    redirection and the last one out restores the real stdout."""
+    global _stdout_users, _stdout_saved
+    with _stdout_lock:
+        if _stdout_users == 0:
+            try:
+                sys.stdout.flush()
+                saved = os.dup(1)
+            except (OSError, ValueError):
+                saved = -1
+            if saved >= 0:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.close(devnull)
+                _stdout_saved = saved
+        _stdout_users += 1
     try:
-        saved = os.dup(1)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-#: highspy's constructor carries no annotations; this names its type once.
-_HighsFactory: Callable[[], highspy.Highs] = highspy.Highs
+        with _stdout_lock:
+            _stdout_users -= 1
+            if _stdout_users == 0 and _stdout_saved is not None:
+                os.dup2(_stdout_saved, 1)
+                os.close(_stdout_saved)
+                _stdout_saved = None
 
 
 def new_highs(seed: int = 0) -> highspy.Highs:
@@ -135,8 +171,11 @@ def _remaining(deadline: float | None) -> float | None:
     return max(deadline - time.perf_counter(), 0.01)
 
 
-def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None = None) -> BlockResult:
-    """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan."""
+def solve_block(
+    model: BlockModel, options: SolveOptions, deadline: float | None = None, initial_x: FloatArray | None = None
+) -> BlockResult:
+    """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
+    ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -145,6 +184,8 @@ def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None
     gap = 0.0
     log: list[dict[str, float | str | int]] = []
     solution: FloatArray | None = None
+    if initial_x is not None:
+        solution = np.concatenate([initial_x, _covered_fraction(model, initial_x)])
 
     stages: list[tuple[str, FloatArray, float]] = [
         (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
@@ -161,13 +202,21 @@ def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None
             remaining = options.mip_stage_budget
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
-        h.run()
+        if model.is_mip:
+            with _quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
+                h.run()
+        else:
+            h.run()
         status = map_status(h.getModelStatus())
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        stage_gap_proved = float(info.mip_gap) if model.is_mip else 0.0
-        if not np.isfinite(stage_gap_proved):
-            stage_gap_proved = 1.0
+        stage_gap_proved = 0.0
+        if model.is_mip:
+            # Relative to max(|objective|, 1): HiGHS calls a stage with objective 0 and bound 0 a gap of 1.
+            objective, bound = float(info.objective_function_value), float(info.mip_dual_bound)
+            stage_gap_proved = abs(bound - objective) / max(abs(objective), 1.0) if has_solution else 1.0
+            if not np.isfinite(stage_gap_proved):
+                stage_gap_proved = 1.0
         log.append(
             {
                 "stage": name,
@@ -202,6 +251,16 @@ def solve_block(model: BlockModel, options: SolveOptions, deadline: float | None
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
+
+
+def _covered_fraction(model: BlockModel, x: FloatArray) -> FloatArray:
+    """z = min(1, Σ f·x / d) for a plan given per edge column (from the cover rows of the matrix)."""
+    n_p = model.pledges.size
+    cover = model.matrix[n_p:, : model.n_x]
+    demand = model.matrix[n_p:, model.n_x :].diagonal()
+    brought = -(cover @ x)
+    z: FloatArray = np.clip(brought / np.maximum(demand, 1e-12), 0.0, 1.0)
+    return z
 
 
 def _as_solution(values: FloatArray) -> highspy.HighsSolution:

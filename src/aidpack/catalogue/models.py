@@ -25,3 +25,26 @@ class Item(Base):
     factor: Mapped[Decimal] = mapped_column(Quantity)
     indivisible: Mapped[bool] = mapped_column(Boolean)
     unit_value_eur: Mapped[Decimal | None] = mapped_column(Quantity)
+    #: What one unit consumes per day of use, ``CAPABILITY:amount`` (``DIESEL-L:648`` for a 100 kW
+    #: generator at 27 l/h); several separated by ``;``. See :func:`aidpack.catalogue.models.parse_consumes`.
+    consumes: Mapped[str | None] = mapped_column(String(200))
+
+
+def parse_consumes(text: str | None) -> dict[str, Decimal] | None:
+    """``"DIESEL-L:648; OIL-L:1.5"`` → ``{"DIESEL-L": 648, "OIL-L": 1.5}``; None when malformed."""
+    if text is None or not text.strip():
+        return {}
+    result: dict[str, Decimal] = {}
+    for part in text.split(";"):
+        capability, sep, amount = part.strip().partition(":")
+        capability = capability.strip()
+        if not sep or not capability or len(capability) > 64 or capability in result:
+            return None
+        try:
+            value = Decimal(amount.strip())
+        except ArithmeticError:
+            return None
+        if not value.is_finite() or value <= 0:
+            return None
+        result[capability] = value
+    return result

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
+from aidpack.allocation.diff import diff_saved, what_if
+from aidpack.allocation.models import Plan
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.allocation.summary import PlanSummary, summarise
 from aidpack.cli import common
@@ -50,6 +54,54 @@ def render_summary(summary: PlanSummary) -> None:
         console.print(donors)
 
 
+def render_extras(figures: dict[str, Any]) -> None:
+    """What the summary does not show: units moved since the last plan, fairness, consumables."""
+    console = common.console
+    moved = figures.get("moved_units")
+    if moved is not None:
+        console.print(f"Stable re-plan: {_fmt(float(moved))} units of the previous plan's proposed lines moved.")
+    fairness = figures.get("fairness")
+    if isinstance(fairness, dict):
+        table = Table(title="Worst-served region per tier (coverage of its people)")
+        for column in ("tier", "fair plan", "region", "without fairness", "region "):
+            table.add_column(column)
+        worst, without = fairness.get("worst", {}), fairness.get("worst_without", {})
+        for tier in ("critical", "high", "medium", "low"):
+            a, b = worst.get(tier), without.get(tier)
+            if a and b:
+                table.add_row(tier, f"{a['coverage']:.1%}", str(a["region"]), f"{b['coverage']:.1%}",
+                              str(b["region"]))
+        console.print(table)
+    consumables = figures.get("consumables")
+    if isinstance(consumables, dict):
+        implied = ", ".join(f"{cap} {_fmt(v)}" for cap, v in consumables.get("implied", {}).items()) or "nothing"
+        console.print(f"Consumables over {consumables['days']:g} days: the plan's lines consume {implied}"
+                      + (f"; {consumables['added_needs']} needs added for them." if consumables.get("added_needs")
+                         else "."))
+
+
+def render_diff(diff: dict[str, Any]) -> None:
+    console = common.console
+    console.print(f"[bold]Plan {diff['before']} → {diff['after']}[/]: {_fmt(float(diff['moved_units']))} units "
+                  f"moved, {diff['needs_gaining']} needs gain and {diff['needs_losing']} lose coverage")
+    tiers = Table(title="People served per tier")
+    for column in ("tier", "before", "after", "change"):
+        tiers.add_column(column, justify="right" if column != "tier" else "left")
+    for name, values in diff["tiers"].items():
+        tiers.add_row(name, _fmt(values["before"]), _fmt(values["after"]), f"{values['change']:+,.0f}")
+    console.print(tiers)
+    for key, title in (("losses", "Needs that lose coverage"), ("gains", "Needs that gain coverage")):
+        if diff[key]:
+            table = Table(title=title)
+            for column in ("need", "priority", "region", "capability", "covered before", "after", "people"):
+                table.add_column(column)
+            for row in diff[key]:
+                table.add_row(row["need"], row["priority"], row["region"], row["capability"],
+                              _fmt(row["covered_before"]), _fmt(row["covered_after"]),
+                              f"{row['people_served_change']:+,.0f}")
+            console.print(table)
+
+
 def allocate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object (SPEC §4).")] = False,
     time_limit: Annotated[
@@ -59,22 +111,71 @@ def allocate_command(
     include_proposed: Annotated[
         bool, typer.Option("--include-proposed", help="Also allocate pledges that are only proposed.")
     ] = False,
+    fair: Annotated[
+        str | None,
+        typer.Option("--fair", help="`regions`: within each tier, first raise the worst-served region's coverage."),
+    ] = None,
+    with_consumables: Annotated[
+        float | None,
+        typer.Option("--with-consumables", min=0.001, metavar="DAYS",
+                     help="Add what the plan's generators consume over DAYS (fuel) as needs of the same tier."),
+    ] = None,
+    consumables: Annotated[
+        float | None,
+        typer.Option("--consumables", min=0.001, metavar="DAYS",
+                     help="Report what the plan's lines consume over DAYS, without adding needs."),
+    ] = None,
+    what_if_path: Annotated[
+        Path | None,
+        typer.Option("--what-if", metavar="FILE",
+                     help="Plan on the current data plus FILE (a scenario folder or file), compare with the "
+                          "latest plan, save nothing."),
+    ] = None,
+    reshuffle: Annotated[
+        bool, typer.Option("--reshuffle", help="Do not prefer the previous plan's lines among equal plans.")
+    ] = False,
 ) -> None:
     """Run the allocation engine on the current data, save the plan and print it."""
 
+    def plan_now(session: Session) -> Plan:
+        return run_plan(session, actor=common.cli_actor(), include_proposed=include_proposed, time_limit=time_limit,
+                        stable=not reshuffle, fair=fair, consumable_days=with_consumables or consumables,
+                        with_consumables=with_consumables is not None)
+
     def run() -> None:
+        if what_if_path is not None:
+            run_what_if(what_if_path)
+            return
         with common.transaction() as session:
             if as_json or not common.console.is_terminal:
-                plan = run_plan(session, actor=common.cli_actor(), include_proposed=include_proposed,
-                                time_limit=time_limit)
+                plan = plan_now(session)
             else:
                 with common.console.status("Allocating pledges to needs…"):
-                    plan = run_plan(session, actor=common.cli_actor(), include_proposed=include_proposed,
-                                    time_limit=time_limit)
+                    plan = plan_now(session)
             if as_json:
                 common.print_json(plan_payload(session, plan))
             else:
                 render_summary(summarise(session, plan))
+                render_extras(plan.figures)
+
+    def run_what_if(path: Path) -> None:
+        session = common.session_factory()()
+        try:
+            payload, diff = what_if(session, path=path, actor=common.cli_actor(), include_proposed=include_proposed,
+                                    time_limit=time_limit)
+        finally:
+            session.rollback()
+            session.close()
+        if as_json:
+            common.print_json(payload)
+            return
+        common.console.print(f"[bold]What-if[/] ({path}): nothing was saved.")
+        tiers = payload["tiers"]
+        common.console.print(", ".join(
+            f"{name} {_fmt(float(t['served']))} of {_fmt(float(t['people']))} people" for name, t in tiers.items()
+        ))
+        if diff is not None:
+            render_diff(diff)
 
     common.guarded(run, as_json=as_json)
 
@@ -96,6 +197,25 @@ def show_command(
     common.guarded(run, as_json=as_json)
 
 
+def diff_command(
+    before: Annotated[str, typer.Argument(help="The earlier plan id (default: the plan before AFTER).")] = "",
+    after: Annotated[str, typer.Argument(help="The later plan id, or `latest`.")] = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object.")] = False,
+) -> None:
+    """Compare two saved plans: units moved, tiers, and the needs that gain or lose coverage."""
+
+    def run() -> None:
+        with common.transaction() as session:
+            found = diff_saved(session, before_id=common.parse_plan_id(before), after_id=common.parse_plan_id(after))
+            if as_json:
+                common.print_json(found.as_dict())
+            else:
+                render_diff(found.as_dict())
+
+    common.guarded(run, as_json=as_json)
+
+
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:
     app.command("allocate")(allocate_command)
     plan_app.command("show")(show_command)
+    plan_app.command("diff")(diff_command)

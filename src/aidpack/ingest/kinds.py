@@ -81,7 +81,7 @@ COLUMNS: dict[Kind, Columns] = {
     Kind.HUBS: Columns(("code", "name", "lat", "lon"), ("country",)),
     Kind.CATALOGUE: Columns(
         ("code", "name", "category", "unit", "provides", "factor", "indivisible"),
-        ("name_local", "unit_value_eur"),
+        ("name_local", "unit_value_eur", "consumes"),
     ),
     Kind.DONORS: Columns(("code", "name"), ("kind", "country")),
     Kind.ORGANISATIONS: Columns(("code", "name"), ("kind", "country")),

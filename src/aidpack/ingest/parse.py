@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aidpack.catalogue.models import parse_consumes
 from aidpack.ingest.cells import RowCells
 from aidpack.ingest.errors import Problem
 from aidpack.ingest.kinds import SCENARIO_KEYS, Kind, key_column
@@ -82,6 +83,10 @@ def _catalogue(cells: RowCells, record: Record) -> None:
     _put(cells, record, "factor", cells.quantity("factor", required=True))
     _put(cells, record, "indivisible", cells.boolean("indivisible", required=True))
     _put(cells, record, "unit_value_eur", cells.quantity("unit_value_eur", positive=False))
+    consumes = cells.text("consumes", max_length=200)
+    if consumes is not None and parse_consumes(consumes) is None:
+        cells.problem("consumes", consumes, "CAPABILITY:amount per unit per day, e.g. DIESEL-L:648 (several with ;)")
+    _put(cells, record, "consumes", consumes)
 
 
 def _organisation(cells: RowCells, record: Record, *, donor: bool) -> None:

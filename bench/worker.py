@@ -1,0 +1,101 @@
+"""One benchmark measurement in its own process (so that peak memory is its own): prints one JSON line.
+
+    python -m bench.worker aidpack|highs|cbc|greedy DB_URL [--time-limit S]
+
+Every method starts from the same database; its time includes reading the data. ``aidpack`` is the
+product end to end (``run_plan``: load, solve, save the plan — rolled back afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import time
+
+import numpy as np
+from sqlalchemy import select
+
+import aidpack.models  # noqa: F401  (every table, for the ORM)
+from aidpack.allocation.loader import default_plan_date, load_problem
+from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.models import Line
+from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.service import run_plan
+from aidpack.db import make_engine, make_session_factory
+from bench.baselines import cbc_weighted, evaluate, greedy_fcfs, highs_weighted
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
+    factory = make_session_factory(make_engine(url))
+    with factory() as session:
+        plan_date = default_plan_date(session)
+        if method == "aidpack":
+            started = time.perf_counter()
+            plan = run_plan(session, actor="bench", plan_date=plan_date)
+            session.flush()
+            seconds = time.perf_counter() - started
+            rows = session.execute(select(Line.units, Line.transit_days).where(Line.plan_id == plan.id)).all()
+            transit = float(sum(float(u) * d for u, d in rows))
+            result: dict[str, object] = {
+                "seconds": seconds,
+                "status": plan.status.value,
+                "tier_served": [float(plan.tiers[name]["served"]) for name in TIER_NAMES],
+                "tier_people": [float(plan.tiers[name]["people"]) for name in TIER_NAMES],
+                "tier_bound": [float(plan.figures["tier_bound"][name]) for name in TIER_NAMES],
+                "transit": transit,
+                "integral": True,
+                "feasible": True,
+                "gap": plan.gap,
+                "engine_seconds": plan.solve_seconds,
+                "edges": plan.figures.get("edges"),
+                "lines": len(rows),
+                "block_methods": plan.figures.get("block_methods"),
+            }
+            session.rollback()
+            result["peak_mb"] = _peak_mb()
+            return result
+        started = time.perf_counter()
+        problem = load_problem(session, plan_date=plan_date, include_proposed=False).problem
+        edges = candidate_edges(problem)
+        if method == "highs":
+            units, status = highs_weighted(problem, edges, time_limit=time_limit)
+        elif method == "cbc":
+            units, status = cbc_weighted(problem, edges, time_limit=time_limit)
+        elif method == "greedy":
+            units, status = greedy_fcfs(problem, edges), "heuristic"
+        else:
+            raise SystemExit(f"unknown method {method}")
+        seconds = time.perf_counter() - started
+        score = evaluate(problem, edges, np.asarray(units))
+        return {
+            "seconds": seconds,
+            "status": status,
+            "tier_served": [float(v) for v in score.tier_served],
+            "transit": score.transit,
+            "integral": score.integral,
+            "feasible": score.feasible,
+            "edges": len(edges),
+            "peak_mb": _peak_mb(),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("method")
+    parser.add_argument("url")
+    parser.add_argument("--time-limit", type=float, default=300.0)
+    args = parser.parse_args()
+    result = measure(args.method, args.url, args.time_limit)
+    result["method"] = args.method
+    result["at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

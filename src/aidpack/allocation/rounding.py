@@ -1,0 +1,294 @@
+"""Whole units for indivisible items, and the loss measured against the LP bound.
+
+The LP optimum of a block (:mod:`aidpack.allocation.flow`) may send fractions of generators, drums or
+pallets. :func:`greedy_round` keeps every whole unit it sends and gives the leftover units of each
+pledge to the needs left short, best need first (tier, then people per unit of capability): a unit
+that covers the rest of a need on its own goes in the smallest such size (least overshoot, nearest
+hub on ties), otherwise the largest size that fits. When that loses more than the tier gap against
+the LP bound, :func:`mip_round` hands HiGHS the block's MIP — whole when it is small, else restricted
+to the LP's support plus the few nearest pledges of every need — with the greedy plan as incumbent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from aidpack.allocation.flow import FlowBlock, need_levels, solve_flow_block
+from aidpack.allocation.model import Edges, build_blocks
+from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
+from aidpack.allocation.solve import SolveOptions, solve_block
+
+_TOL = 1e-9
+#: Blocks up to this many edges go to HiGHS whole; larger ones on a restricted edge set.
+FULL_MIP_ARCS = 6_000
+#: Edges per need kept (nearest first) besides the LP's support in a restricted MIP.
+RESTRICTED_PER_NEED = 3
+
+
+@dataclass(frozen=True)
+class Rounded:
+    units: FloatArray  # per arc, pledge units (whole for indivisible pledges)
+    tier_values: FloatArray
+    gap: float = 0.0  # the largest gap HiGHS proved, when it was used
+    method: str = "greedy"
+    #: When HiGHS solved the block's whole MIP with every stage within its gap: a bound on each tier.
+    proved_bound: FloatArray | None = None
+
+
+def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
+    """V_t of a plan given in pledge units per arc (coverage capped at each need's quantity)."""
+    brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
+    fraction = np.minimum(brought / block.demand, 1.0)
+    values: FloatArray = np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(np.float64)
+    return values
+
+
+def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-9) -> bool:
+    """Whether tier values ``a`` beat ``b`` lexicographically (critical first)."""
+    for x, y in zip(a, b, strict=True):
+        tol = rel * max(abs(x), abs(y), 1.0)
+        if x > y + tol:
+            return True
+        if x < y - tol:
+            return False
+    return False
+
+
+def tier_gaps(bound: FloatArray, values: FloatArray) -> FloatArray:
+    """Relative shortfall of each tier against its bound (0 where the bound is 0)."""
+    # A thousandth of a person is noise (solver tolerances on tiers that are all but empty).
+    loss = np.maximum(bound - values - np.maximum(1e-9 * bound, 1e-3), 0.0)
+    gaps: FloatArray = np.where(bound > 1e-9, loss / np.maximum(bound, 1e-9), 0.0)
+    return gaps
+
+
+def floor_units(block: FlowBlock, amount: FloatArray) -> FloatArray:
+    """The LP amounts in pledge units, indivisible ones rounded down."""
+    raw = amount / block.factor[block.arc_pledge]
+    units: FloatArray = np.where(block.integer[block.arc_pledge], np.floor(raw + _TOL), raw)
+    return units
+
+
+def _left(block: FlowBlock, units: FloatArray) -> FloatArray:
+    pledge_units = block.supply / block.factor
+    left = pledge_units - np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size)
+    result: FloatArray = np.where(block.integer, np.rint(left), np.maximum(left, 0.0))
+    return result
+
+
+def greedy_round(block: FlowBlock, amount: FloatArray, previous: FloatArray | None = None) -> Rounded:
+    """Whole units from the LP amounts (capability units per arc): rounded down, then repaired."""
+    return greedy_repair(block, floor_units(block, amount), previous)
+
+
+def greedy_repair(block: FlowBlock, units: FloatArray, previous: FloatArray | None = None) -> Rounded:
+    """Give every pledge's leftover units to the needs left short, best need first."""
+    units = units.copy()
+    arc_factor = block.factor[block.arc_pledge]
+    arc_integer = block.integer[block.arc_pledge]
+    left = _left(block, units)
+    brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
+    short = block.demand - brought
+
+    by_need = np.argsort(block.arc_need, kind="stable")
+    starts = np.searchsorted(block.arc_need[by_need], np.arange(block.needs.size + 1))
+    rank = need_levels(block.people, block.demand, block.tier)
+    candidates = np.flatnonzero((short > _TOL * np.maximum(block.demand, 1.0)) & (rank > 0))
+    order = candidates[np.lexsort((candidates, -rank[candidates]))]
+    transit = block.transit.astype(np.float64)
+    keep = (previous > 0).astype(np.float64) if previous is not None else np.zeros(block.n_arcs)
+    for n in order:
+        arcs = by_need[starts[n] : starts[n + 1]]
+        need_short = float(short[n])
+        while need_short > _TOL * max(float(block.demand[n]), 1.0):
+            usable = arcs[left[block.arc_pledge[arcs]] > _TOL]
+            if usable.size == 0:
+                break
+            divisible = usable[~arc_integer[usable]]
+            if divisible.size:
+                # A divisible pledge tops the need up exactly: nearest first, the previous plan's on ties.
+                pick = divisible[np.lexsort((-keep[divisible], transit[divisible]))[0]]
+                take = min(float(left[block.arc_pledge[pick]]), need_short / float(arc_factor[pick]))
+            else:
+                f = arc_factor[usable]
+                covers = f >= need_short - _TOL
+                if covers.any():
+                    pool = usable[covers]
+                    pick = pool[np.lexsort((-keep[pool], transit[pool], arc_factor[pool]))[0]]
+                    take = 1.0
+                else:
+                    pick = usable[np.lexsort((-keep[usable], transit[usable], -f))[0]]
+                    whole = float(np.floor(need_short / float(arc_factor[pick]) + _TOL))
+                    take = max(1.0, min(float(left[block.arc_pledge[pick]]), whole))
+            units[pick] += take
+            left[block.arc_pledge[pick]] -= take
+            need_short -= take * float(arc_factor[pick])
+        short[n] = need_short
+    return Rounded(units=units, tier_values=block_tier_values(block, units))
+
+
+def restricted_arcs(block: FlowBlock, amount: FloatArray, incumbent: FloatArray) -> BoolArray:
+    """The LP's support, the incumbent's arcs, and each need's nearest few pledges."""
+    mask: BoolArray = (amount > 0) | (incumbent > 0)
+    order = np.lexsort((np.arange(block.n_arcs), block.transit, block.arc_need))
+    first = np.searchsorted(block.arc_need[order], np.arange(block.needs.size))
+    position = np.arange(order.size) - first[block.arc_need[order]]
+    mask[order[position < RESTRICTED_PER_NEED]] = True
+    return mask
+
+
+def mip_round(
+    block: FlowBlock, amount: FloatArray, incumbent: Rounded, *, budget: float, options: SolveOptions
+) -> Rounded:
+    """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
+
+    Returns whichever of HiGHS's plan and the incumbent is lexicographically better.
+    """
+    if block.n_arcs <= FULL_MIP_ARCS:
+        arcs: IntArray = np.arange(block.n_arcs)
+        method = "mip"
+    else:
+        arcs = np.flatnonzero(restricted_arcs(block, amount, incumbent.units))
+        method = "restricted-mip"
+    pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
+    needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
+    zeros_n = np.zeros(needs.size, dtype=np.int64)
+    zeros_p = np.zeros(pledges.size, dtype=np.int64)
+    sub = Problem(
+        plan_date=0,
+        capabilities=("block",),
+        need_refs=tuple(str(i) for i in needs),
+        need_capability=zeros_n,
+        need_demand=block.demand[needs],
+        need_tier=block.tier[needs],
+        need_deadline=zeros_n,
+        need_region=zeros_n,
+        need_people=block.people[needs],
+        pledge_refs=tuple(str(i) for i in pledges),
+        pledge_capability=zeros_p,
+        pledge_factor=block.factor[pledges],
+        pledge_integer=block.integer[pledges],
+        pledge_supply=block.supply[pledges] / block.factor[pledges],
+        pledge_start=zeros_p,
+        pledge_hub=zeros_p,
+        transit=np.zeros((1, 1), dtype=np.int64),
+    )
+    sub_edges = Edges(
+        pledge=p_local.astype(np.int64), need=n_local.astype(np.int64),
+        eta=np.zeros(arcs.size, dtype=np.int64), transit=block.transit[arcs],
+    )
+    models = build_blocks(sub, sub_edges)
+    if len(models) != 1:
+        return incumbent
+    model = models[0]
+    start = np.minimum(incumbent.units[arcs[model.edge_ids]], model.col_upper[: model.n_x])
+    stage_options = SolveOptions(
+        tier_gap=options.tier_gap, final_gap=options.final_gap, hold_tolerance=options.hold_tolerance,
+        mip_stage_budget=budget, seed=options.seed,
+    )
+    # One deadline for the block's stages: the critical tier may use what it needs (lexicographic order).
+    result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start)
+    if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
+        return incumbent
+    units = np.zeros(block.n_arcs)
+    chosen = arcs[model.edge_ids]
+    units[chosen] = np.where(block.integer[block.arc_pledge[chosen]], np.rint(result.x), np.maximum(result.x, 0.0))
+    # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
+    improved = greedy_repair(block, units)
+    proved = None
+    if method == "mip" and result.termination is Termination.OPTIMAL:
+        stage_gap = np.zeros(4)
+        for entry in result.log:
+            name = str(entry["stage"])
+            if name.startswith("tier"):
+                stage_gap[int(name[4:])] = float(entry["gap"])
+        proved = result.tier_values * (1 + stage_gap)
+    if lex_better(incumbent.tier_values, improved.tier_values):
+        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved)
+    return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
+                   proved_bound=proved)
+
+
+def coarse_fine_round(
+    block: FlowBlock, amount: FloatArray, previous: FloatArray | None = None, *, extras: bool = True, passes: int = 1
+) -> Rounded:
+    """Round the large units by largest remainder, then re-solve the finest units exactly around them.
+
+    The finest pledges (divisible ones, or else the smallest indivisible size) can cover what rounding
+    the larger units left short, and take back what their overshoot made needless: their flow is solved
+    again, in their own units, on the needs' residual quantities (an integer flow: whole units).
+    """
+    arc_factor = block.factor[block.arc_pledge]
+    arc_integer = block.integer[block.arc_pledge]
+    divisible = ~block.integer
+    f_min = float(block.factor[block.integer].min()) if block.integer.any() else 1.0
+    fine = divisible if divisible.any() else block.integer & (block.factor <= f_min + 1e-12)
+    coarse = ~fine
+    raw = amount / arc_factor
+    units = np.where(arc_integer, np.floor(raw + _TOL), raw)
+    # Coarse pledges: each sends as many whole units as the LP used (rounded up, within its units),
+    # the extra ones to the arcs with the largest fractional remainders.
+    arc_coarse = coarse[block.arc_pledge]
+    used = np.bincount(block.arc_pledge, weights=np.where(arc_coarse, raw, 0.0), minlength=block.pledges.size)
+    target = np.minimum(np.ceil(used - 1e-6), block.supply / block.factor)
+    sent = np.bincount(block.arc_pledge, weights=np.where(arc_coarse, units, 0.0), minlength=block.pledges.size)
+    extra = np.where(coarse, np.maximum(target - sent, 0.0), 0.0) if extras else np.zeros(block.pledges.size)
+    remainder = np.where(arc_coarse, raw - units, -1.0)
+    order = np.lexsort((np.arange(block.n_arcs), -remainder, block.arc_pledge))
+    ranked = np.arange(order.size) - np.searchsorted(block.arc_pledge[order], block.arc_pledge[order])
+    bump = order[(ranked < extra[block.arc_pledge[order]]) & (remainder[order] > _TOL)]
+    units[bump] += 1.0
+    for _ in range(passes):
+        units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
+        units = greedy_repair(block, units, previous).units
+    repaired = greedy_repair(block, units, previous)
+    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="coarse-fine")
+
+
+def _refine(
+    block: FlowBlock,
+    units: FloatArray,
+    arc_coarse: BoolArray,
+    fine: BoolArray,
+    divisible: BoolArray,
+    f_min: float,
+    previous: FloatArray | None,
+) -> FloatArray:
+    """Keep the coarse units, re-solve the fine pledges' flow on what the needs still lack."""
+    arc_factor = block.factor[block.arc_pledge]
+    units = units.copy()
+    units[~arc_coarse] = 0.0
+    brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
+    residual = np.maximum(block.demand - brought, 0.0)
+    fine_arcs = np.flatnonzero(~arc_coarse & (residual[block.arc_need] > _TOL))
+    if fine_arcs.size:
+        pledges, p_local = np.unique(block.arc_pledge[fine_arcs], return_inverse=True)
+        needs, n_local = np.unique(block.arc_need[fine_arcs], return_inverse=True)
+        unit = 1.0 if divisible.any() else f_min
+        sub_demand = residual[needs] / unit
+        if not divisible.any():
+            sub_demand = np.ceil(sub_demand - 1e-9)
+        sub = FlowBlock(
+            capability=block.capability,
+            edge_ids=block.edge_ids[fine_arcs],
+            pledges=block.pledges[pledges],
+            needs=block.needs[needs],
+            arc_pledge=p_local.astype(np.int64),
+            arc_need=n_local.astype(np.int64),
+            factor=block.factor[pledges] / unit,
+            integer=block.integer[pledges],
+            supply=block.supply[pledges] / unit,
+            demand=sub_demand,
+            people=block.people[needs],
+            tier=block.tier[needs],
+            transit=block.transit[fine_arcs],
+        )
+        rank = need_levels(block.people, block.demand, block.tier)[needs]
+        sub_previous = previous[fine_arcs] if previous is not None else None
+        flow = solve_flow_block(sub, previous=sub_previous, rank=rank)
+        units[fine_arcs] = flow.amount / sub.factor[sub.arc_pledge]
+    return units

@@ -1,0 +1,93 @@
+"""Stable re-planning: among plans of equal merit a re-plan keeps the previous plan's proposed lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.engine import Allocation, allocate
+from aidpack.allocation.models import Line
+from aidpack.allocation.service import run_plan
+from aidpack.allocation.solve import SolveOptions
+from tests.allocation.builders import T0, Instance, N, P
+from tests.factories import PLAN_DATE, make_hub, make_item, make_need, make_pledge, make_region, unique
+
+
+def pairs(result: Allocation) -> dict[tuple[int, int], float]:
+    return {(int(p), int(n)): float(u) for p, n, u in zip(result.line_pledge, result.line_need, result.line_units,
+                                                          strict=True)}
+
+
+def tied_instance() -> Instance:
+    # Two pledges at one hub, four needs of equal merit in one region: many optimal pairings.
+    return Instance(
+        needs=[N(f"N{i}", "KIT", 10, people=100) for i in range(4)],
+        pledges=[P("PA", "KIT", 20), P("PB", "KIT", 20)],
+    )
+
+
+def test_a_re_plan_follows_whichever_optimal_pairing_the_previous_plan_chose() -> None:
+    problem = tied_instance().problem()
+    pairings = ([(0, 0), (0, 1), (1, 2), (1, 3)], [(0, 2), (0, 3), (1, 0), (1, 1)], [(0, 0), (0, 3), (1, 1), (1, 2)])
+    for chosen in pairings:
+        previous = Previous(
+            pledge=np.array([p for p, _ in chosen]), need=np.array([n for _, n in chosen]), units=np.full(4, 10.0)
+        )
+        result = allocate(problem, SolveOptions(workers=1), previous)
+        assert pairs(result) == {pair: 10.0 for pair in chosen}
+        assert result.figures["moved_units"] == 0.0
+
+
+def test_units_moved_counts_what_the_previous_plan_sent_differently() -> None:
+    # The previous plan sent 10 from the far pledge; a nearer one now exists: 10 units move.
+    instance = Instance(needs=[N("N", "KIT", 10)], pledges=[P("FAR", "KIT", 10, hub=0), P("NEAR", "KIT", 10, hub=1)],
+                        transit=[[6], [2]])
+    previous = Previous(pledge=np.array([0]), need=np.array([0]), units=np.array([10.0]))
+    result = allocate(instance.problem(), SolveOptions(workers=1), previous)
+    assert pairs(result) == {(1, 0): 10.0}  # merit first: transit is part of it
+    assert result.figures["moved_units"] == 10.0
+
+
+def test_adding_an_unrelated_pledge_moves_nothing_else(session: Session) -> None:
+    capability = unique("KIT")
+    item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
+    near, far = make_region(session, lat=50.0, lon=24.0), make_region(session, lat=48.0, lon=37.0)
+    hub = make_hub(session, lat=50.1, lon=22.0)
+    needs = [make_need(session, region=near, capability=capability, quantity=Decimal(10), people_served=100,
+                       deadline=PLAN_DATE + dt.timedelta(days=10)) for _ in range(6)]
+    needs.append(make_need(session, region=far, capability=capability, quantity=Decimal(10), people_served=50))
+    pledges = [make_pledge(session, item=item, hub=hub, units=Decimal(15)) for _ in range(3)]
+
+    first = run_plan(session, actor="test", plan_date=PLAN_DATE)
+    before = {(line.pledge_id, line.need_id): line.units for line in first.lines}
+    assert sum(before.values()) == Decimal(45)  # supply short: the near needs share 45 of 60 units
+
+    # A pledge that only the far need can use (it arrives after the near needs' deadlines); its ref sorts
+    # first, so every index in the engine shifts.
+    late = make_pledge(session, item=item, hub=hub, units=Decimal(10), ref="AAA-" + unique("LATE"),
+                       available=PLAN_DATE + dt.timedelta(days=20))
+    second = run_plan(session, actor="test", plan_date=PLAN_DATE)
+    after = {(line.pledge_id, line.need_id): line.units for line in second.lines}
+
+    assert {key: units for key, units in after.items() if key[0] != late.id} == before
+    assert after[(late.id, needs[-1].id)] == Decimal(10)
+    assert second.figures["moved_units"] == 0.0
+    stored = session.execute(select(Line.units).where(Line.plan_id == second.id, Line.pledge_id == late.id)).all()
+    assert [row.units for row in stored] == [Decimal(10)]
+    assert {p.id for p in pledges} <= {key[0] for key in after}
+
+
+def test_without_stability_the_figures_say_nothing_about_moves(session: Session) -> None:
+    capability = unique("KIT")
+    item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
+    region = make_region(session)
+    make_need(session, region=region, capability=capability, quantity=Decimal(5))
+    make_pledge(session, item=item, units=Decimal(5))
+    plan = run_plan(session, actor="test", plan_date=PLAN_DATE, stable=False)
+    assert plan.figures["moved_units"] is None
+    assert T0 == PLAN_DATE
