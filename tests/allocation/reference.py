@@ -72,7 +72,14 @@ def reference_tier_values(problem: Problem, held: list[float] | None = None) -> 
             if res.status == 0:
                 break
         assert res.status == 0, res.message
-        value = float(-res.fun)
+        # The value of the solution with its integer columns rounded: HiGHS accepts x within 1e-6 of a
+        # whole number, and holding a tier at that noise can make the next one infeasible.
+        x = np.where(integrality[:E] == 1, np.round(res.x[:E]), res.x[:E])
+        brought = np.zeros(N)
+        np.add.at(brought, np.array([n for _, n in pairs], dtype=np.int64),
+                  x * np.array([problem.pledge_factor[p] for p, _ in pairs]))
+        z = np.minimum(brought / np.maximum(problem.need_demand, 1e-12), 1.0)
+        value = min(float(-res.fun), float(-c[E:] @ z))
         values.append(value)
         rows.append(-c)
         lower.append(value - 1e-9 * max(abs(value), 1.0) if held is None else min(held[tier], value))

@@ -22,7 +22,14 @@ from aidpack.allocation.flow import FlowBlock, FlowUnsupported, block_is_whole, 
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import FloatArray, IntArray, Problem
-from aidpack.allocation.rounding import Rounded, coarse_fine_round, greedy_round, lex_better, mip_round, tier_gaps
+from aidpack.allocation.rounding import (
+    Rounded,
+    better_plan,
+    coarse_fine_round,
+    greedy_round,
+    mip_round,
+    tier_gaps,
+)
 from aidpack.allocation.solve import SolveOptions, solve_block
 
 T = TypeVar("T")
@@ -160,10 +167,15 @@ def _solve_flow(
             outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
                                    other_gap=flow.transit_gap, method="flow", log=[entry])
             return _Stage1(block, outcome)
-        rounded = greedy_round(block, flow.amount, previous)
-        refined = coarse_fine_round(block, flow.amount, previous, extras=False, passes=2)
-        if lex_better(refined.tier_values, rounded.tier_values):
-            rounded = refined
+        candidates = [
+            greedy_round(block, flow.amount, previous),
+            coarse_fine_round(block, flow.amount, previous, extras=False, passes=2),
+            coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
+        ]
+        rounded = candidates[0]
+        for candidate in candidates[1:]:
+            if better_plan(block, candidate, rounded):
+                rounded = candidate
         entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
         outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
                                other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry])

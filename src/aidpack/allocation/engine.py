@@ -156,7 +156,7 @@ def _assemble(
     # The bound on each tier: the LP optimum where a block was rounded, the proved MIP bound where HiGHS
     # proved one, the exact value where the flow was already whole.
     bound = np.sum([o.tier_bound for o in outcomes], axis=0) if outcomes else np.zeros(4)
-    tier_gap = tier_gaps(bound, tier_served)
+    tier_gap = tier_gaps(bound, tier_served, tier_people)
     gap = max([float(tier_gap.max(initial=0.0))] + [o.other_gap for o in outcomes])
     if options.method == "highs":
         # HiGHS proved its own stage gaps; the bound here is only what it reached.

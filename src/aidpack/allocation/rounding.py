@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, need_levels, solve_flow_block
-from aidpack.allocation.model import Edges, build_blocks
+from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.solve import SolveOptions, solve_block
@@ -47,8 +47,9 @@ def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
     return values
 
 
-def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-9) -> bool:
-    """Whether tier values ``a`` beat ``b`` lexicographically (critical first)."""
+def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6) -> bool:
+    """Whether tier values ``a`` beat ``b`` lexicographically (critical first); differences within ``rel``
+    (solver noise around the 1e-7 tier holds) are ties."""
     for x, y in zip(a, b, strict=True):
         tol = rel * max(abs(x), abs(y), 1.0)
         if x > y + tol:
@@ -58,10 +59,23 @@ def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-9) -> bool:
     return False
 
 
-def tier_gaps(bound: FloatArray, values: FloatArray) -> FloatArray:
-    """Relative shortfall of each tier against its bound (0 where the bound is 0)."""
-    # A thousandth of a person is noise (solver tolerances on tiers that are all but empty).
-    loss = np.maximum(bound - values - np.maximum(1e-9 * bound, 1e-3), 0.0)
+def better_plan(block: FlowBlock, a: Rounded, b: Rounded) -> bool:
+    """Whether ``a`` beats ``b``: tiers lexicographically, then fewer unit-days in transit."""
+    if lex_better(a.tier_values, b.tier_values):
+        return True
+    if lex_better(b.tier_values, a.tier_values):
+        return False
+    cost = block.transit + UNIT_EPSILON
+    return float(cost @ a.units) < float(cost @ b.units) * (1 - 1e-12)
+
+
+def tier_gaps(bound: FloatArray, values: FloatArray, people: FloatArray | None = None) -> FloatArray:
+    """Relative shortfall of each tier against its bound (0 where the bound is 0). A loss within HiGHS's
+    integrality noise (1e-6 of the tier's people) or a thousandth of a person is no loss."""
+    noise = np.maximum(1e-9 * bound, 1e-3)
+    if people is not None:
+        noise = np.maximum(noise, 1e-6 * people)
+    loss = np.maximum(bound - values - noise, 0.0)
     gaps: FloatArray = np.where(bound > 1e-9, loss / np.maximum(bound, 1e-9), 0.0)
     return gaps
 
@@ -199,18 +213,34 @@ def mip_round(
     units[chosen] = np.where(block.integer[block.arc_pledge[chosen]], np.rint(result.x), np.maximum(result.x, 0.0))
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
+    kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values) else improved
     proved = None
     if method == "mip" and result.termination is Termination.OPTIMAL:
-        stage_gap = np.zeros(4)
-        for entry in result.log:
-            name = str(entry["stage"])
-            if name.startswith("tier"):
-                stage_gap[int(name[4:])] = float(entry["gap"])
-        proved = result.tier_values * (1 + stage_gap)
-    if lex_better(incumbent.tier_values, improved.tier_values):
+        proved = _proved_bound(result.tier_values, result.log, kept.tier_values)
+    if kept is incumbent:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
                    proved_bound=proved)
+
+
+def _proved_bound(
+    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray
+) -> FloatArray:
+    """HiGHS's lexicographic MIP proves tier t's optimum given its own earlier tiers held at (about) what it
+    reached. That bounds tier t of any plan whose earlier tiers are at least as high — the plan we keep,
+    unless it is behind HiGHS's at an earlier tier (then no bound from here on)."""
+    stage_gap = np.zeros(4)
+    for entry in log:
+        name = str(entry["stage"])
+        if name.startswith("tier"):
+            stage_gap[int(name[4:])] = float(entry["gap"])
+    bound = np.full(4, np.inf)
+    for tier in range(4):
+        behind = any(chosen[s] < highs_values[s] - 1e-6 * max(abs(highs_values[s]), 1.0) for s in range(tier))
+        if behind:
+            break
+        bound[tier] = highs_values[tier] * (1 + stage_gap[tier])
+    return bound
 
 
 def coarse_fine_round(

@@ -26,14 +26,16 @@ from aidpack.allocation.problem import FloatArray
 TIER_GAP = 1e-4
 FINAL_GAP = 1e-3
 HOLD_TOLERANCE = 1e-7
+#: Integrality noise of HiGHS's MIP solutions, relative to a tier's people (see the hold rows).
+MIP_NOISE = 1e-6
 #: Without a user time limit, an integer stage that cannot prove its gap stops here and reports the gap.
 MIP_STAGE_BUDGET = 10.0
 #: Without a user time limit, the seconds (wall clock) spent making indivisible units whole with HiGHS
-#: where rounding the LP optimum lost more than the tier gap: this many per million candidate edges,
-#: within the bounds below.
-INTEGER_SECONDS_PER_MILLION_EDGES = 2.0
-INTEGER_BUDGET_BOUNDS = (2.0, 2.0)
-
+#: where rounding the LP optimum lost more than the tier gap: more for small plans (where HiGHS can close
+#: the gap), less for national ones (which must come back within seconds).
+INTEGER_BUDGET_SMALL = 2.0
+INTEGER_BUDGET_LARGE = 1.0
+LARGE_PLAN_EDGES = 250_000
 
 @dataclass(frozen=True)
 class SolveOptions:
@@ -46,14 +48,13 @@ class SolveOptions:
     #: "flow": exact min-cost flows per block, rounding and HiGHS MIP for indivisible units;
     #: "highs": every block as lexicographic HiGHS LP/MIP solves (the reference path).
     method: str = "flow"
-    integer_budget: float | None = None  # None: by size (see INTEGER_SECONDS_PER_MILLION_EDGES)
+    integer_budget: float | None = None  # None: by size (INTEGER_BUDGET_SMALL or _LARGE)
     workers: int = 0  # 0 = one per core (at most 2 on the reference machine)
 
     def integer_seconds(self, edges: int) -> float:
         if self.integer_budget is not None:
             return self.integer_budget
-        low, high = INTEGER_BUDGET_BOUNDS
-        return min(max(INTEGER_SECONDS_PER_MILLION_EDGES * edges / 1e6, low), high)
+        return INTEGER_BUDGET_LARGE if edges >= LARGE_PLAN_EDGES else INTEGER_BUDGET_SMALL
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
@@ -210,6 +211,15 @@ def solve_block(
         status = map_status(h.getModelStatus())
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if model.is_mip and has_solution and not _consistent(h, cost):
+            # HiGHS 1.16 can hand back the injected starting solution with another solution's objective:
+            # solve the stage again from scratch.
+            h.clearSolver()
+            with _quiet_stdout():
+                h.run()
+            status = map_status(h.getModelStatus())
+            info = h.getInfo()
+            has_solution = info.primal_solution_status == 2
         stage_gap_proved = 0.0
         if model.is_mip:
             # Relative to max(|objective|, 1): HiGHS calls a stage with objective 0 and bound 0 a gap of 1.
@@ -247,10 +257,21 @@ def solve_block(
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
                 bound = value - options.hold_tolerance * max(abs(value), 1.0)
+                if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
+                    # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
+                    # it can make the next stage infeasible.
+                    bound = 0.0
                 h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
+
+
+def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:
+    """Whether the solution HiGHS returns has the objective it reports."""
+    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    reported = float(h.getInfo().objective_function_value)
+    return abs(float(cost @ values) - reported) <= 1e-6 * max(abs(reported), 1.0)
 
 
 def _covered_fraction(model: BlockModel, x: FloatArray) -> FloatArray:
