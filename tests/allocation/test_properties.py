@@ -74,10 +74,11 @@ def test_every_plan_is_feasible_and_each_tier_is_optimal(instance: Instance) -> 
     # Tiers respected: critical equals the optimum of an independent dense MILP, and every later tier is
     # optimal given what the earlier tiers got (the engine may trade the 1e-7 slack it holds them with).
     expected = reference_tier_values(problem)
-    assert result.tier_served[0] >= expected[0] * (1 - 1e-4) - 1e-6
+    # (HiGHS proves its 1e-4 gap against its own bound and tolerances, hence the 1% margin on the 1e-4.)
+    assert result.tier_served[0] >= expected[0] * (1 - 1.01e-4) - 1e-6
     given = reference_tier_values(problem, held=[float(v) for v in result.tier_served])
     for tier in range(4):
-        assert result.tier_served[tier] >= given[tier] * (1 - 1e-4) - 1e-6, (tier, result.tier_served, given)
+        assert result.tier_served[tier] >= given[tier] * (1 - 1.01e-4) - 1e-6, (tier, result.tier_served, given)
         assert result.tier_served[tier] <= given[tier] * (1 + 1e-6) + 1e-6, (tier, result.tier_served, given)
     # Every short need has a reason; every covered need has none.
     short = result.need_covered < problem.need_demand - 1e-6 * np.maximum(problem.need_demand, 1.0)

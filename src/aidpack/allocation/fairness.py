@@ -22,7 +22,7 @@ from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import block_tier_values, coarse_fine_round, greedy_repair, lex_better
-from aidpack.allocation.solve import SolveOptions, map_status, new_highs
+from aidpack.allocation.solve import SolveOptions, hold_bound, map_status, new_highs
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _solve_lp(
             if best is None:
                 break
             level = -best
-            h.changeColBounds(lam, level - options.hold_tolerance * max(abs(level), 1.0), 1.0)
+            h.changeColBounds(lam, hold_bound(level, options.hold_tolerance), 1.0)
         cost = np.zeros(h.getNumCol())
         cost[n_e : n_e + n_n] = -people
         best = run(f"tier{tier}", cost)
@@ -174,7 +174,7 @@ def _solve_lp(
         value = -best
         tier_bound[tier] = value
         index = (n_e + np.flatnonzero(mask)).astype(np.int32)
-        h.addRow(value - options.hold_tolerance * max(abs(value), 1.0), np.inf, index.size, index,
+        h.addRow(hold_bound(value, options.hold_tolerance), np.inf, index.size, index,
                  problem.need_people[mask])
     if termination is Termination.OPTIMAL:
         cost = np.zeros(h.getNumCol())

@@ -37,6 +37,11 @@ INTEGER_BUDGET_SMALL = 2.0
 INTEGER_BUDGET_LARGE = 1.0
 LARGE_PLAN_EDGES = 250_000
 
+def hold_bound(value: float, tolerance: float) -> float:
+    """The least a tier may keep once optimised: its optimum within a relative tolerance (SPEC §4: 1e-7)."""
+    return value - tolerance * abs(value)
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     time_limit: float | None = None  # seconds for the whole plan; None = solve to the gaps above
@@ -256,7 +261,7 @@ def solve_block(
                 h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
-                bound = value - options.hold_tolerance * max(abs(value), 1.0)
+                bound = hold_bound(value, options.hold_tolerance)
                 if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.
