@@ -35,11 +35,11 @@ from aidpack.allocation.models import (
     LineStatus,
     Plan,
     PlanNeed,
+    delivered_amount,
 )
 from aidpack.audit.service import record, snapshot, to_json_value
 from aidpack.db import Quantity, utcnow
 from aidpack.errors import Conflict, NotFound, RuleViolation, ValidationFailed
-from aidpack.logistics.status import delivered_amount
 from aidpack.needs.models import Need, NeedStatus
 from aidpack.pledges.models import Pledge, PledgeStatus
 

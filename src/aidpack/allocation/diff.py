@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan
+from aidpack.allocation.models import LineStatus, Plan, plan_coverage
 from aidpack.allocation.problem import TIER_NAMES
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.errors import RuleViolation
@@ -86,11 +86,8 @@ def _lines(plan: Plan) -> dict[tuple[str, str], Decimal]:
 
 
 def _coverage(plan: Plan) -> dict[str, tuple[Decimal, Any]]:
-    brought: dict[int, Decimal] = defaultdict(Decimal)
-    for line in list(plan.lines) + list(plan.kept_lines):
-        if line.status is not LineStatus.REJECTED:
-            brought[line.need_id] += line.delivered_amount
-    return {o.need.ref: (min(brought.get(o.need_id, Decimal(0)), o.need.quantity), o.need) for o in plan.outcomes}
+    coverage = plan_coverage(plan)
+    return {o.need.ref: (coverage[o.need_id], o.need) for o in plan.outcomes}
 
 
 def diff_plans(session: Session, before: Plan, after: Plan, *, after_label: str | None = None) -> PlanDiff:

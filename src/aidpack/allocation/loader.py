@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import FIXED_LINE_STATUSES, Line
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, delivered_amount
 from aidpack.allocation.problem import NO_DEADLINE, FloatArray, IntArray, Problem, transit_days
 from aidpack.catalogue.models import Item
 from aidpack.geography.models import Hub, Region, TransitOverride
@@ -52,7 +52,7 @@ def fixed_coverage(session: Session, need_ids: list[int] | None = None) -> dict[
         query = query.where(Line.need_id.in_(need_ids))
     covered: dict[int, Decimal] = defaultdict(Decimal)
     for need_id, amount, units, received in session.execute(query):
-        covered[need_id] += amount if received is None else amount * received / units
+        covered[need_id] += delivered_amount(amount, units, received)
     return covered
 
 

@@ -49,6 +49,13 @@ ALLOWED_LINE_TRANSITIONS: dict[LineStatus, frozenset[LineStatus]] = {
 }
 
 
+def delivered_amount(amount: Decimal, units: Decimal, received_units: Decimal | None) -> Decimal:
+    """What a line brings to its need: its amount, or the received share of it once received."""
+    if received_units is None:
+        return amount
+    return amount * received_units / units
+
+
 class ShortReason(StrEnum):
     NO_SUPPLY = "no_supply"
     TOO_LATE = "too_late"
@@ -125,9 +132,16 @@ class Line(Base):
     @property
     def delivered_amount(self) -> Decimal:
         """What this line brings to its need: the received part once received, else its amount."""
-        if self.received_units is None:
-            return self.amount
-        return self.amount * self.received_units / self.units
+        return delivered_amount(self.amount, self.units, self.received_units)
+
+
+def plan_coverage(plan: Plan) -> dict[int, Decimal]:
+    """Per need of a saved plan: what its own and kept lines bring (not rejected ones), at most the quantity."""
+    brought: dict[int, Decimal] = {}
+    for line in list(plan.lines) + list(plan.kept_lines):
+        if line.status is not LineStatus.REJECTED:
+            brought[line.need_id] = brought.get(line.need_id, Decimal(0)) + line.delivered_amount
+    return {o.need_id: min(brought.get(o.need_id, Decimal(0)), o.need.quantity) for o in plan.outcomes}
 
 
 class PlanNeed(Base):

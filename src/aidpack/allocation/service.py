@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +15,7 @@ from aidpack.allocation.consumables import add_needs, implied, pledge_rates
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_problem
-from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_kept_lines
+from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_coverage, plan_kept_lines
 from aidpack.allocation.problem import TIER_NAMES
 from aidpack.allocation.solve import SolveOptions
 from aidpack.audit.service import record
@@ -269,14 +268,11 @@ def plan_payload(session: Session, plan: Plan) -> dict[str, Any]:
     """The SPEC §4 object for a saved plan; ``covered`` reflects receipts recorded since."""
     own = list(plan.lines)
     kept = list(plan.kept_lines)
-    brought: dict[int, Decimal] = defaultdict(Decimal)
-    for line in own + kept:
-        if line.status is not LineStatus.REJECTED:
-            brought[line.need_id] += line.delivered_amount
+    coverage = plan_coverage(plan)
     needs = []
     for outcome in plan.outcomes:
         need = outcome.need
-        covered = min(brought.get(need.id, Decimal(0)), need.quantity)
+        covered = coverage[need.id]
         needs.append(
             {
                 "ref": need.ref,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan
+from aidpack.allocation.models import LineStatus, Plan, plan_coverage
 from aidpack.allocation.problem import TIER_NAMES
 
 
@@ -78,14 +78,12 @@ def _detail_text(detail: dict[str, object] | None) -> str:
 
 def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummary:
     own = [line for line in plan.lines if line.status is not LineStatus.REJECTED]
-    brought: dict[int, Decimal] = defaultdict(Decimal)
-    for line in own + list(plan.kept_lines):
-        brought[line.need_id] += line.delivered_amount
+    coverage = plan_coverage(plan)
     tier_needs: dict[str, list[bool]] = defaultdict(list)
     gaps: list[GapRow] = []
     for outcome in plan.outcomes:
         need = outcome.need
-        covered = min(brought.get(need.id, Decimal(0)), need.quantity)
+        covered = coverage[need.id]
         tier_needs[need.priority.value].append(covered >= need.quantity)
         if outcome.reason is not None:
             gaps.append(

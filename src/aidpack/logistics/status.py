@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, delivered_amount
 from aidpack.needs.models import Need
 
 #: Lines whose goods have left the donor.
@@ -45,13 +45,6 @@ def progress_status(amount: Decimal, quantity: Decimal) -> ProgressStatus:
     if amount >= quantity:
         return ProgressStatus.COMPLETE
     return ProgressStatus.PARTIAL
-
-
-def delivered_amount(amount: Decimal, units: Decimal, received_units: Decimal | None) -> Decimal:
-    """What a line brings to its need (same rule as :attr:`Line.delivered_amount`, from plain columns)."""
-    if received_units is None:
-        return amount
-    return amount * received_units / units
 
 
 @dataclass(frozen=True)
