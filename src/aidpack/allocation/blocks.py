@@ -1,10 +1,14 @@
-"""Solve every capability block, in parallel, by the cheapest method that is exact for it.
+"""Solve every capability block by the cheapest method that is exact for it.
 
 Per block: the exact lexicographic LP optimum by two min-cost flows (:mod:`aidpack.allocation.flow`).
 Divisible blocks, and indivisible ones whose optimum already sends whole units, are done. Otherwise
-the optimum is rounded (:func:`greedy_round`); if that loses more than the tier gap against the LP
-bound, the block goes to HiGHS MIP with the rounded plan as incumbent, within a time budget shared by
-all such blocks. HiGHS and OR-Tools release the GIL, so a thread per core runs blocks side by side.
+the optimum is rounded several ways (:mod:`aidpack.allocation.rounding`) and one rounding per block is
+chosen for the plan as a whole: a tier's gap is relative to the plan's tier, so a block may give up a
+few people of an earlier tier for many of a later one within part of that gap (:func:`_choose_roundings`).
+While the plan is still further than the tier gap from its LP bound, the blocks that lose in the short
+tiers go to HiGHS MIP with their rounding as incumbent, within a time budget shared by all such blocks.
+HiGHS releases the GIL, so the MIP phase runs a thread per core; OR-Tools' flow solver does not (two
+threads measured slower than one), so the flow phase runs in one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from aidpack.allocation.rounding import (
     better_plan,
     coarse_fine_round,
     greedy_round,
+    matched_round,
     mip_round,
     tier_gaps,
 )
@@ -37,6 +42,9 @@ R = TypeVar("R")
 MAX_LOG = 200
 #: The least time a block handed to HiGHS MIP gets (small blocks usually finish well within it).
 MIN_MIP_SECONDS = 0.1
+#: The share of each tier's gap (relative to the plan's LP bound) that rounding in one block may spend
+#: so that the tiers after it gain; the rest is margin.
+SLACK_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,7 @@ class _Stage1:
     outcome: BlockOutcome
     amount: FloatArray | None = None  # the LP optimum, kept when the block may go to HiGHS MIP
     rounded: Rounded | None = None
+    candidates: list[Rounded] = field(default_factory=list)
 
 
 def _solve_flow(
@@ -168,9 +177,10 @@ def _solve_flow(
                                    other_gap=flow.transit_gap, method="flow", log=[entry])
             return _Stage1(block, outcome)
         candidates = [
-            greedy_round(block, flow.amount, previous),
-            coarse_fine_round(block, flow.amount, previous, extras=False, passes=2),
+            matched_round(block, flow.amount, previous),
+            matched_round(block, flow.amount, previous, spill=True),
             coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
+            greedy_round(block, flow.amount, previous),
         ]
         rounded = candidates[0]
         for candidate in candidates[1:]:
@@ -179,15 +189,19 @@ def _solve_flow(
         entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
         outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
                                other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry])
-        return _Stage1(block, outcome, flow.amount, rounded)
+        return _Stage1(block, outcome, flow.amount, rounded, candidates)
 
-    stage1 = _parallel(first, blocks, [b.n_arcs for b in blocks], workers)
+    # One thread: OR-Tools' min-cost flow holds the GIL, and threads measured slower than one (bench/).
+    stage1 = [first(block) for block in blocks]
+    budget_left = _choose_roundings(stage1, options.tier_gap)
 
-    # Blocks whose rounding lost more than the tier gap: HiGHS MIP within the integer budget.
+    # Blocks whose rounding lost more than the tier gap: HiGHS MIP within the integer budget, but only
+    # while the plan as a whole is further than the tier gap from its LP bound.
+    short = budget_left < 0
     candidates = [
         s for s in stage1
         if s.rounded is not None
-        and float(tier_gaps(s.outcome.tier_bound, s.rounded.tier_values).max()) > options.tier_gap
+        and float(tier_gaps(s.outcome.tier_bound, s.rounded.tier_values)[short].max(initial=0.0)) > options.tier_gap
     ]
     if candidates:
         # Most people lost first (the highest tier that lost anything decides), each block with a share of
@@ -212,7 +226,8 @@ def _solve_flow(
             if share < MIN_MIP_SECONDS / 2:
                 return
             started = time.perf_counter()
-            better = mip_round(stage.block, stage.amount, stage.rounded, budget=share, options=options)
+            slack = np.maximum(budget_left, 0.0) * _people_share(stage, candidates)
+            better = mip_round(stage.block, stage.amount, stage.rounded, budget=share, options=options, slack=slack)
             stage.outcome.units = better.units
             stage.outcome.method = better.method
             if better.proved_bound is not None:
@@ -231,6 +246,62 @@ def _solve_flow(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(second, candidates))
     return [s.outcome for s in stage1]
+
+
+def _plan_loss(stages: list[_Stage1]) -> tuple[FloatArray, FloatArray]:
+    """The plan's LP bound per tier (all blocks) and what the chosen roundings lose against it."""
+    bound = np.sum([s.outcome.tier_bound for s in stages], axis=0) if stages else np.zeros(4)
+    loss = np.zeros(4)
+    for s in stages:
+        if s.rounded is not None:
+            loss += np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0)
+    return bound, loss
+
+
+def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
+    """Pick one rounding per block for the plan as a whole; return each tier's slack still unspent.
+
+    Each block starts from its lexicographically best rounding. A tier's gap is relative to the whole
+    plan's tier, so a block may give up a few people of an earlier tier for many of a later one, as long
+    as the people given up stay within ``SLACK_SHARE`` of that tier's gap: largest gains first, earliest
+    tiers first.
+    """
+    bound, loss = _plan_loss(stages)
+    budget: FloatArray = SLACK_SHARE * tier_gap * bound - loss
+    for tier in range(4):
+        moves: list[tuple[float, int, int]] = []
+        for i, stage in enumerate(stages):
+            if stage.rounded is None:
+                continue
+            for j, candidate in enumerate(stage.candidates):
+                delta = candidate.tier_values - stage.rounded.tier_values
+                noise = 1e-6 * np.maximum(np.abs(stage.rounded.tier_values), 1.0)
+                if delta[tier] > noise[tier] and np.all(delta[:tier] >= -np.maximum(budget[:tier], 0.0)):
+                    moves.append((-float(delta[tier]), i, j))
+        for _, i, j in sorted(moves):
+            stage = stages[i]
+            assert stage.rounded is not None
+            candidate = stage.candidates[j]
+            delta = candidate.tier_values - stage.rounded.tier_values
+            if delta[tier] <= 0 or np.any(delta[:tier] < -np.maximum(budget[:tier], 0.0)):
+                continue  # an earlier move in this block, or the budget, changed the picture
+            budget[:tier] += np.minimum(delta[:tier], 0.0)
+            stage.rounded = candidate
+            stage.outcome.units = candidate.units
+            stage.outcome.method = f"flow+{candidate.method}"
+    _, loss = _plan_loss(stages)
+    left: FloatArray = tier_gap * bound - loss
+    return left
+
+
+def _people_share(stage: _Stage1, stages: list[_Stage1]) -> FloatArray:
+    """This block's share, per tier, of the people in the blocks that go to HiGHS MIP."""
+    def people(s: _Stage1) -> FloatArray:
+        return np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64)
+
+    total = np.sum([people(s) for s in stages], axis=0)
+    share: FloatArray = np.divide(people(stage), total, out=np.zeros(4), where=total > 0)
+    return SLACK_SHARE * share
 
 
 def _highs_fallback(

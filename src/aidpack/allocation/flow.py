@@ -141,7 +141,7 @@ def need_levels(people: FloatArray, demand: FloatArray, tier: IntArray) -> IntAr
     return np.where(positive, rank, 0)
 
 
-def _solve(
+def min_cost_flow_int(
     n_nodes: int, tail: IntArray, head: IntArray, capacity: IntArray, cost: IntArray, supplies: IntArray
 ) -> IntArray:
     smcf = min_cost_flow.SimpleMinCostFlow()
@@ -191,7 +191,7 @@ def solve_flow_block(
     cost = np.concatenate([np.zeros(n_p + n_a, dtype=np.int64), -rank, [0]]).astype(np.int64)
     supplies = np.zeros(n_n + n_p + 2, dtype=np.int64)
     supplies[source], supplies[sink] = total, -total
-    flows = _solve(n_n + n_p + 2, tail, head, cap, cost, supplies)
+    flows = min_cost_flow_int(n_n + n_p + 2, tail, head, cap, cost, supplies)
     y = flows[n_p + n_a : n_p + n_a + n_n]
 
     # Transit stage: each level receives exactly what the rank stage gave it; cheapest transit.
@@ -220,10 +220,11 @@ def solve_flow_block(
     supplies[source] = demand_total
     supplies[l0 : l0 + levels.size] = np.where(levels > 0, -level_total, 0)
     supplies[sink] = 0
-    flows = _solve(l0 + levels.size, tail, head, cap, cost, supplies)
+    flows = min_cost_flow_int(l0 + levels.size, tail, head, cap, cost, supplies)
     arc_flow = flows[n_p : n_p + n_a].copy()
+    extra = n_p + n_a + int(served.sum())
     if kept.size:
-        np.add.at(arc_flow, kept, flows[n_p + n_a + int(served.sum()) :])
+        np.add.at(arc_flow, kept, flows[extra : extra + kept.size])
 
     amount = arc_flow.astype(np.float64) / scale
     y_final = np.bincount(block.arc_need, weights=amount, minlength=n_n)
@@ -284,6 +285,7 @@ __all__ = [
     "FlowUnsupported",
     "block_is_whole",
     "flow_blocks",
+    "min_cost_flow_int",
     "need_levels",
     "relative_gap",
     "solve_flow_block",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aidpack.allocation.flow import FlowBlock, need_levels, solve_flow_block
+from aidpack.allocation.flow import FlowBlock, min_cost_flow_int, need_levels, solve_flow_block
 from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
@@ -47,11 +47,11 @@ def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
     return values
 
 
-def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6) -> bool:
+def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6, slack: FloatArray | None = None) -> bool:
     """Whether tier values ``a`` beat ``b`` lexicographically (critical first); differences within ``rel``
-    (solver noise around the 1e-7 tier holds) are ties."""
-    for x, y in zip(a, b, strict=True):
-        tol = rel * max(abs(x), abs(y), 1.0)
+    (solver noise around the 1e-7 tier holds), or within ``slack`` (people per tier), are ties."""
+    for t, (x, y) in enumerate(zip(a, b, strict=True)):
+        tol = rel * max(abs(x), abs(y), 1.0) + (float(slack[t]) if slack is not None else 0.0)
         if x > y + tol:
             return True
         if x < y - tol:
@@ -156,11 +156,19 @@ def restricted_arcs(block: FlowBlock, amount: FloatArray, incumbent: FloatArray)
 
 
 def mip_round(
-    block: FlowBlock, amount: FloatArray, incumbent: Rounded, *, budget: float, options: SolveOptions
+    block: FlowBlock,
+    amount: FloatArray,
+    incumbent: Rounded,
+    *,
+    budget: float,
+    options: SolveOptions,
+    slack: FloatArray | None = None,
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
-    Returns whichever of HiGHS's plan and the incumbent is lexicographically better.
+    ``slack`` (people per tier) is how far below its stage's value each tier may be held (see
+    :func:`aidpack.allocation.solve.solve_block`). Returns whichever of HiGHS's plan and the incumbent
+    is better, the tiers compared within that slack.
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
@@ -205,7 +213,8 @@ def mip_round(
         mip_stage_budget=budget, seed=options.seed,
     )
     # One deadline for the block's stages: the critical tier may use what it needs (lexicographic order).
-    result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start)
+    slack = np.zeros(4) if slack is None else slack
+    result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start, hold_slack=slack)
     if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
         return incumbent
     units = np.zeros(block.n_arcs)
@@ -213,10 +222,10 @@ def mip_round(
     units[chosen] = np.where(block.integer[block.arc_pledge[chosen]], np.rint(result.x), np.maximum(result.x, 0.0))
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
-    kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values) else improved
+    kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
     proved = None
-    if method == "mip" and result.termination is Termination.OPTIMAL:
-        proved = _proved_bound(result.tier_values, result.log, kept.tier_values)
+    if method == "mip":
+        proved = _proved_bound(result.tier_values, result.log, kept.tier_values, slack)
     if kept is incumbent:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
@@ -224,22 +233,23 @@ def mip_round(
 
 
 def _proved_bound(
-    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray
+    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray, slack: FloatArray
 ) -> FloatArray:
-    """HiGHS's lexicographic MIP proves tier t's optimum given its own earlier tiers held at (about) what it
-    reached. That bounds tier t of any plan whose earlier tiers are at least as high — the plan we keep,
-    unless it is behind HiGHS's at an earlier tier (then no bound from here on)."""
-    stage_gap = np.zeros(4)
+    """Each tier stage of HiGHS's lexicographic MIP proves a dual bound on tier t given its earlier tiers
+    held at what it reached less their slack. That bounds tier t of any plan whose earlier tiers are at
+    least that high — the plan we keep, unless it is further behind at an earlier tier (then no bound
+    from there on). A stage that did not run bounds nothing."""
+    stage_bound = np.full(4, np.inf)
     for entry in log:
         name = str(entry["stage"])
-        if name.startswith("tier"):
-            stage_gap[int(name[4:])] = float(entry["gap"])
+        if name.startswith("tier") and "bound" in entry and np.isfinite(float(entry["bound"])):
+            stage_bound[int(name[4:])] = -float(entry["bound"])  # the stage minimised −V_t
     bound = np.full(4, np.inf)
     for tier in range(4):
-        behind = any(chosen[s] < highs_values[s] - 1e-6 * max(abs(highs_values[s]), 1.0) for s in range(tier))
-        if behind:
+        held = [highs_values[s] - slack[s] - 1e-6 * max(abs(highs_values[s]), 1.0) for s in range(tier)]
+        if any(chosen[s] < held[s] for s in range(tier)):
             break
-        bound[tier] = highs_values[tier] * (1 + stage_gap[tier])
+        bound[tier] = stage_bound[tier]
     return bound
 
 
@@ -322,3 +332,85 @@ def _refine(
         flow = solve_flow_block(sub, previous=sub_previous, rank=rank)
         units[fine_arcs] = flow.amount / sub.factor[sub.arc_pledge]
     return units
+
+
+
+def matched_round(
+    block: FlowBlock, amount: FloatArray, previous: FloatArray | None = None, *, spill: bool = False
+) -> Rounded:
+    """Whole large units placed without waste by an integer flow in pack units, then the fine flow re-solved.
+
+    The LP spreads a large pack (a 30,000-litre tanker, a pallet of 500 rations) in slivers over many
+    needs, and rounding those slivers sends whole packs where they overshoot: the overshoot is lost to
+    every other need. Here, one pack size at a time (largest first), as many packs as the LP used are
+    placed by a min-cost flow in whole packs on needs with room for a whole pack (best need level first,
+    then where the LP sent that size), and the finest units are solved again, exactly, around them.
+    ``spill``: the packs that found no such room go, one by one, where they are absorbed most (a tanker
+    to the largest need it reaches), before the fine flow.
+    """
+    arc_factor = block.factor[block.arc_pledge]
+    divisible = ~block.integer
+    f_min = float(block.factor[block.integer].min()) if block.integer.any() else 1.0
+    fine = divisible if divisible.any() else block.integer & (block.factor <= f_min + 1e-12)
+    coarse = ~fine
+    arc_coarse = coarse[block.arc_pledge]
+    raw = amount / arc_factor
+    used = np.bincount(block.arc_pledge, weights=raw, minlength=block.pledges.size)
+    target = np.minimum(np.ceil(used - 1e-6), np.floor(block.supply / block.factor + 1e-9)).astype(np.int64)
+    units = np.zeros(block.n_arcs)
+    placed = np.zeros(block.needs.size)
+    rank = need_levels(block.people, block.demand, block.tier)
+    for size in np.unique(block.factor[coarse])[::-1]:
+        arcs = np.flatnonzero(arc_coarse & (np.abs(arc_factor - size) <= 1e-12 * size) & (rank[block.arc_need] > 0))
+        if arcs.size == 0:
+            continue
+        room = np.floor((block.demand - placed) / size + 1e-9).astype(np.int64)
+        arcs = arcs[room[block.arc_need[arcs]] > 0]
+        if arcs.size == 0:
+            continue
+        pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
+        needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
+        n_p, n_n = pledges.size, needs.size
+        supply = target[pledges]
+        total = int(supply.sum())
+        # Cost per pack: the need's level first, then whether the LP sent this size along the arc.
+        affinity = (raw[arcs] > _TOL).astype(np.int64)
+        arc_cost = -(2 * rank[needs][n_local] + affinity)
+        source, sink, p0, n0 = 0, 1, 2, 2 + n_p
+        tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source]]).astype(np.int64)
+        head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink]]).astype(np.int64)
+        cap = np.concatenate([supply, np.minimum(supply[p_local], room[needs][n_local]), room[needs], [total]])
+        cost = np.concatenate([np.zeros(n_p, dtype=np.int64), arc_cost, np.zeros(n_n + 1, dtype=np.int64)])
+        supplies = np.zeros(n_p + n_n + 2, dtype=np.int64)
+        supplies[source], supplies[sink] = total, -total
+        flows = min_cost_flow_int(n_p + n_n + 2, tail, head, cap.astype(np.int64), cost, supplies)
+        units[arcs] = flows[n_p : n_p + arcs.size]
+        placed = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size).astype(np.float64)
+        if spill:
+            left = supply - np.bincount(p_local, weights=units[arcs], minlength=n_p).astype(np.int64)
+            placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank)
+    units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
+    repaired = greedy_repair(block, units, previous)
+    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched")
+
+
+def _spill(
+    block: FlowBlock, units: FloatArray, placed: FloatArray, pledges: IntArray, count: IntArray, rank: IntArray
+) -> FloatArray:
+    """Place ``count`` more whole units of each of ``pledges`` (in ``units``), each where it is absorbed
+    most (then the nearest); returns the amount now placed on each need."""
+    by_pledge = np.argsort(block.arc_pledge, kind="stable")
+    starts = np.searchsorted(block.arc_pledge[by_pledge], np.arange(block.pledges.size + 1))
+    transit = block.transit.astype(np.float64)
+    for p, k in zip(pledges.tolist(), count.tolist(), strict=True):
+        arcs = by_pledge[starts[p] : starts[p + 1]]
+        arcs = arcs[rank[block.arc_need[arcs]] > 0]
+        f = float(block.factor[p])
+        for _ in range(int(k)):
+            gain = np.minimum(np.maximum(block.demand[block.arc_need[arcs]] - placed[block.arc_need[arcs]], 0.0), f)
+            if arcs.size == 0 or float(gain.max()) <= _TOL:
+                break
+            pick = arcs[np.lexsort((transit[arcs], -gain))[0]]
+            units[pick] += 1.0
+            placed[block.arc_need[pick]] += f
+    return placed

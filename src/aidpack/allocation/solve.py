@@ -31,11 +31,13 @@ MIP_NOISE = 1e-6
 #: Without a user time limit, an integer stage that cannot prove its gap stops here and reports the gap.
 MIP_STAGE_BUDGET = 10.0
 #: Without a user time limit, the seconds (wall clock) spent making indivisible units whole with HiGHS
-#: where rounding the LP optimum lost more than the tier gap: more for small plans (where HiGHS can close
-#: the gap), less for national ones (which must come back within seconds).
+#: where rounding lost more than the tier gap against the LP bound: up to INTEGER_BUDGET_SMALL for small
+#: plans (where HiGHS can close the gap), shrinking with size to INTEGER_BUDGET_LARGE for national ones
+#: (which must come back within seconds, and whose large blocks HiGHS cannot close in seconds anyway).
 INTEGER_BUDGET_SMALL = 2.0
-INTEGER_BUDGET_LARGE = 1.0
-LARGE_PLAN_EDGES = 250_000
+INTEGER_BUDGET_LARGE = 0.25
+SMALL_PLAN_EDGES = 10_000
+
 
 def hold_bound(value: float, tolerance: float) -> float:
     """The least a tier may keep once optimised: its optimum within a relative tolerance (SPEC §4: 1e-7)."""
@@ -53,13 +55,14 @@ class SolveOptions:
     #: "flow": exact min-cost flows per block, rounding and HiGHS MIP for indivisible units;
     #: "highs": every block as lexicographic HiGHS LP/MIP solves (the reference path).
     method: str = "flow"
-    integer_budget: float | None = None  # None: by size (INTEGER_BUDGET_SMALL or _LARGE)
+    integer_budget: float | None = None  # None: by size (INTEGER_BUDGET_SMALL down to _LARGE)
     workers: int = 0  # 0 = one per core (at most 2 on the reference machine)
 
     def integer_seconds(self, edges: int) -> float:
         if self.integer_budget is not None:
             return self.integer_budget
-        return INTEGER_BUDGET_LARGE if edges >= LARGE_PLAN_EDGES else INTEGER_BUDGET_SMALL
+        scaled = INTEGER_BUDGET_SMALL * SMALL_PLAN_EDGES / max(edges, 1)
+        return min(INTEGER_BUDGET_SMALL, max(INTEGER_BUDGET_LARGE, scaled))
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
@@ -178,10 +181,16 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 def solve_block(
-    model: BlockModel, options: SolveOptions, deadline: float | None = None, initial_x: FloatArray | None = None
+    model: BlockModel,
+    options: SolveOptions,
+    deadline: float | None = None,
+    initial_x: FloatArray | None = None,
+    hold_slack: FloatArray | None = None,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
-    ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent."""
+    ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
+    ``hold_slack`` (people, per tier) lets a tier be held that much below what its stage reached: the
+    part of the plan's tier gap that this block may use so that the tiers after it gain."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -206,6 +215,9 @@ def solve_block(
         remaining = _remaining(deadline)
         if remaining is None and model.is_mip:
             remaining = options.mip_stage_budget
+        elif remaining is not None and model.is_mip and hold_slack is not None and name != stages[-1][0]:
+            # A stage that cannot prove its gap leaves the later tiers half of the time that is left.
+            remaining = max(remaining / 2, 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
         if model.is_mip:
@@ -239,6 +251,7 @@ def solve_block(
                 "seconds": round(time.perf_counter() - started, 4),
                 "objective": float(info.objective_function_value),
                 "gap": stage_gap_proved,
+                "bound": float(info.mip_dual_bound) if model.is_mip else float(info.objective_function_value),
             }
         )
         if status is Termination.TIME_LIMIT:
@@ -262,6 +275,8 @@ def solve_block(
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
                 bound = hold_bound(value, options.hold_tolerance)
+                if hold_slack is not None:
+                    bound -= float(hold_slack[tier])
                 if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.

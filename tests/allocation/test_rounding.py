@@ -1,0 +1,80 @@
+"""Making indivisible units whole: large packs go whole where they are absorbed, and the plan as a whole
+spends its tier gap where it buys most (SPEC §4: each tier within a relative gap of 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
+from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.rounding import Rounded, coarse_fine_round, matched_round
+from aidpack.allocation.solve import SolveOptions
+from tests.allocation.builders import Instance, N, P
+
+NO_MIP = SolveOptions(method="flow", workers=1, integer_budget=0.0)
+
+
+def tanker_instance() -> Instance:
+    # Four village needs of 7,000 litres near hub 0, one town need of 30,000 litres near hub 1. A single
+    # 30,000-litre tanker waits at hub 0 and 28,000 loose litres at hub 1: supply equals demand. The LP
+    # (nearest first) pours the tanker into the villages and the loose litres into the town; whole, the
+    # tanker can only go to one need — the town, where it is absorbed, while the litres go to the villages.
+    villages = [N(f"V{i}", "DIESEL-L", 7_000, people=700, region=0) for i in range(4)]
+    town = N("TOWN", "DIESEL-L", 30_000, people=3_000, region=1)
+    pledges = [
+        P("TANKER", "DIESEL-L", 1, factor=30_000, integer=True, hub=0),
+        P("LOOSE", "DIESEL-L", 28_000, hub=1),
+    ]
+    return Instance(needs=[*villages, town], pledges=pledges, transit=[[1, 5], [5, 1]])
+
+
+def only_block(instance: Instance) -> FlowBlock:
+    problem = instance.problem()
+    (block,) = flow_blocks(problem, candidate_edges(problem))
+    return block
+
+
+def test_a_tanker_goes_whole_to_the_need_that_absorbs_it_not_in_slivers_to_villages() -> None:
+    block = only_block(tanker_instance())
+    lp = solve_flow_block(block)
+    assert lp.tier_values[0] == pytest.approx(5_800.0)  # the LP covers everyone
+    slivers = coarse_fine_round(block, lp.amount)  # rounding the LP's slivers wastes most of a tanker
+    assert slivers.tier_values[0] < 5_800.0 - 1_000
+    whole = matched_round(block, lp.amount)
+    assert whole.tier_values[0] == pytest.approx(5_800.0)
+
+
+def test_without_any_mip_time_the_plan_covers_every_need_with_the_tanker_in_town() -> None:
+    instance = tanker_instance()
+    result = allocate(instance.problem(), NO_MIP)
+    problem = instance.problem()
+    lines = {(problem.pledge_refs[p], problem.need_refs[n]): u
+             for p, n, u in zip(result.line_pledge, result.line_need, result.line_units, strict=True)}
+    assert lines[("TANKER", "TOWN")] == 1.0
+    assert result.need_covered == pytest.approx(problem.need_demand)
+    assert result.gap == 0.0
+
+
+def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> _Stage1:
+    rounded = [Rounded(units=np.full(block.n_arcs, float(i)), tier_values=np.array(v), method=f"c{i}")
+               for i, v in enumerate(candidates)]
+    outcome = BlockOutcome(block.capability, block.edge_ids, rounded[0].units, np.array(bound))
+    return _Stage1(block, outcome, np.zeros(block.n_arcs), rounded[0], rounded)
+
+
+def test_a_block_gives_up_a_few_people_of_a_tier_within_its_gap_for_many_of_the_next() -> None:
+    block = only_block(tanker_instance())
+    # The plan's high tier is 100,000 people; a gap of 1e-4 allows 10, half of it (5) for such trades.
+    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
+    cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -4, 500, 0]])
+    costly = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -6, 500, 0]])
+    _choose_roundings([big, cheap], tier_gap=1e-4)
+    assert cheap.rounded is not None
+    assert cheap.rounded.method == "c1"
+    assert cheap.outcome.method == "flow+c1"
+    _choose_roundings([big, costly], tier_gap=1e-4)
+    assert costly.rounded is not None
+    assert costly.rounded.method == "c0"  # beyond the slack: lexicographic
