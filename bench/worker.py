@@ -48,6 +48,7 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 "tier_served": [float(plan.tiers[name]["served"]) for name in TIER_NAMES],
                 "tier_people": [float(plan.tiers[name]["people"]) for name in TIER_NAMES],
                 "tier_bound": [float(plan.figures["tier_bound"][name]) for name in TIER_NAMES],
+                "tier_lp_bound": [float(plan.figures["tier_lp_bound"][name]) for name in TIER_NAMES],
                 "transit": transit,
                 "integral": True,
                 "feasible": True,

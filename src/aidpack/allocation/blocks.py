@@ -66,6 +66,7 @@ class BlockOutcome:
     other_gap: float = 0.0  # gaps other than the tiers' (transit scaling, HiGHS stage gaps)
     method: str = "flow"
     log: list[dict[str, float | str | int]] = field(default_factory=list)
+    lp_bound: FloatArray | None = None  # the block's LP optimum per tier, when the flows computed it
 
 
 def previous_units(problem: Problem, edges: Edges, previous: Previous | None) -> FloatArray | None:
@@ -174,7 +175,7 @@ def _solve_flow(
             if block.is_integer:
                 units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
             outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
-                                   other_gap=flow.transit_gap, method="flow", log=[entry])
+                                   other_gap=flow.transit_gap, method="flow", log=[entry], lp_bound=flow.tier_values)
             return _Stage1(block, outcome)
         candidates = [
             matched_round(block, flow.amount, previous),
@@ -188,7 +189,8 @@ def _solve_flow(
                 rounded = candidate
         entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
         outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
-                               other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry])
+                               other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
+                               lp_bound=flow.tier_values)
         return _Stage1(block, outcome, flow.amount, rounded, candidates)
 
     # One thread: OR-Tools' min-cost flow holds the GIL, and threads measured slower than one (bench/).

@@ -157,6 +157,9 @@ def _assemble(
     # proved one, the exact value where the flow was already whole.
     bound = np.sum([o.tier_bound for o in outcomes], axis=0) if outcomes else np.zeros(4)
     tier_gap = tier_gaps(bound, tier_served, tier_people)
+    # The LP optimum alone (before HiGHS proved tighter bounds for some blocks): the bench compares with it.
+    lp_bound = np.sum([o.tier_bound if o.lp_bound is None else o.lp_bound for o in outcomes], axis=0) \
+        if outcomes else np.zeros(4)
     gap = max([float(tier_gap.max(initial=0.0))] + [o.other_gap for o in outcomes])
     if options.method == "highs":
         # HiGHS proved its own stage gaps; the bound here is only what it reached.
@@ -186,6 +189,7 @@ def _assemble(
             **block_figures,
             "tier_bound": {name: round(float(bound[i]), 6) for i, name in enumerate(TIER_NAMES)},
             "tier_gap": {name: float(tier_gap[i]) for i, name in enumerate(TIER_NAMES)},
+            "tier_lp_bound": {name: round(float(lp_bound[i]), 6) for i, name in enumerate(TIER_NAMES)},
             "moved_units": moved,
             "build_seconds": round(built - started, 4),
             "solve_seconds": round(solved - built, 4),
