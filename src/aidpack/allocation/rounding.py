@@ -253,6 +253,15 @@ def _proved_bound(
     return bound
 
 
+def size_classes(block: FlowBlock) -> tuple[BoolArray, BoolArray, float]:
+    """Per pledge: divisible, and fine (the divisible ones, or else the smallest indivisible size);
+    and that smallest indivisible size (1 when there is none)."""
+    divisible: BoolArray = ~block.integer
+    f_min = float(block.factor[block.integer].min()) if block.integer.any() else 1.0
+    fine: BoolArray = divisible if divisible.any() else block.integer & (block.factor <= f_min + 1e-12)
+    return divisible, fine, f_min
+
+
 def coarse_fine_round(
     block: FlowBlock, amount: FloatArray, previous: FloatArray | None = None, *, extras: bool = True, passes: int = 1
 ) -> Rounded:
@@ -264,9 +273,7 @@ def coarse_fine_round(
     """
     arc_factor = block.factor[block.arc_pledge]
     arc_integer = block.integer[block.arc_pledge]
-    divisible = ~block.integer
-    f_min = float(block.factor[block.integer].min()) if block.integer.any() else 1.0
-    fine = divisible if divisible.any() else block.integer & (block.factor <= f_min + 1e-12)
+    divisible, fine, f_min = size_classes(block)
     coarse = ~fine
     raw = amount / arc_factor
     units = np.where(arc_integer, np.floor(raw + _TOL), raw)
@@ -349,9 +356,7 @@ def matched_round(
     to the largest need it reaches), before the fine flow.
     """
     arc_factor = block.factor[block.arc_pledge]
-    divisible = ~block.integer
-    f_min = float(block.factor[block.integer].min()) if block.integer.any() else 1.0
-    fine = divisible if divisible.any() else block.integer & (block.factor <= f_min + 1e-12)
+    divisible, fine, f_min = size_classes(block)
     coarse = ~fine
     arc_coarse = coarse[block.arc_pledge]
     raw = amount / arc_factor
