@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.blocks import Previous
@@ -185,7 +185,8 @@ def _persist(
         )
     ]
     if line_rows:
-        session.execute(insert(Line), line_rows)
+        # Core executemany on the tables: the ORM's bulk insert path measured twice as slow here.
+        session.execute(insert(cast(Table, Line.__table__)), line_rows)
     if loaded.fixed_line_ids:
         session.execute(plan_kept_lines.insert(), [{"plan_id": plan.id, "line_id": i} for i in loaded.fixed_line_ids])
 
@@ -210,7 +211,7 @@ def _persist(
             }
         )
     if outcomes:
-        session.execute(insert(PlanNeed), outcomes)
+        session.execute(insert(cast(Table, PlanNeed.__table__)), outcomes)
     session.flush()
     session.expire(plan, ["lines", "kept_lines", "outcomes"])
     lines = line_rows
