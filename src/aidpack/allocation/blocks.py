@@ -177,12 +177,17 @@ def _solve_flow(
             outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
                                    other_gap=flow.transit_gap, method="flow", log=[entry], lp_bound=flow.tier_values)
             return _Stage1(block, outcome)
-        candidates = [
-            matched_round(block, flow.amount, previous),
-            matched_round(block, flow.amount, previous, spill=True),
-            coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
-            greedy_round(block, flow.amount, previous),
+        roundings: list[Callable[[], Rounded]] = [
+            lambda: matched_round(block, flow.amount, previous),
+            lambda: matched_round(block, flow.amount, previous, spill=True),
+            lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
+            lambda: greedy_round(block, flow.amount, previous),
         ]
+        candidates: list[Rounded] = []
+        for rounding in roundings:
+            candidates.append(rounding())
+            if float(tier_gaps(flow.tier_values, candidates[-1].tier_values).max(initial=0.0)) == 0.0:
+                break  # whole units that reach the LP bound in every tier: no other rounding can do better
         rounded = candidates[0]
         for candidate in candidates[1:]:
             if better_plan(block, candidate, rounded):
