@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, FlowUnsupported, block_is_whole, flow_blocks, solve_flow_block
-from aidpack.allocation.model import Edges, build_blocks
+from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
@@ -184,10 +184,13 @@ def _solve_flow(
             lambda: greedy_round(block, flow.amount, previous),
         ]
         candidates: list[Rounded] = []
+        transit_cost = block.transit + UNIT_EPSILON
+        lp_transit = float(transit_cost @ (flow.amount / factor))
         for rounding in roundings:
             candidates.append(rounding())
-            if float(tier_gaps(flow.tier_values, candidates[-1].tier_values).max(initial=0.0)) == 0.0:
-                break  # whole units that reach the LP bound in every tier: no other rounding can do better
+            reached = float(tier_gaps(flow.tier_values, candidates[-1].tier_values).max(initial=0.0)) == 0.0
+            if reached and float(transit_cost @ candidates[-1].units) <= lp_transit * (1 + options.final_gap):
+                break  # the LP's tiers and transit in whole units: no other rounding can do better
         rounded = candidates[0]
         for candidate in candidates[1:]:
             if better_plan(block, candidate, rounded):

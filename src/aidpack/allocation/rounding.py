@@ -378,9 +378,10 @@ def matched_round(
         n_p, n_n = pledges.size, needs.size
         supply = target[pledges]
         total = int(supply.sum())
-        # Cost per pack: the need's level first, then whether the LP sent this size along the arc.
+        # Cost per pack: the need's level first, then whether the LP sent this size along the arc, then transit.
         affinity = (raw[arcs] > _TOL).astype(np.int64)
-        arc_cost = -(2 * rank[needs][n_local] + affinity)
+        days = block.transit[arcs].astype(np.int64)
+        arc_cost = -(2 * rank[needs][n_local] + affinity) * (int(days.max()) + 1) + days
         source, sink, p0, n0 = 0, 1, 2, 2 + n_p
         tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source]]).astype(np.int64)
         head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink]]).astype(np.int64)
