@@ -158,7 +158,6 @@ def solve_flow_block(
     block: FlowBlock,
     *,
     previous: FloatArray | None = None,
-    whole_units_first: bool = False,
     rank: IntArray | None = None,
 ) -> FlowResult:
     """Lexicographic optimum (tiers, then transit) of the block's LP, by two integer min-cost flows.
