@@ -65,8 +65,12 @@ def better_plan(block: FlowBlock, a: Rounded, b: Rounded) -> bool:
         return True
     if lex_better(b.tier_values, a.tier_values):
         return False
-    cost = block.transit + UNIT_EPSILON
-    return float(cost @ a.units) < float(cost @ b.units) * (1 - 1e-12)
+    return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
+
+
+def transit_of(block: FlowBlock, units: FloatArray) -> float:
+    """Unit-days in transit of a plan given in pledge units per arc (the last objective)."""
+    return float((block.transit + UNIT_EPSILON) @ units)
 
 
 def tier_gaps(bound: FloatArray, values: FloatArray, people: FloatArray | None = None) -> FloatArray:
@@ -214,7 +218,8 @@ def mip_round(
     )
     # One deadline for the block's stages: the critical tier may use what it needs (lexicographic order).
     slack = np.zeros(4) if slack is None else slack
-    result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start, hold_slack=slack)
+    result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start,
+                         hold_slack=slack, share_time=True)
     if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
         return incumbent
     units = np.zeros(block.n_arcs)

@@ -186,11 +186,13 @@ def solve_block(
     deadline: float | None = None,
     initial_x: FloatArray | None = None,
     hold_slack: FloatArray | None = None,
+    share_time: bool = False,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
     ``hold_slack`` (people, per tier) lets a tier be held that much below what its stage reached: the
-    part of the plan's tier gap that this block may use so that the tiers after it gain."""
+    part of the plan's tier gap that this block may use so that the tiers after it gain. ``share_time``:
+    an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -215,8 +217,7 @@ def solve_block(
         remaining = _remaining(deadline)
         if remaining is None and model.is_mip:
             remaining = options.mip_stage_budget
-        elif remaining is not None and model.is_mip and hold_slack is not None and name != stages[-1][0]:
-            # A stage that cannot prove its gap leaves the later tiers half of the time that is left.
+        elif remaining is not None and model.is_mip and share_time and name != stages[-1][0]:
             remaining = max(remaining / 2, 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
