@@ -9,8 +9,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Engine, MetaData, create_engine, event
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import BigInteger, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -50,6 +55,21 @@ class Quantity(TypeDecorator[Decimal]):
         if value is None:
             return None
         return (Decimal(int(value)) / QUANTITY_SCALE).quantize(QUANTUM)
+
+
+def scaled(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Quantities already rounded to six decimals, as the integers :class:`Quantity` stores."""
+    result: npt.NDArray[np.int64] = np.rint(np.asarray(values, dtype=np.float64) * QUANTITY_SCALE).astype(np.int64)
+    return result
+
+
+def scaled_table(table: Table) -> TableClause:
+    """``table`` with its :class:`Quantity` columns as plain integers, for bulk writes of values already
+    scaled by :func:`scaled` (no per-value Decimal conversion); every other column keeps its type."""
+    return sql_table(
+        table.name,
+        *[sql_column(c.name, BigInteger() if isinstance(c.type, Quantity) else c.type) for c in table.columns],
+    )
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -180,7 +180,8 @@ def _solve_flow(
             return _Stage1(block, outcome)
         roundings: list[Callable[[], Rounded]] = [
             lambda: matched_round(block, flow.amount, previous),
-            lambda: matched_round(block, flow.amount, previous, spill=True),
+            lambda: matched_round(block, flow.amount, previous, spill=True,
+                                  spill_tier=_first_short(flow.tier_values, candidates[0])),
             lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
             lambda: greedy_round(block, flow.amount, previous),
         ]
@@ -258,6 +259,12 @@ def _solve_flow(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(second, candidates))
     return [s.outcome for s in stage1]
+
+
+def _first_short(bound: FloatArray, rounded: Rounded) -> int:
+    """The first tier in which ``rounded`` serves fewer people than ``bound`` (the last when none does)."""
+    short = np.flatnonzero(tier_gaps(bound, rounded.tier_values) > 0)
+    return int(short[0]) if short.size else 3
 
 
 def _plan_loss(stages: list[_Stage1]) -> tuple[FloatArray, FloatArray]:

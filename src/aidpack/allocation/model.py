@@ -122,11 +122,15 @@ def _build_block(problem: Problem, edges: Edges, capability: int, edge_ids: IntA
     factor = problem.pledge_factor[e_pledge]
     demand = problem.need_demand[needs]
 
-    # Supply rows 0..n_p-1: +1 on x_e. Cover rows n_p..n_p+n_z-1: -f_p on x_e, +d_n on z_n.
+    # Supply rows 0..n_p-1: +1 on x_e. Cover rows n_p..n_p+n_z-1: -g_e on x_e, +d_n on z_n, where g_e = f_p,
+    # except that one whole unit of an indivisible pledge counts for at most the need it goes to,
+    # g_e = min(f_p, d_n): valid for every whole-unit plan (coverage is capped at d_n anyway) and much
+    # tighter in the LP relaxation when units exceed needs (a 30,000-litre tanker split over ten needs).
     x_cols = np.arange(n_x)
+    gain = np.where(problem.pledge_integer[e_pledge], np.minimum(factor, demand[n_local]), factor)
     rows = np.concatenate([p_local, n_p + n_local, n_p + np.arange(n_z)])
     cols = np.concatenate([x_cols, x_cols, n_x + np.arange(n_z)])
-    vals = np.concatenate([np.ones(n_x), -factor, demand])
+    vals = np.concatenate([np.ones(n_x), -gain, demand])
     matrix = sp.csc_matrix((vals, (rows, cols)), shape=(n_p + n_z, n_x + n_z))
     matrix.sum_duplicates()
     matrix.sort_indices()

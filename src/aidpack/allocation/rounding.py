@@ -348,7 +348,12 @@ def _refine(
 
 
 def matched_round(
-    block: FlowBlock, amount: FloatArray, previous: FloatArray | None = None, *, spill: bool = False
+    block: FlowBlock,
+    amount: FloatArray,
+    previous: FloatArray | None = None,
+    *,
+    spill: bool = False,
+    spill_tier: int = 3,
 ) -> Rounded:
     """Whole large units placed without waste by an integer flow in pack units, then the fine flow re-solved.
 
@@ -358,7 +363,10 @@ def matched_round(
     placed by a min-cost flow in whole packs on needs with room for a whole pack (best need level first,
     then where the LP sent that size), and the finest units are solved again, exactly, around them.
     ``spill``: the packs that found no such room go, one by one, where they are absorbed most (a tanker
-    to the largest need it reaches), before the fine flow.
+    to the largest need it reaches) among needs of tier ``spill_tier`` or earlier, then anywhere, before
+    the fine flow. Lexicographically, a tanker absorbed by a low-tier need is lost to the first tier that
+    whole units leave short (2e6-edge bench, diesel: 151 tankers of 30,000 L against needs of median
+    3,959 L; spilling them among critical to medium needs first served 82,000 more medium-tier people).
     """
     arc_factor = block.factor[block.arc_pledge]
     divisible, fine, f_min = size_classes(block)
@@ -399,17 +407,24 @@ def matched_round(
         placed = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size).astype(np.float64)
         if spill:
             left = supply - np.bincount(p_local, weights=units[arcs], minlength=n_p).astype(np.int64)
-            placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank)
+            placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier)
     units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
     return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched")
 
 
 def _spill(
-    block: FlowBlock, units: FloatArray, placed: FloatArray, pledges: IntArray, count: IntArray, rank: IntArray
+    block: FlowBlock,
+    units: FloatArray,
+    placed: FloatArray,
+    pledges: IntArray,
+    count: IntArray,
+    rank: IntArray,
+    first: BoolArray,
 ) -> FloatArray:
     """Place ``count`` more whole units of each of ``pledges`` (in ``units``), each where it is absorbed
-    most (then the nearest); returns the amount now placed on each need."""
+    most (then the nearest), needs marked ``first`` before the others; returns the amount now placed on
+    each need."""
     by_pledge = np.argsort(block.arc_pledge, kind="stable")
     starts = np.searchsorted(block.arc_pledge[by_pledge], np.arange(block.pledges.size + 1))
     transit = block.transit.astype(np.float64)
@@ -421,7 +436,8 @@ def _spill(
             gain = np.minimum(np.maximum(block.demand[block.arc_need[arcs]] - placed[block.arc_need[arcs]], 0.0), f)
             if arcs.size == 0 or float(gain.max()) <= _TOL:
                 break
-            pick = arcs[np.lexsort((transit[arcs], -gain))[0]]
+            preferred = first[block.arc_need[arcs]] & (gain > _TOL)
+            pick = arcs[np.lexsort((transit[arcs], -gain, ~preferred))[0]]
             units[pick] += 1.0
             placed[block.arc_need[pick]] += f
     return placed

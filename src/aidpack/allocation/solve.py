@@ -187,12 +187,14 @@ def solve_block(
     initial_x: FloatArray | None = None,
     hold_slack: FloatArray | None = None,
     share_time: bool = False,
+    tiers_only: bool = False,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
     ``hold_slack`` (people, per tier) lets a tier be held that much below what its stage reached: the
     part of the plan's tier gap that this block may use so that the tiers after it gain. ``share_time``:
-    an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time."""
+    an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time.
+    ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -207,7 +209,8 @@ def solve_block(
     stages: list[tuple[str, FloatArray, float]] = [
         (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
     ]
-    stages.append(("transit", model.transit_cost, options.final_gap))
+    if not tiers_only:
+        stages.append(("transit", model.transit_cost, options.final_gap))
     for name, cost, stage_gap in stages:
         h.changeColsCost(model.n_cols, cols, cost)
         if model.is_mip:
