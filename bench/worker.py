@@ -13,11 +13,14 @@ import datetime as dt
 import json
 import resource
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import aidpack.models  # noqa: F401  (every table, for the ORM)
+from aidpack.allocation.bounds import plan_bounds
 from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Line
@@ -31,6 +34,20 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _bounds(
+    session: Session, plan_date: dt.date, amounts: Sequence[tuple[int, float]]
+) -> tuple[list[float], list[float]]:
+    """The plan's LP bound and whole-unit bound per tier (after the timed run; see allocation.bounds)."""
+    loaded = load_problem(session, plan_date=plan_date, include_proposed=False)
+    problem = loaded.problem
+    index = {need_id: i for i, need_id in enumerate(loaded.need_ids)}
+    covered = np.zeros(problem.n_needs)
+    for need_id, amount in amounts:
+        covered[index[need_id]] += amount
+    lp, whole = plan_bounds(problem, candidate_edges(problem), np.minimum(covered, problem.need_demand))
+    return [float(v) for v in lp], [float(v) for v in whole]
+
+
 def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
     factory = make_session_factory(make_engine(url))
     with factory() as session:
@@ -40,8 +57,11 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
             plan = run_plan(session, actor="bench", plan_date=plan_date)
             session.flush()
             seconds = time.perf_counter() - started
-            rows = session.execute(select(Line.units, Line.transit_days).where(Line.plan_id == plan.id)).all()
-            transit = float(sum(float(u) * d for u, d in rows))
+            rows = session.execute(
+                select(Line.units, Line.transit_days, Line.need_id, Line.amount).where(Line.plan_id == plan.id)
+            ).all()
+            transit = float(sum(float(u) * d for u, d, _, _ in rows))
+            _, whole_bound = _bounds(session, plan_date, [(n, float(a)) for _, _, n, a in rows])
             result: dict[str, object] = {
                 "seconds": seconds,
                 "status": plan.status.value,
@@ -49,6 +69,7 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 "tier_people": [float(plan.tiers[name]["people"]) for name in TIER_NAMES],
                 "tier_bound": [float(plan.figures["tier_bound"][name]) for name in TIER_NAMES],
                 "tier_lp_bound": [float(plan.figures["tier_lp_bound"][name]) for name in TIER_NAMES],
+                "tier_whole_unit_bound": whole_bound,
                 "transit": transit,
                 "integral": True,
                 "feasible": True,

@@ -21,9 +21,11 @@ import time
 import highspy
 import numpy as np
 
-from aidpack.allocation.flow import FlowBlock
+from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
+from aidpack.allocation.model import Edges
 from aidpack.allocation.models import Termination
-from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
+from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
+from aidpack.allocation.rounding import tier_gaps
 from aidpack.allocation.solve import hold_bound, map_status, new_highs
 
 #: Arcs per need (largest gain first) in the first restricted LP, besides the LP optimum's support.
@@ -142,3 +144,22 @@ def _add_arcs(
     value[0::2] = 1.0
     value[1::2] = -gain[arcs]
     h.addCols(k, np.zeros(k), np.zeros(k), upper[arcs], 2 * k, starts, index, value)
+
+
+def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per tier, for a plan that covers ``covered`` of each need: the LP bound, and the whole-unit bound
+    (per block, :func:`whole_unit_bound` where the plan falls short of the block's LP bound and some
+    pack exceeds a need it reaches; the LP bound elsewhere). Measurement, not planning: no time limit."""
+    lp_total, whole_total = np.zeros(4), np.zeros(4)
+    for block in flow_blocks(problem, edges):
+        lp = solve_flow_block(block)
+        fraction = np.minimum(covered[block.needs] / block.demand, 1.0)
+        served = np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(np.float64)
+        oversize = block.integer[block.arc_pledge] & (block.factor[block.arc_pledge] > block.demand[block.arc_need])
+        whole = lp.tier_values
+        if oversize.any() and float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
+            found = whole_unit_bound(block, lp.amount > 0)
+            whole = lp.tier_values if found is None else found
+        lp_total += lp.tier_values
+        whole_total += whole
+    return lp_total, whole_total
