@@ -1,0 +1,115 @@
+"""The whole-unit bound: one whole unit brings a need at most what it lacks, so where packs exceed needs
+no whole-unit plan reaches the LP bound, and the loss is measured against a bound it can reach."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aidpack.allocation.bounds import plan_bounds, whole_unit_bound
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
+from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.models import Termination
+from aidpack.allocation.solve import SolveOptions, solve_block
+from tests.allocation.builders import TIERS, Instance, N, P
+
+#: The relaxed model solved whole, holding each tier as tightly as the bound does.
+EXACT = SolveOptions(hold_tolerance=1e-9)
+
+
+def one_tanker_ten_villages() -> Instance:
+    villages = [N(f"V{i}", "DIESEL-L", 3_000, people=100, region=0) for i in range(10)]
+    return Instance(needs=villages, pledges=[P("TANKER", "DIESEL-L", 1, factor=30_000, integer=True)])
+
+
+def only_block(instance: Instance) -> FlowBlock:
+    problem = instance.problem()
+    (block,) = flow_blocks(problem, candidate_edges(problem))
+    return block
+
+
+def test_a_tanker_split_over_ten_villages_is_the_lp_bound_one_village_is_the_whole_unit_bound() -> None:
+    block = only_block(one_tanker_ten_villages())
+    assert solve_flow_block(block).tier_values[0] == pytest.approx(1_000.0)  # the LP pours it into all ten
+    bound = whole_unit_bound(block)
+    assert bound is not None
+    assert bound[0] == pytest.approx(100.0)
+
+
+def test_the_engine_measures_a_tanker_plan_against_the_whole_unit_bound_not_the_lp() -> None:
+    result = allocate(one_tanker_ten_villages().problem(), SolveOptions(workers=1))
+    assert result.tier_served[0] == pytest.approx(100.0)
+    lp_bound, bound = result.figures["tier_lp_bound"], result.figures["tier_bound"]
+    assert isinstance(lp_bound, dict)
+    assert isinstance(bound, dict)
+    assert lp_bound["critical"] == pytest.approx(1_000.0)
+    assert bound["critical"] == pytest.approx(100.0)
+    assert result.gap == pytest.approx(0.0, abs=1e-9)
+    assert result.termination is Termination.OPTIMAL
+
+
+@st.composite
+def mixed_blocks(draw: st.DrawFn) -> Instance:
+    """Random needs (several tiers) reached by packs of several sizes, some larger than the needs."""
+    n_needs = draw(st.integers(2, 9))
+    needs = [
+        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 2_500, 6_000])),
+          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)))
+        for i in range(n_needs)
+    ]
+    n_pledges = draw(st.integers(1, 7))
+    pledges = [
+        P(f"P{j}", "WATER-L", draw(st.integers(1, 4)), factor=draw(st.sampled_from([100, 500, 1_000, 5_000])),
+          integer=True, hub=draw(st.integers(0, 1)))
+        for j in range(n_pledges)
+    ]
+    if draw(st.booleans()):
+        pledges.append(P("LOOSE", "WATER-L", draw(st.integers(0, 3_000)), hub=0))
+    return Instance(needs=needs, pledges=pledges, transit=[[1, 3], [3, 1]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks())
+def test_column_generation_finds_the_same_bound_as_the_whole_relaxed_model(instance: Instance) -> None:
+    # Column generation starts from a few arcs per need and prices the rest; the result must be the
+    # lexicographic optimum of the LP relaxation of HiGHS's own (tightened) model, solved whole.
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    blocks, models = flow_blocks(problem, edges), build_blocks(problem, edges)
+    for block, model in zip(blocks, models, strict=True):
+        bound = whole_unit_bound(block)
+        relaxed = solve_block(replace(model, integer=np.zeros_like(model.integer)), EXACT, tiers_only=True)
+        assert bound is not None
+        assert bound == pytest.approx(relaxed.tier_values, rel=1e-6, abs=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mixed_blocks())
+def test_no_whole_unit_plan_serves_more_of_the_first_tier_than_the_bound(instance: Instance) -> None:
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
+        bound = whole_unit_bound(block)
+        exact = solve_block(model, SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0), tiers_only=True)
+        assert bound is not None
+        first = int(np.flatnonzero(model.tier_cost.any(axis=1))[0])
+        # The first tier with people: no earlier tier holds it, so the MIP optimum is a plain bound check.
+        assert exact.tier_values[first] <= bound[first] + 1e-6 * max(bound[first], 1.0)
+        assert bound[first] <= solve_flow_block(block).tier_values[first] + 1e-6 * max(bound[first], 1.0)
+
+
+def test_a_plans_bounds_sum_the_blocks_and_use_the_whole_unit_bound_only_where_it_falls_short() -> None:
+    instance = one_tanker_ten_villages()
+    instance.needs.append(N("CAMP", "BLANKET", 50, people=50))
+    instance.pledges.append(P("BLANKETS", "BLANKET", 50, integer=True))
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    result = allocate(problem, SolveOptions(workers=1))
+    lp, whole = plan_bounds(problem, edges, result.need_covered)
+    assert lp[0] == pytest.approx(1_050.0)
+    assert whole[0] == pytest.approx(150.0)
