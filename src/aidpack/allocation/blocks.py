@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from aidpack.allocation.bounds import whole_unit_bound
+from aidpack.allocation.bounds import has_oversize, whole_unit_bound
 from aidpack.allocation.flow import FlowBlock, FlowUnsupported, block_is_whole, flow_blocks, solve_flow_block
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
@@ -286,8 +286,7 @@ def _tighten_bounds(
             continue
         if float(tier_gaps(stage.outcome.tier_bound, rounded.tier_values).max(initial=0.0)) <= tier_gap:
             continue
-        oversize = block.integer[block.arc_pledge] & (block.factor[block.arc_pledge] > block.demand[block.arc_need])
-        if not oversize.any() or (deadline is not None and time.perf_counter() >= deadline):
+        if not has_oversize(block) or (deadline is not None and time.perf_counter() >= deadline):
             continue
         started = time.perf_counter()
         bound = whole_unit_bound(block, stage.amount > 0, deadline)

@@ -22,7 +22,7 @@ import highspy
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
-from aidpack.allocation.model import Edges
+from aidpack.allocation.model import Edges, oversize_edges, unit_gain
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import tier_gaps
@@ -40,11 +40,14 @@ PRIMAL_SIMPLEX = 4
 
 
 def arc_gains(block: FlowBlock) -> FloatArray:
-    """What one unit sent along each arc can bring its need: min(f, d) for whole units, else f."""
-    factor = block.factor[block.arc_pledge]
-    demand = block.demand[block.arc_need]
-    gain: FloatArray = np.where(block.integer[block.arc_pledge], np.minimum(factor, demand), factor)
-    return gain
+    """Per arc, what one unit sent along it can bring its need (:func:`model.unit_gain`)."""
+    return unit_gain(block.factor[block.arc_pledge], block.demand[block.arc_need], block.integer[block.arc_pledge])
+
+
+def has_oversize(block: FlowBlock) -> bool:
+    """Whether some whole unit of the block exceeds a need it reaches (only then is the bound tighter)."""
+    arcs = block.arc_pledge
+    return bool(oversize_edges(block.factor[arcs], block.demand[block.arc_need], block.integer[arcs]).any())
 
 
 def _start_arcs(block: FlowBlock, gain: FloatArray, support: BoolArray | None) -> BoolArray:
@@ -155,9 +158,8 @@ def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[Fl
         lp = solve_flow_block(block)
         fraction = np.minimum(covered[block.needs] / block.demand, 1.0)
         served = np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(np.float64)
-        oversize = block.integer[block.arc_pledge] & (block.factor[block.arc_pledge] > block.demand[block.arc_need])
         whole = lp.tier_values
-        if oversize.any() and float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
+        if has_oversize(block) and float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
             found = whole_unit_bound(block, lp.amount > 0)
             whole = lp.tier_values if found is None else found
         lp_total += lp.tier_values

@@ -98,6 +98,19 @@ class BlockModel:
         return bool(self.integer.any())
 
 
+def unit_gain(factor: FloatArray, demand: FloatArray, integer: BoolArray) -> FloatArray:
+    """What one unit sent along an edge can bring its need: min(f, d) for a whole unit (coverage is capped
+    at the need's quantity), f for a divisible one (which can be sent in part)."""
+    gain: FloatArray = np.where(integer, np.minimum(factor, demand), factor)
+    return gain
+
+
+def oversize_edges(factor: FloatArray, demand: FloatArray, integer: BoolArray) -> BoolArray:
+    """Edges whose whole unit exceeds the need it goes to: where the LP bound overstates whole units."""
+    result: BoolArray = integer & (factor > demand)
+    return result
+
+
 def build_blocks(problem: Problem, edges: Edges) -> list[BlockModel]:
     """One model per capability over the edges whose pledge still has units."""
     usable = problem.pledge_supply[edges.pledge] > 0
@@ -127,7 +140,7 @@ def _build_block(problem: Problem, edges: Edges, capability: int, edge_ids: IntA
     # g_e = min(f_p, d_n): valid for every whole-unit plan (coverage is capped at d_n anyway) and much
     # tighter in the LP relaxation when units exceed needs (a 30,000-litre tanker split over ten needs).
     x_cols = np.arange(n_x)
-    gain = np.where(problem.pledge_integer[e_pledge], np.minimum(factor, demand[n_local]), factor)
+    gain = unit_gain(factor, demand[n_local], problem.pledge_integer[e_pledge])
     rows = np.concatenate([p_local, n_p + n_local, n_p + np.arange(n_z)])
     cols = np.concatenate([x_cols, x_cols, n_x + np.arange(n_z)])
     vals = np.concatenate([np.ones(n_x), -gain, demand])
