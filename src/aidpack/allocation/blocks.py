@@ -184,12 +184,19 @@ def _solve_flow(
         def short_tier() -> int:
             return _first_short(flow.tier_values, candidates[0])
 
+        def spill_helped() -> bool:
+            """Whether spilling among the first short tier's needs served that tier more than no spill."""
+            t = short_tier()
+            gained = candidates[1].tier_values[t] - candidates[0].tier_values[t]
+            return bool(gained > 1e-6 * max(abs(float(candidates[0].tier_values[t])), 1.0))
+
         roundings: list[Callable[[], Rounded | None]] = [
             lambda: matched_round(block, flow.amount, previous),
             lambda: matched_round(block, flow.amount, previous, spill=True, spill_tier=short_tier()),
-            # Spilt among all tiers alike: better where whole packs cannot help the first short tier (1e6
-            # bench, generators: spilling among critical needs alone lost 19,000 more low-tier people).
-            lambda: matched_round(block, flow.amount, previous, spill=True) if short_tier() < 3 else None,
+            # Spilt among all tiers alike, where that did not help the first short tier (1e6 bench, generators:
+            # spilling among critical needs alone lost 19,000 more low-tier people, and no critical ones).
+            lambda: matched_round(block, flow.amount, previous, spill=True)
+            if short_tier() < 3 and not spill_helped() else None,
             lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
             lambda: greedy_round(block, flow.amount, previous),
         ]
