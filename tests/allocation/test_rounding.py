@@ -78,3 +78,25 @@ def test_a_block_gives_up_a_few_people_of_a_tier_within_its_gap_for_many_of_the_
     _choose_roundings([big, costly], tier_gap=1e-4)
     assert costly.rounded is not None
     assert costly.rounded.method == "c0"  # beyond the slack: lexicographic
+
+
+def town_or_farm_instance() -> Instance:
+    # One 30,000-litre tanker, 5,000 loose litres; a medium-tier town lacking 20,000 litres and a low-tier
+    # farm lacking 25,000. No need has room for a whole tanker. Spilt where it is absorbed most, the
+    # tanker fills the farm and the town gets the loose litres; the town's tier comes first.
+    needs = [N("TOWN", "DIESEL-L", 20_000, tier="medium", people=2_000),
+             N("FARM", "DIESEL-L", 25_000, tier="low", people=100)]
+    pledges = [P("TANKER", "DIESEL-L", 1, factor=30_000, integer=True), P("LOOSE", "DIESEL-L", 5_000)]
+    return Instance(needs=needs, pledges=pledges)
+
+
+def test_a_tanker_that_fits_no_need_spills_first_into_the_tier_whole_units_leave_short() -> None:
+    block = only_block(town_or_farm_instance())
+    lp = solve_flow_block(block)
+    anywhere = matched_round(block, lp.amount, spill=True)
+    town_first = matched_round(block, lp.amount, spill=True, spill_tier=2)
+    assert anywhere.tier_values[2] == pytest.approx(500.0)  # the farm absorbs more of the tanker
+    assert town_first.tier_values[2] == pytest.approx(2_000.0)
+    problem = town_or_farm_instance().problem()
+    result = allocate(problem, NO_MIP)
+    assert result.tier_served[2] == pytest.approx(2_000.0)

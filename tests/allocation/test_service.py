@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan, Termination
+from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination
 from aidpack.allocation.service import PlanNotFound, get_plan, plan_payload, run_plan
 from aidpack.audit.models import Event
 from aidpack.audit.service import verify
@@ -169,3 +169,24 @@ def test_unknown_plan_is_a_clear_not_found(session: Session) -> None:
         get_plan(session, 10**9)
     assert caught.value.code == "PLAN_NOT_FOUND"
     assert "does not exist" in caught.value.detail
+
+
+def test_quantities_with_six_decimals_are_saved_exactly_in_lines_and_outcomes(session: Session) -> None:
+    # Lines and outcomes are written in bulk as pre-scaled integers: nothing may drift in the last decimal.
+    capability = unique("FUEL-T")
+    fuel = make_item(session, provides=capability, factor=Decimal("0.001"), indivisible=False)
+    region = make_region(session, lat=50.45, lon=30.52)
+    hub = make_hub(session, lat=50.11, lon=22.019)
+    need = make_need(session, region=region, capability=capability, quantity=Decimal("1234.567891"))
+    pledge = make_pledge(session, item=fuel, hub=hub, units=Decimal("9999999.999999"))
+
+    plan = run_plan(session, actor="test", plan_date=PLAN_DATE)
+
+    (line,) = session.execute(select(Line).where(Line.plan_id == plan.id, Line.pledge_id == pledge.id)).scalars()
+    assert line.units == Decimal("1234567.891000")
+    assert line.amount == Decimal("1234.567891")
+    outcome = session.get(PlanNeed, (plan.id, need.id))
+    assert outcome is not None
+    assert outcome.open_quantity == Decimal("1234.567891")
+    assert outcome.covered_new == Decimal("1234.567891")
+    assert outcome.covered_fixed == Decimal(0)

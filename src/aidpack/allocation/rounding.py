@@ -379,38 +379,50 @@ def matched_round(
     placed = np.zeros(block.needs.size)
     rank = need_levels(block.people, block.demand, block.tier)
     for size in np.unique(block.factor[coarse])[::-1]:
-        arcs = np.flatnonzero(arc_coarse & (np.abs(arc_factor - size) <= 1e-12 * size) & (rank[block.arc_need] > 0))
-        if arcs.size == 0:
+        of_size = np.flatnonzero(arc_coarse & (np.abs(arc_factor - size) <= 1e-12 * size) & (rank[block.arc_need] > 0))
+        if of_size.size == 0:
             continue
         room = np.floor((block.demand - placed) / size + 1e-9).astype(np.int64)
-        arcs = arcs[room[block.arc_need[arcs]] > 0]
-        if arcs.size == 0:
-            continue
-        pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
-        needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
-        n_p, n_n = pledges.size, needs.size
-        supply = target[pledges]
-        total = int(supply.sum())
-        # Cost per pack: the need's level first, then whether the LP sent this size along the arc, then transit.
-        affinity = (raw[arcs] > _TOL).astype(np.int64)
-        days = block.transit[arcs].astype(np.int64)
-        arc_cost = -(2 * rank[needs][n_local] + affinity) * (int(days.max()) + 1) + days
-        source, sink, p0, n0 = 0, 1, 2, 2 + n_p
-        tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source]]).astype(np.int64)
-        head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink]]).astype(np.int64)
-        cap = np.concatenate([supply, np.minimum(supply[p_local], room[needs][n_local]), room[needs], [total]])
-        cost = np.concatenate([np.zeros(n_p, dtype=np.int64), arc_cost, np.zeros(n_n + 1, dtype=np.int64)])
-        supplies = np.zeros(n_p + n_n + 2, dtype=np.int64)
-        supplies[source], supplies[sink] = total, -total
-        flows = min_cost_flow_int(n_p + n_n + 2, tail, head, cap.astype(np.int64), cost, supplies)
-        units[arcs] = flows[n_p : n_p + arcs.size]
-        placed = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size).astype(np.float64)
+        arcs = of_size[room[block.arc_need[of_size]] > 0]
+        if arcs.size:
+            _place_packs(block, units, arcs, target, room, rank, raw)
+            brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
+            placed = brought.astype(np.float64)
         if spill:
-            left = supply - np.bincount(p_local, weights=units[arcs], minlength=n_p).astype(np.int64)
+            # Also when no need has room for a whole pack: then every pack of this size spills.
+            pledges = np.unique(block.arc_pledge[of_size])
+            sent = np.bincount(block.arc_pledge[of_size], weights=units[of_size], minlength=block.pledges.size)
+            left = target[pledges] - np.rint(sent[pledges]).astype(np.int64)
             placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier)
     units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
     return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched")
+
+
+def _place_packs(
+    block: FlowBlock, units: FloatArray, arcs: IntArray, target: IntArray, room: IntArray, rank: IntArray,
+    raw: FloatArray,
+) -> None:
+    """Send up to ``target`` whole packs of each pledge along ``arcs`` (in ``units``), at most ``room`` per
+    need, by a min-cost flow in packs: the need's level first, then whether the LP sent this size along
+    the arc, then transit."""
+    pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
+    needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
+    n_p, n_n = pledges.size, needs.size
+    supply = target[pledges]
+    total = int(supply.sum())
+    affinity = (raw[arcs] > _TOL).astype(np.int64)
+    days = block.transit[arcs].astype(np.int64)
+    arc_cost = -(2 * rank[needs][n_local] + affinity) * (int(days.max()) + 1) + days
+    source, sink, p0, n0 = 0, 1, 2, 2 + n_p
+    tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source]]).astype(np.int64)
+    head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink]]).astype(np.int64)
+    cap = np.concatenate([supply, np.minimum(supply[p_local], room[needs][n_local]), room[needs], [total]])
+    cost = np.concatenate([np.zeros(n_p, dtype=np.int64), arc_cost, np.zeros(n_n + 1, dtype=np.int64)])
+    supplies = np.zeros(n_p + n_n + 2, dtype=np.int64)
+    supplies[source], supplies[sink] = total, -total
+    flows = min_cost_flow_int(n_p + n_n + 2, tail, head, cap.astype(np.int64), cost, supplies)
+    units[arcs] = flows[n_p : n_p + arcs.size]
 
 
 def _spill(
