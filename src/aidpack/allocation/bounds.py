@@ -34,6 +34,8 @@ START_PER_NEED = 4
 ADD_PER_ROUND = 20_000
 #: A reduced cost counts as negative below this (relative to the largest objective coefficient).
 PRICING_TOLERANCE = 1e-9
+#: How far (relative) below its optimum a tier is held while the next is maximised: below, never above,
+#: so the bound stays valid; tighter than the engine's 1e-7 so that it stays close.
 HOLD_TOLERANCE = 1e-9
 #: HiGHS's ``simplex_strategy`` for its primal simplex.
 PRIMAL_SIMPLEX = 4
