@@ -25,7 +25,7 @@ from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
 from aidpack.allocation.model import Edges, oversize_edges, unit_gain
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
-from aidpack.allocation.rounding import tier_gaps
+from aidpack.allocation.rounding import covered_tier_values, tier_gaps
 from aidpack.allocation.solve import hold_bound, map_status, new_highs
 
 #: Arcs per need (largest gain first) in the first restricted LP, besides the LP optimum's support.
@@ -158,8 +158,7 @@ def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[Fl
     lp_total, whole_total = np.zeros(4), np.zeros(4)
     for block in flow_blocks(problem, edges):
         lp = solve_flow_block(block)
-        fraction = np.minimum(covered[block.needs] / block.demand, 1.0)
-        served = np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(np.float64)
+        served = covered_tier_values(block, covered[block.needs])
         whole = lp.tier_values
         if has_oversize(block) and float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
             found = whole_unit_bound(block, lp.amount > 0)

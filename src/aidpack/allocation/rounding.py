@@ -42,6 +42,11 @@ class Rounded:
 def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
     """V_t of a plan given in pledge units per arc (coverage capped at each need's quantity)."""
     brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
+    return covered_tier_values(block, brought.astype(np.float64))
+
+
+def covered_tier_values(block: FlowBlock, brought: FloatArray) -> FloatArray:
+    """V_t when each of the block's needs is brought ``brought`` (capped at its quantity)."""
     fraction = np.minimum(brought / block.demand, 1.0)
     values: FloatArray = np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(np.float64)
     return values
