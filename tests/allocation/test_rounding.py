@@ -3,16 +3,20 @@ spends its tier gap where it buys most (SPEC §4: each tier within a relative ga
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
-from aidpack.allocation.model import candidate_edges
-from aidpack.allocation.rounding import Rounded, coarse_fine_round, matched_round
-from aidpack.allocation.solve import SolveOptions
-from tests.allocation.builders import Instance, N, P
+from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.rounding import Rounded, coarse_fine_round, greedy_round, matched_round, mip_round, pack_classes
+from aidpack.allocation.solve import SolveOptions, solve_block
+from tests.allocation.builders import T0, Instance, N, P
+from tests.allocation.test_bounds import mixed_blocks
 
 NO_MIP = SolveOptions(method="flow", workers=1, integer_budget=0.0)
 
@@ -100,3 +104,59 @@ def test_a_tanker_that_fits_no_need_spills_first_into_the_tier_whole_units_leave
     problem = town_or_farm_instance().problem()
     result = allocate(problem, NO_MIP)
     assert result.tier_served[2] == pytest.approx(2_000.0)
+
+
+def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
+    block = only_block(tanker_instance())
+    # The plan's high tier: 100,000 people, of which 5 (half of the 1e-4 gap) may be traded. The small
+    # block starts 6 high-tier people short (over the budget); its second rounding wins them back, and its
+    # third gives 4 of them up again for 500 medium-tier people — affordable once the 6 are back.
+    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
+    small = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
+    _choose_roundings([big, small], tier_gap=1e-4)
+    assert small.rounded is not None
+    assert small.rounded.method == "c2"
+
+
+def test_packs_of_one_size_that_reach_the_same_needs_are_one_class() -> None:
+    # A must arrive within 3 days; LATE is available only in 5, so it reaches B alone.
+    needs = [N("A", "POWER-KW", 800, people=80, deadline=T0 + dt.timedelta(days=3)),
+             N("B", "POWER-KW", 300, people=30, region=1)]
+    pledges = [
+        P("G1", "POWER-KW", 2, factor=100, integer=True, hub=0),
+        P("G2", "POWER-KW", 3, factor=100, integer=True, hub=1),
+        P("G3", "POWER-KW", 1, factor=500, integer=True, hub=0),
+        P("LATE", "POWER-KW", 4, factor=100, integer=True, hub=0, available=T0 + dt.timedelta(days=5)),
+        P("GRID", "POWER-KW", 250.5, hub=0),
+    ]
+    instance = Instance(needs=needs, pledges=pledges, transit=[[1, 2], [2, 1]])
+    block = only_block(instance)
+    classes = pack_classes(block, np.arange(block.n_arcs))
+    by_pledge = {block.pledges[p]: int(c) for p, c in zip(block.arc_pledge, classes.arc_class, strict=True)}
+    refs = instance.problem().pledge_refs
+    named = {refs[p]: c for p, c in by_pledge.items()}
+    assert named["G1"] == named["G2"]  # 100 kW each, both reach A and B
+    assert len({named["G1"], named["G3"], named["LATE"], named["GRID"]}) == 4  # size, reach, divisible
+    assert classes.units[named["G1"]] == 5.0
+    assert classes.n_classes == 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(mixed_blocks())
+def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(instance: Instance) -> None:
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    exact = SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0)
+    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
+        if not block.is_integer:
+            continue
+        lp = solve_flow_block(block)
+        plain = solve_block(model, exact, tiers_only=True)
+        classed = mip_round(block, lp.amount, greedy_round(block, lp.amount), budget=30.0, options=exact)
+        # (HiGHS may report up to a thousandth of a person from units whole only to its integrality noise.)
+        assert classed.tier_values == pytest.approx(plain.tier_values, rel=1e-6, abs=1e-3)
+        # Shared out to the pledges: whole units, none beyond a pledge's supply.
+        sent = np.bincount(block.arc_pledge, weights=classed.units, minlength=block.pledges.size)
+        whole = block.integer[block.arc_pledge]
+        assert np.all(classed.units[whole] == np.rint(classed.units[whole]))
+        assert np.all(sent <= block.supply / block.factor + 1e-9)

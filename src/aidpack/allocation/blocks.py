@@ -150,6 +150,7 @@ class _Stage1:
     amount: FloatArray | None = None  # the LP optimum, kept when the block may go to HiGHS MIP
     rounded: Rounded | None = None
     candidates: list[Rounded] = field(default_factory=list)
+    unproved_bound: FloatArray | None = None  # the bound before HiGHS proved a tighter one for its plan
 
 
 def _solve_flow(
@@ -262,8 +263,12 @@ def _solve_flow(
                                slack=slacks[id(stage)])
             stage.outcome.units = better.units
             stage.outcome.method = better.method
+            stage.rounded = better
+            stage.candidates.append(better)
             if better.proved_bound is not None:
-                # HiGHS proved the whole block's lexicographic MIP within its gap: a tighter bound.
+                # HiGHS proved the whole block's lexicographic MIP within its gap: a tighter bound (for a
+                # plan that serves the earlier tiers as well as HiGHS's does; see rounding._proved_bound).
+                stage.unproved_bound = stage.outcome.tier_bound
                 stage.outcome.tier_bound = np.minimum(stage.outcome.tier_bound, better.proved_bound)
             stage.outcome.log.append({
                 "capability": problem.capabilities[stage.block.capability], "stage": better.method,
@@ -277,6 +282,13 @@ def _solve_flow(
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(second, candidates))
+        # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
+        # restricted MIP that gains a few high-tier people in a block of generators may lose thousands of
+        # low-tier ones there that the plan's high-tier gap can afford to keep).
+        _choose_roundings(stage1, options.tier_gap)
+        for stage in candidates:
+            if stage.unproved_bound is not None and stage.rounded is not stage.candidates[-1]:
+                stage.outcome.tier_bound = stage.unproved_bound  # HiGHS's bound held for its own plan only
     return [s.outcome for s in stage1]
 
 
@@ -355,7 +367,7 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
             if negative_gain >= 0 or gain(stage.rounded, candidate, tier) <= 0:
                 continue  # no gain, or an earlier move in this block or on the budget changed the picture
             delta = candidate.tier_values - stage.rounded.tier_values
-            budget[:tier] += np.minimum(delta[:tier], 0.0)
+            budget += delta  # what the plan loses changes by -delta in every tier (gains give slack back)
             stage.rounded = candidate
             stage.outcome.units = candidate.units
             stage.outcome.method = f"flow+{candidate.method}"
@@ -365,13 +377,23 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
 
 
 def _slack_shares(stages: list[_Stage1], budget: FloatArray) -> dict[int, FloatArray]:
-    """Per block going to HiGHS MIP (by id): ``SLACK_SHARE`` of ``budget``, split by its people per tier."""
+    """Per block going to HiGHS MIP (by id): ``SLACK_SHARE`` of ``budget``. A tier's slack is worth most to
+    the blocks that lose people in the tiers after it (a transformer block that gives up 200 high-tier
+    people in whole units serves 15,000 more medium-tier ones), so it is split by those later losses;
+    by the blocks' people in the tier where no block loses later."""
+    later = []
+    for s in stages:
+        assert s.rounded is not None
+        loss = np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0)
+        later.append(np.array([loss[t + 1 :].sum() for t in range(4)]))
     people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
-    total = np.sum(people, axis=0)
-    return {
-        id(s): SLACK_SHARE * budget * np.divide(p, total, out=np.zeros(4), where=total > 0)
-        for s, p in zip(stages, people, strict=True)
-    }
+    later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
+    shares: dict[int, FloatArray] = {}
+    for s, lost, own in zip(stages, later, people, strict=True):
+        by_loss = np.divide(lost, later_total, out=np.zeros(4), where=later_total > 0)
+        by_people = np.divide(own, people_total, out=np.zeros(4), where=people_total > 0)
+        shares[id(s)] = SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
+    return shares
 
 
 def _highs_fallback(

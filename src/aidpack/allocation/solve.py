@@ -28,6 +28,8 @@ FINAL_GAP = 1e-3
 HOLD_TOLERANCE = 1e-7
 #: Integrality noise of HiGHS's MIP solutions, relative to a tier's people (see the hold rows).
 MIP_NOISE = 1e-6
+#: HiGHS's own default absolute MIP gap, kept where no larger one is given.
+MIP_ABS_GAP = 1e-6
 #: Without a user time limit, an integer stage that cannot prove its gap stops here and reports the gap.
 MIP_STAGE_BUDGET = 10.0
 #: Without a user time limit, the seconds (wall clock) spent making indivisible units whole with HiGHS
@@ -188,13 +190,16 @@ def solve_block(
     hold_slack: FloatArray | None = None,
     share_time: bool = False,
     tiers_only: bool = False,
+    abs_gap: FloatArray | None = None,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
     ``hold_slack`` (people, per tier) lets a tier be held that much below what its stage reached: the
     part of the plan's tier gap that this block may use so that the tiers after it gain. ``share_time``:
     an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time.
-    ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted."""
+    ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
+    ``abs_gap`` (people, per tier): an integer tier stage also stops once within that many people of its
+    bound — the block's share of the plan's tier gap, which is relative to the whole plan's tier."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -215,6 +220,8 @@ def solve_block(
         h.changeColsCost(model.n_cols, cols, cost)
         if model.is_mip:
             h.setOptionValue("mip_rel_gap", stage_gap)
+            tier_abs_gap = float(abs_gap[int(name[4:])]) if abs_gap is not None and name.startswith("tier") else 0.0
+            h.setOptionValue("mip_abs_gap", max(tier_abs_gap, MIP_ABS_GAP))
             if solution is not None:
                 h.setSolution(_as_solution(solution))
         remaining = _remaining(deadline)
