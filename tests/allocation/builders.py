@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aidpack.allocation.flow import FlowBlock, flow_blocks
+from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.problem import NO_DEADLINE, Problem, transit_days
 
 T0 = dt.date(2022, 11, 29)
@@ -75,3 +77,10 @@ class Instance:
 
 def hub_region_days(hub: tuple[float, float], region: tuple[float, float]) -> int:
     return int(transit_days(np.array([hub[0]]), np.array([hub[1]]), np.array([region[0]]), np.array([region[1]]))[0, 0])
+
+
+def only_block(instance: Instance) -> FlowBlock:
+    """The flow block of an instance with a single capability."""
+    problem = instance.problem()
+    (block,) = flow_blocks(problem, candidate_edges(problem))
+    return block

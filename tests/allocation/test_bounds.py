@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from aidpack.allocation.bounds import plan_bounds, whole_unit_bound
 from aidpack.allocation.engine import allocate
-from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
+from aidpack.allocation.flow import flow_blocks, solve_flow_block
 from aidpack.allocation.model import build_blocks, candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.solve import SolveOptions, solve_block
-from tests.allocation.builders import TIERS, Instance, N, P
+from tests.allocation.builders import TIERS, Instance, N, P, only_block
 
 #: The relaxed model solved whole, holding each tier as tightly as the bound does.
 EXACT = SolveOptions(hold_tolerance=1e-9)
@@ -25,12 +25,6 @@ EXACT = SolveOptions(hold_tolerance=1e-9)
 def one_tanker_ten_villages() -> Instance:
     villages = [N(f"V{i}", "DIESEL-L", 3_000, people=100, region=0) for i in range(10)]
     return Instance(needs=villages, pledges=[P("TANKER", "DIESEL-L", 1, factor=30_000, integer=True)])
-
-
-def only_block(instance: Instance) -> FlowBlock:
-    problem = instance.problem()
-    (block,) = flow_blocks(problem, candidate_edges(problem))
-    return block
 
 
 def test_a_tanker_split_over_ten_villages_is_the_lp_bound_one_village_is_the_whole_unit_bound() -> None:

@@ -15,7 +15,7 @@ from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
 from aidpack.allocation.model import build_blocks, candidate_edges
 from aidpack.allocation.rounding import Rounded, coarse_fine_round, greedy_round, matched_round, mip_round, pack_classes
 from aidpack.allocation.solve import SolveOptions, solve_block
-from tests.allocation.builders import T0, Instance, N, P
+from tests.allocation.builders import T0, Instance, N, P, only_block
 from tests.allocation.test_bounds import mixed_blocks
 
 NO_MIP = SolveOptions(method="flow", workers=1, integer_budget=0.0)
@@ -33,12 +33,6 @@ def tanker_instance() -> Instance:
         P("LOOSE", "DIESEL-L", 28_000, hub=1),
     ]
     return Instance(needs=[*villages, town], pledges=pledges, transit=[[1, 5], [5, 1]])
-
-
-def only_block(instance: Instance) -> FlowBlock:
-    problem = instance.problem()
-    (block,) = flow_blocks(problem, candidate_edges(problem))
-    return block
 
 
 def test_a_tanker_goes_whole_to_the_need_that_absorbs_it_not_in_slivers_to_villages() -> None:
