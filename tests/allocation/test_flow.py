@@ -92,6 +92,10 @@ def assert_not_worse(fast: Allocation, reference: Allocation, instance: Instance
         if a > b + 1e-12 * max(abs(b), 1.0):
             return  # the fast path is ahead here (HiGHS holds tiers with a 1e-7 slack)
         assert a >= b * (1 - gap) - 1e-6, (tier, fast.tier_served, reference.tier_served, instance)
+        if a < b - 1e-9 * max(abs(b), 1.0) - 1e-6:
+            # Behind within the gap (units are stored to 6 decimals: at 3,000 people per unit that is a few
+            # thousandths of a person): HiGHS may have spent that on a later tier, so stop comparing here.
+            return
 
 
 @st.composite
