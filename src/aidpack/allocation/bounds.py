@@ -72,7 +72,7 @@ def whole_unit_bound(
     the deadline (a perf_counter() time) passes first."""
     n_p, n_n = block.pledges.size, block.needs.size
     gain = arc_gains(block)
-    units = np.where(block.integer, np.floor(block.supply / block.factor + 1e-9), block.supply / block.factor)
+    units = block.units
     # No arc needs more units than cover its need on their own (as in model.build_blocks).
     per_unit = block.factor[block.arc_pledge]
     cover = block.demand[block.arc_need] / per_unit

@@ -68,6 +68,13 @@ class FlowBlock:
     def is_integer(self) -> bool:
         return bool(self.integer.any())
 
+    @property
+    def units(self) -> FloatArray:
+        """Per local pledge, its units (whole for indivisible pledges)."""
+        raw = self.supply / self.factor
+        whole: FloatArray = np.where(self.integer, np.floor(raw + 1e-9), raw)
+        return whole
+
 
 def flow_blocks(problem: Problem, edges: Edges) -> list[FlowBlock]:
     """One block per capability over the edges whose pledge still has units (as :func:`build_blocks`)."""

@@ -287,7 +287,7 @@ def pack_classes(block: FlowBlock, arcs: IntArray) -> PackClasses:
     factor, integer = np.zeros(n), np.zeros(n, dtype=bool)
     factor[pledge_class[members]] = block.factor[members]
     integer[pledge_class[members]] = block.integer[members]
-    units = np.bincount(pledge_class[members], weights=block.supply[members] / block.factor[members], minlength=n)
+    units = np.bincount(pledge_class[members], weights=block.units[members], minlength=n)
     return PackClasses(pledge_class[block.arc_pledge[arcs]], factor, integer, units.astype(np.float64))
 
 
@@ -303,7 +303,7 @@ def _share_out(block: FlowBlock, arcs: IntArray, arc_pair: IntArray, pair_units:
         idx = np.flatnonzero(whole)
         used_pairs, local_pair = np.unique(arc_pair[idx], return_inverse=True)
         demand = np.rint(pair_units[used_pairs]).astype(np.int64)
-        supply = np.floor(block.supply[pledges] / block.factor[pledges] + 1e-9).astype(np.int64)
+        supply = block.units[pledges].astype(np.int64)
         n_p, n_q = pledges.size, used_pairs.size
         total = int(demand.sum())
         source, sink, p0, q0 = 0, 1, 2, 2 + n_p
@@ -455,7 +455,7 @@ def matched_round(
     arc_coarse = coarse[block.arc_pledge]
     raw = amount / arc_factor
     used = np.bincount(block.arc_pledge, weights=raw, minlength=block.pledges.size)
-    target = np.minimum(np.ceil(used - 1e-6), np.floor(block.supply / block.factor + 1e-9)).astype(np.int64)
+    target = np.minimum(np.ceil(used - 1e-6), block.units).astype(np.int64)
     units = np.zeros(block.n_arcs)
     placed = np.zeros(block.needs.size)
     rank = need_levels(block.people, block.demand, block.tier)
