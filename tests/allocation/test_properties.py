@@ -56,7 +56,7 @@ def instances(draw: st.DrawFn) -> Instance:
 def test_every_plan_is_feasible_and_each_tier_is_optimal(instance: Instance) -> None:
     problem = instance.problem()
     result = allocate(problem)
-    assert result.termination is Termination.OPTIMAL
+    assert result.termination is Termination.OPTIMAL, (instance, result.figures)
 
     # No pledge over-used; nothing negative; whole units for indivisible items.
     used = np.bincount(result.line_pledge, weights=result.line_units, minlength=problem.n_pledges)

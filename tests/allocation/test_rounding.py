@@ -13,6 +13,7 @@ from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
 from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.models import Termination
 from aidpack.allocation.rounding import Rounded, coarse_fine_round, greedy_round, matched_round, mip_round, pack_classes
 from aidpack.allocation.solve import SolveOptions, solve_block
 from tests.allocation.builders import T0, Instance, N, P, only_block
@@ -53,7 +54,25 @@ def test_without_any_mip_time_the_plan_covers_every_need_with_the_tanker_in_town
              for p, n, u in zip(result.line_pledge, result.line_need, result.line_units, strict=True)}
     assert lines[("TANKER", "TOWN")] == 1.0
     assert result.need_covered == pytest.approx(problem.need_demand)
-    assert result.gap == 0.0
+    assert max(result.figures["tier_gap"].values()) == 0.0  # type: ignore[attr-defined]
+    # Transit (unit-days, ε = 0.001): the LP pours 28/30 of the tanker into the villages 1 day away, 2/30 into
+    # the town 5 days away, and the loose litres into the town 1 day away; whole, the tanker and the loose
+    # litres each travel 5 days. Without MIP time nothing proves that this is the best whole units can do,
+    # so the plan reports the gap to the LP's transit.
+    lp_transit = 28 / 30 * 1.001 + 2 / 30 * 5.001 + 28_000 * 1.001
+    plan_transit = 28_001 * 5.001
+    assert result.gap == pytest.approx((plan_transit - lp_transit) / plan_transit)
+    assert result.termination is Termination.TIME_LIMIT
+
+
+def test_with_mip_time_highs_proves_the_whole_unit_transit_and_the_plan_is_optimal() -> None:
+    # Same plan; HiGHS's transit stage proves no whole-unit plan that serves every need travels less.
+    instance = tanker_instance()
+    result = allocate(instance.problem(), SolveOptions(method="flow", workers=1, integer_budget=10.0))
+    assert result.need_covered == pytest.approx(instance.problem().need_demand)
+    assert result.gap <= 1e-3
+    assert result.figures["transit_gap"] <= 1e-3  # type: ignore[operator]
+    assert result.termination is Termination.OPTIMAL
 
 
 def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> _Stage1:

@@ -47,6 +47,8 @@ MIN_MIP_SECONDS = 0.1
 #: The share of each tier's gap (relative to the plan's LP bound) that rounding in one block may spend
 #: so that the tiers after it gain; the rest is margin.
 SLACK_SHARE = 0.5
+#: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`).
+TRANSIT_MIP_ARCS = 1_000
 #: The largest block whose whole-unit bound the engine computes (see :func:`_tighten_bounds`).
 WHOLE_UNIT_BOUND_ARCS = 20_000
 
@@ -71,6 +73,7 @@ class BlockOutcome:
     method: str = "flow"
     log: list[dict[str, float | str | int]] = field(default_factory=list)
     lp_bound: FloatArray | None = None  # the block's LP optimum per tier, when the flows computed it
+    transit_excess: float = 0.0  # unit-days in transit above the best bound proved for them (rounded blocks)
 
 
 def previous_units(problem: Problem, edges: Edges, previous: Previous | None) -> FloatArray | None:
@@ -151,6 +154,8 @@ class _Stage1:
     rounded: Rounded | None = None
     candidates: list[Rounded] = field(default_factory=list)
     unproved_bound: FloatArray | None = None  # the bound before HiGHS proved a tighter one for its plan
+    lp_transit: float = 0.0  # unit-days of the LP optimum: a bound for plans that serve its tiers
+    transit_bound: float | None = None  # a tighter one HiGHS proved for the plan kept
 
 
 def _solve_flow(
@@ -219,7 +224,7 @@ def _solve_flow(
         outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
                                other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                                lp_bound=flow.tier_values)
-        return _Stage1(block, outcome, flow.amount, rounded, candidates)
+        return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit)
 
     # One thread: OR-Tools' min-cost flow holds the GIL (at 1e5 edges this phase took 0.29 s on one thread,
     # 0.39 s on two).
@@ -227,6 +232,8 @@ def _solve_flow(
     _tighten_bounds(stage1, options.tier_gap, deadline, problem.capabilities)
     budget_left = _choose_roundings(stage1, options.tier_gap)
 
+    now = time.perf_counter()
+    integer_end = now + (options.integer_seconds(len(edges)) if deadline is None else max(deadline - now, 0.0))
     # Blocks whose rounding lost more than the tier gap: HiGHS MIP within the integer budget, but only
     # while the plan as a whole is further than the tier gap from its LP bound.
     short = budget_left < 0
@@ -245,9 +252,8 @@ def _solve_flow(
 
         candidates.sort(key=priority)
         slacks = _slack_shares(candidates, np.maximum(budget_left, 0.0))
-        now = time.perf_counter()
-        budget = options.integer_seconds(len(edges)) if deadline is None else max(deadline - now, 0.0)
-        phase_end = now + budget
+        budget = integer_end - time.perf_counter()
+        phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, 50_000) for s in candidates)
 
         def second(stage: _Stage1) -> None:
@@ -289,7 +295,77 @@ def _solve_flow(
         for stage in candidates:
             if stage.unproved_bound is not None and stage.rounded is not stage.candidates[-1]:
                 stage.outcome.tier_bound = stage.unproved_bound  # HiGHS's bound held for its own plan only
+            elif stage.rounded is stage.candidates[-1]:
+                stage.transit_bound = stage.rounded.transit_bound
+    _transit_phase(stage1, options, integer_end, workers, problem.capabilities)
+    for stage in stage1:
+        stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
+
+
+def _reaches_lp(stage: _Stage1) -> bool:
+    assert stage.rounded is not None
+    assert stage.outcome.lp_bound is not None
+    return float(tier_gaps(stage.outcome.lp_bound, stage.rounded.tier_values).max(initial=0.0)) == 0.0
+
+
+def _transit_excess(stage: _Stage1) -> float:
+    """Unit-days the block's whole-unit plan spends above the best bound proved for a plan serving its
+    tiers: the LP's transit (once the plan serves the LP's tiers) or HiGHS's transit bound. A block short
+    of the LP's tiers carries its tier gap instead (0 here)."""
+    if stage.rounded is None or not _reaches_lp(stage):
+        return 0.0
+    bound = max(stage.lp_transit, stage.transit_bound if stage.transit_bound is not None else 0.0)
+    return max(transit_of(stage.block, stage.rounded.units) - bound, 0.0)
+
+
+def _transit_phase(
+    stages: list[_Stage1], options: SolveOptions, phase_end: float, workers: int, names: tuple[str, ...]
+) -> None:
+    """While the plan's transit is further than the final gap from its bound, small blocks whose whole
+    units serve the LP's tiers but travel more than the LP (a drum sent from a far hub so that a near one
+    can fill another need whole) go to HiGHS MIP for their transit stage too, most excess first, in
+    whatever integer budget is left. HiGHS keeps the tiers and proves a bound on the transit, which the
+    plan reports. Only when those blocks can bring the plan within the gap."""
+    plan_transit = sum(transit_of(s.block, s.outcome.units) for s in stages if s.outcome.edge_ids is s.block.edge_ids)
+    allowed = options.final_gap * max(plan_transit, 1.0)
+    excess = sum(_transit_excess(s) for s in stages)
+    todo = [
+        s for s in stages
+        if s.rounded is not None and s.amount is not None and s.block.n_arcs <= TRANSIT_MIP_ARCS
+        and _reaches_lp(s) and _transit_excess(s) > 0
+    ]
+    if excess <= allowed or excess - sum(_transit_excess(s) for s in todo) > allowed:
+        # Within the final gap already, or larger blocks alone are further from their bound than the gap
+        # allows (a 30,000-litre tanker that the LP pours into five villages): this run cannot prove it.
+        return
+    todo.sort(key=lambda s: (-_transit_excess(s), s.block.capability))
+    share = max((phase_end - time.perf_counter()) * workers / len(todo), MIN_MIP_SECONDS)
+
+    def run(stage: _Stage1) -> None:
+        assert stage.rounded is not None
+        assert stage.amount is not None
+        budget = min(share, phase_end - time.perf_counter())
+        if budget < MIN_MIP_SECONDS / 2:
+            return
+        started = time.perf_counter()
+        better = mip_round(stage.block, stage.amount, stage.rounded, budget=budget, options=options, by_hub=True)
+        if not better_plan(stage.block, stage.rounded, better):
+            stage.rounded = better
+            stage.outcome.units = better.units
+            stage.outcome.method = f"flow+{better.method}"
+            stage.transit_bound = better.transit_bound
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": "transit mip",
+            "seconds": round(time.perf_counter() - started, 4), "budget": round(budget, 3),
+        })
+
+    if workers <= 1:
+        for stage in todo:
+            run(stage)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, todo))
 
 
 def _tighten_bounds(

@@ -14,7 +14,7 @@ import numpy as np
 
 from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units, solve_blocks
 from aidpack.allocation.explain import Shortfall, explain
-from aidpack.allocation.model import Edges, candidate_edges
+from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import tier_gaps
@@ -160,12 +160,19 @@ def _assemble(
     # The LP optimum alone (before HiGHS proved tighter bounds for some blocks): the bench compares with it.
     lp_bound = np.sum([o.tier_bound if o.lp_bound is None else o.lp_bound for o in outcomes], axis=0) \
         if outcomes else np.zeros(4)
-    gap = max([float(tier_gap.max(initial=0.0))] + [o.other_gap for o in outcomes])
+    # The last objective: unit-days in transit above what was proved for them, relative to the plan's.
+    plan_transit = float((edges.transit[edge_ids] + UNIT_EPSILON) @ units)
+    transit_gap = min(1.0, sum(o.transit_excess for o in outcomes) / max(plan_transit, 1.0))
+    other_gap = max([transit_gap] + [o.other_gap for o in outcomes])
+    gap = max(float(tier_gap.max(initial=0.0)), other_gap)
     if options.method == "highs":
         # HiGHS proved its own stage gaps; the bound here is only what it reached.
         gap = max(o.other_gap for o in outcomes) if outcomes else 0.0
-    elif termination is Termination.OPTIMAL and float(tier_gap.max(initial=0.0)) > options.tier_gap:
-        # Indivisible units could not be proved within the tier gap in the time given.
+    elif termination is Termination.OPTIMAL and (
+        float(tier_gap.max(initial=0.0)) > options.tier_gap or other_gap > options.final_gap
+    ):
+        # Indivisible units could not be proved within the tier gap (or transit within the final gap) in the
+        # time given.
         termination = Termination.TIME_LIMIT
     moved = moved_units(previous, line_pledge, line_need, units)
     finished = time.perf_counter()
@@ -190,6 +197,7 @@ def _assemble(
             "tier_bound": {name: round(float(bound[i]), 6) for i, name in enumerate(TIER_NAMES)},
             "tier_gap": {name: float(tier_gap[i]) for i, name in enumerate(TIER_NAMES)},
             "tier_lp_bound": {name: round(float(lp_bound[i]), 6) for i, name in enumerate(TIER_NAMES)},
+            "transit_gap": transit_gap,
             "moved_units": moved,
             "build_seconds": round(built - started, 4),
             "solve_seconds": round(solved - built, 4),

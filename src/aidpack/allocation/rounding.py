@@ -37,6 +37,9 @@ class Rounded:
     method: str = "greedy"
     #: When HiGHS solved the block's whole MIP with every stage within its gap: a bound on each tier.
     proved_bound: FloatArray | None = None
+    #: When HiGHS ran the transit stage and the plan serves every tier at least as HiGHS held it: a lower
+    #: bound on the unit-days in transit of any plan that serves the tiers as well.
+    transit_bound: float | None = None
 
 
 def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
@@ -172,12 +175,14 @@ def mip_round(
     budget: float,
     options: SolveOptions,
     slack: FloatArray | None = None,
+    by_hub: bool = False,
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
     ``slack`` (people per tier) is how far below its stage's value each tier may be held (see
     :func:`aidpack.allocation.solve.solve_block`). Returns whichever of HiGHS's plan and the incumbent
-    is better, the tiers compared within that slack.
+    is better, the tiers compared within that slack. ``by_hub``: pack classes also share their transit
+    days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
@@ -188,7 +193,7 @@ def mip_round(
     # Pledges of one size that reach the same needs are interchangeable in the tier stages: HiGHS gets one
     # column per such class and need (a transformer block of 23 pledges in 8 classes: 212 columns for 767,
     # and no symmetric branches), and the classes' units are shared out to their pledges afterwards.
-    packs = pack_classes(block, arcs)
+    packs = pack_classes(block, arcs, by_transit=by_hub)
     needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
     pair = packs.arc_class * needs.size + n_local
     pairs, arc_pair = np.unique(pair, return_inverse=True)
@@ -244,13 +249,15 @@ def mip_round(
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
     kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
-    proved = None
+    proved, transit_bound = None, None
     if method == "mip":
         proved = _proved_bound(result.tier_values, result.log, kept.tier_values, slack)
+        transit_bound = _transit_bound(result.tier_values, result.log, kept.tier_values,
+                                       slack + options.hold_tolerance * np.abs(result.tier_values))
     if kept is incumbent:
-        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved)
+        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved, transit_bound)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
-                   proved_bound=proved)
+                   proved_bound=proved, transit_bound=transit_bound)
 
 
 @dataclass(frozen=True)
@@ -267,19 +274,22 @@ class PackClasses:
         return int(self.factor.shape[0])
 
 
-def pack_classes(block: FlowBlock, arcs: IntArray) -> PackClasses:
+def pack_classes(block: FlowBlock, arcs: IntArray, *, by_transit: bool = False) -> PackClasses:
     """Indivisible pledges of one size whose ``arcs`` reach the same needs form one class (their units are
-    interchangeable for every tier); each divisible pledge is a class of its own."""
+    interchangeable for every tier; ``by_transit``: in the same number of days each, so for transit too);
+    each divisible pledge is a class of its own."""
     order = np.lexsort((block.arc_need[arcs], block.arc_pledge[arcs]))
     sorted_pledge = block.arc_pledge[arcs][order]
     sorted_need = block.arc_need[arcs][order]
+    sorted_days = block.transit[arcs][order] if by_transit else np.zeros(arcs.size, dtype=np.int64)
     bounds = np.flatnonzero(np.r_[True, sorted_pledge[1:] != sorted_pledge[:-1], True])
     class_of: dict[tuple[object, ...], int] = {}
     pledge_class = np.full(block.pledges.size, -1, dtype=np.int64)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         p = int(sorted_pledge[lo])
         key: tuple[object, ...] = (
-            (float(block.factor[p]), sorted_need[lo:hi].tobytes()) if block.integer[p] else ("divisible", p)
+            (float(block.factor[p]), sorted_need[lo:hi].tobytes(), sorted_days[lo:hi].tobytes())
+            if block.integer[p] else ("divisible", p)
         )
         pledge_class[p] = class_of.setdefault(key, len(class_of))
     members = np.flatnonzero(pledge_class >= 0)
@@ -337,6 +347,20 @@ def _proved_bound(
             break
         bound[tier] = stage_bound[tier]
     return bound
+
+
+def _transit_bound(
+    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray, below: FloatArray
+) -> float | None:
+    """HiGHS's transit stage proves a lower bound on the unit-days of any plan whose tiers are at least
+    what it held them at (what it reached less ``below``; its classes' transit is the nearest member's,
+    so the bound holds for pledges too). None when that stage did not run or the plan kept serves some
+    tier less."""
+    entry = next((e for e in log if e["stage"] == "transit"), None)
+    if entry is None or not np.isfinite(float(entry["bound"])):
+        return None
+    held = highs_values - below - 1e-9 * np.maximum(np.abs(highs_values), 1.0)
+    return float(entry["bound"]) if bool(np.all(chosen >= held)) else None
 
 
 def size_classes(block: FlowBlock) -> tuple[BoolArray, BoolArray, float]:
