@@ -124,7 +124,9 @@ def table(edges: int, import_seconds: float, results: list[dict[str, object]]) -
         against = [(b - s) / b if b > 0 else 0.0 for b, s in zip(proved, served, strict=True)]
         out += ["", f"aidpack: engine {_float(engine, 'engine_seconds'):.2f} s of {base:.2f} s end to end; "
                 f"{engine.get('lines')} lines; blocks by method {engine.get('block_methods')}; "
-                f"reported gap {_float(engine, 'gap'):.1e}. Where HiGHS proved a block's whole-unit optimum "
+                f"reported gap {_float(engine, 'gap'):.1e} (transit: {_float(engine, 'transit_gap'):.1e} above the "
+                "unit-days of the LP optimum, or of HiGHS's proved bound, where a block serves the LP's tiers). "
+                "Where HiGHS proved a block's whole-unit optimum "
                 "below its LP optimum, the best bound per tier is "
                 + ", ".join(f"{t} {_num(b)}" for t, b in zip(TIERS, proved, strict=True))
                 + f"; gap to it {' / '.join(_gap(g) for g in against)}."]

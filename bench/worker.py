@@ -74,6 +74,7 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 "integral": True,
                 "feasible": True,
                 "gap": plan.gap,
+                "transit_gap": float(plan.figures.get("transit_gap", 0.0)),
                 "engine_seconds": plan.solve_seconds,
                 "edges": plan.figures.get("edges"),
                 "lines": len(rows),
