@@ -196,13 +196,18 @@ def _solve_flow(
             gained = candidates[1].tier_values[t] - candidates[0].tier_values[t]
             return bool(gained > 1e-6 * max(abs(float(candidates[0].tier_values[t])), 1.0))
 
+        def spills() -> bool:
+            """Whether matched rounding left packs without room (else spilling them changes nothing)."""
+            return candidates[0].unplaced > 0
+
         roundings: list[Callable[[], Rounded | None]] = [
             lambda: matched_round(block, flow.amount, previous),
-            lambda: matched_round(block, flow.amount, previous, spill=True, spill_tier=short_tier()),
+            lambda: matched_round(block, flow.amount, previous, spill=True, spill_tier=short_tier())
+            if spills() else None,
             # Spilt among all tiers alike, where that did not help the first short tier (1e6 bench, generators:
             # spilling among critical needs alone lost 19,000 more low-tier people, and no critical ones).
             lambda: matched_round(block, flow.amount, previous, spill=True)
-            if short_tier() < 3 and not spill_helped() else None,
+            if spills() and short_tier() < 3 and not spill_helped() else None,
             lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
             lambda: greedy_round(block, flow.amount, previous),
         ]

@@ -40,6 +40,8 @@ class Rounded:
     #: When HiGHS ran the transit stage and the plan serves every tier at least as HiGHS held it: a lower
     #: bound on the unit-days in transit of any plan that serves the tiers as well.
     transit_bound: float | None = None
+    #: Matched rounding without spill: the packs it found no room for (0: spilling them changes nothing).
+    unplaced: int = 0
 
 
 def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
@@ -483,6 +485,7 @@ def matched_round(
     units = np.zeros(block.n_arcs)
     placed = np.zeros(block.needs.size)
     rank = need_levels(block.people, block.demand, block.tier)
+    unplaced = 0
     for size in np.unique(block.factor[coarse])[::-1]:
         of_size = np.flatnonzero(arc_coarse & (np.abs(arc_factor - size) <= 1e-12 * size) & (rank[block.arc_need] > 0))
         if of_size.size == 0:
@@ -493,15 +496,16 @@ def matched_round(
             _place_packs(block, units, arcs, target, room, rank, raw)
             brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
             placed = brought.astype(np.float64)
+        # Also when no need has room for a whole pack: then every pack of this size is left to spill.
+        pledges = np.unique(block.arc_pledge[of_size])
+        sent = np.bincount(block.arc_pledge[of_size], weights=units[of_size], minlength=block.pledges.size)
+        left = target[pledges] - np.rint(sent[pledges]).astype(np.int64)
+        unplaced += int(left[left > 0].sum())
         if spill:
-            # Also when no need has room for a whole pack: then every pack of this size spills.
-            pledges = np.unique(block.arc_pledge[of_size])
-            sent = np.bincount(block.arc_pledge[of_size], weights=units[of_size], minlength=block.pledges.size)
-            left = target[pledges] - np.rint(sent[pledges]).astype(np.int64)
             placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier)
     units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
-    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched")
+    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched", unplaced=unplaced)
 
 
 def _place_packs(
