@@ -152,6 +152,11 @@ def test_packs_of_one_size_that_reach_the_same_needs_are_one_class() -> None:
     assert len({named["G1"], named["G3"], named["LATE"], named["GRID"]}) == 4  # size, reach, divisible
     assert classes.units[named["G1"]] == 5.0
     assert classes.n_classes == 4
+    # For transit, G1 (hub 0) and G2 (hub 1) differ: A is 1 day from one and 2 from the other.
+    by_hub = pack_classes(block, np.arange(block.n_arcs), by_transit=True)
+    hub_class = {refs[block.pledges[p]]: int(c) for p, c in zip(block.arc_pledge, by_hub.arc_class, strict=True)}
+    assert hub_class["G1"] != hub_class["G2"]
+    assert by_hub.n_classes == 5
 
 
 @settings(max_examples=40, deadline=None)

@@ -356,10 +356,12 @@ def _transit_phase(
         started = time.perf_counter()
         better = mip_round(stage.block, stage.amount, stage.rounded, budget=budget, options=options, by_hub=True)
         if not better_plan(stage.block, stage.rounded, better):
+            if better.transit_bound is not None or not np.array_equal(better.units, stage.rounded.units):
+                # HiGHS's bound holds for the plan it was checked against (None: its transit stage did not run).
+                stage.transit_bound = better.transit_bound
             stage.rounded = better
             stage.outcome.units = better.units
             stage.outcome.method = f"flow+{better.method}"
-            stage.transit_bound = better.transit_bound
         stage.outcome.log.append({
             "capability": names[stage.block.capability], "stage": "transit mip",
             "seconds": round(time.perf_counter() - started, 4), "budget": round(budget, 3),
