@@ -233,8 +233,8 @@ def _solve_flow(
 ) -> list[BlockOutcome]:
     blocks = flow_blocks(problem, edges)
     # One after another: OR-Tools' min-cost flow holds the GIL (at 1e5 edges this phase took 0.29 s on one
-    # thread, 0.39 s on two), and forked worker processes measured no faster on this machine's two cores
-    # (1e6 edges: 5.4 s against 5.1-5.8 s).
+    # thread, 0.39 s on two), and two forked worker processes were no faster on this machine's two cores
+    # (1e6 edges: 3.27 s against 3.20 s; the diesel block took 2.37 s beside another block, 1.19 s alone).
     stage1 = []
     for block in blocks:
         previous = keep[block.edge_ids] if keep is not None else None
