@@ -178,3 +178,18 @@ def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(inst
         whole = block.integer[block.arc_pledge]
         assert np.all(classed.units[whole] == np.rint(classed.units[whole]))
         assert np.all(sent <= block.supply / block.factor + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks())
+def test_spilling_changes_nothing_when_matched_rounding_found_room_for_every_pack(instance: Instance) -> None:
+    # The engine skips the spill variants then (they cost a rounding each on the largest blocks).
+    problem = instance.problem()
+    for block in flow_blocks(problem, candidate_edges(problem)):
+        if not block.is_integer:
+            continue
+        lp = solve_flow_block(block)
+        plain = matched_round(block, lp.amount)
+        spilt = [matched_round(block, lp.amount, spill=True, spill_tier=t) for t in (0, 3)]
+        if plain.unplaced == 0:
+            assert all(np.array_equal(plain.units, s.units) for s in spilt)
