@@ -108,6 +108,16 @@ def _parallel(fn: Callable[[T], R], items: Sequence[T], weights: Sequence[int], 
     return [r for r in results if r is not None]
 
 
+def _for_each(fn: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """``fn`` on every item, in order, on ``workers`` threads (HiGHS releases the GIL)."""
+    if workers <= 1:
+        for item in items:
+            fn(item)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(fn, items))
+
+
 def solve_blocks(
     problem: Problem,
     edges: Edges,
@@ -293,12 +303,7 @@ def _solve_flow(
                 "gap": float(tier_gaps(stage.outcome.tier_bound, better.tier_values).max(initial=0.0)),
             })
 
-        if workers <= 1:
-            for stage in candidates:
-                second(stage)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(second, candidates))
+        _for_each(second, candidates, workers)
         # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
         # restricted MIP that gains a few high-tier people in a block of generators may lose thousands of
         # low-tier ones there that the plan's high-tier gap can afford to keep).
@@ -373,12 +378,7 @@ def _transit_phase(
             "seconds": round(time.perf_counter() - started, 4), "budget": round(budget, 3),
         })
 
-    if workers <= 1:
-        for stage in todo:
-            run(stage)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, todo))
+    _for_each(run, todo, workers)
 
 
 def _tighten_bounds(
