@@ -20,7 +20,7 @@ from aidpack.allocation.flow import FlowBlock, min_cost_flow_int, need_levels, s
 from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
-from aidpack.allocation.solve import SolveOptions, solve_block
+from aidpack.allocation.solve import MIP_NOISE, SolveOptions, solve_block
 
 _TOL = 1e-9
 #: Blocks up to this many edges go to HiGHS whole; larger ones on a restricted edge set.
@@ -254,8 +254,11 @@ def mip_round(
     proved, transit_bound = None, None
     if method == "mip":
         proved = _proved_bound(result.tier_values, result.log, kept.tier_values, slack)
-        transit_bound = _transit_bound(result.tier_values, result.log, kept.tier_values,
-                                       slack + options.hold_tolerance * np.abs(result.tier_values))
+        # The rows HiGHS held the tiers with in its transit stage (see solve.solve_block).
+        people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
+        held = np.where(result.tier_values <= MIP_NOISE * people, 0.0,
+                        result.tier_values - options.hold_tolerance * np.abs(result.tier_values) - slack)
+        transit_bound = _transit_bound(result.log, kept.tier_values, held)
     if kept is incumbent:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved, transit_bound)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
@@ -351,18 +354,14 @@ def _proved_bound(
     return bound
 
 
-def _transit_bound(
-    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray, below: FloatArray
-) -> float | None:
+def _transit_bound(log: list[dict[str, float | str | int]], chosen: FloatArray, held: FloatArray) -> float | None:
     """HiGHS's transit stage proves a lower bound on the unit-days of any plan whose tiers are at least
-    what it held them at (what it reached less ``below``; its classes' transit is the nearest member's,
-    so the bound holds for pledges too). None when that stage did not run or the plan kept serves some
-    tier less."""
+    what it ``held`` them at (its classes' transit is the nearest member's, so the bound holds for
+    pledges too). None when that stage did not run or the plan kept serves some tier less."""
     entry = next((e for e in log if e["stage"] == "transit"), None)
     if entry is None or not np.isfinite(float(entry["bound"])):
         return None
-    held = highs_values - below - 1e-9 * np.maximum(np.abs(highs_values), 1.0)
-    return float(entry["bound"]) if bool(np.all(chosen >= held)) else None
+    return float(entry["bound"]) if bool(np.all(chosen >= held - 1e-9 * np.maximum(np.abs(held), 1.0))) else None
 
 
 def size_classes(block: FlowBlock) -> tuple[BoolArray, BoolArray, float]:
