@@ -353,7 +353,7 @@ def _transit_phase(
     ]
     if excess <= allowed or excess - sum(_transit_excess(s) for s in todo) > allowed:
         # Within the final gap already, or larger blocks alone are further from their bound than the gap
-        # allows (a 30,000-litre tanker that the LP pours into five villages): this run cannot prove it.
+        # allows (a 30,000-litre tanker that the LP pours into four villages): this run cannot prove it.
         return
     todo.sort(key=lambda s: (-_transit_excess(s), s.block.capability))
     share = max((phase_end - time.perf_counter()) * workers / len(todo), MIN_MIP_SECONDS)
