@@ -8,6 +8,7 @@ Every figure below is worked out by hand from SPEC §4.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,7 @@ def test_human_output_shows_tiers_gaps_and_donors(scenario: Path, monkeypatch: p
     text = " ".join(result.stdout.split())
     for expected in ("critical", "too_late", "no_supply", "outcompeted", "DE Germany", "EU European Union"):
         assert expected in text
+    assert re.search(r"gap [0-9.e+-]+ \(tiers [0-9.e+-]+, transit [0-9.e+-]+\)", text), text
 
 
 def test_plan_errors_are_clear_and_exit_1(scenario: Path) -> None:

@@ -148,6 +148,9 @@ def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: Wor
     with browser:
         page = browser.get(f"/plans/{world.plan.id}").text
         assert f'name="line" value="{world.line_a.id}"' in page
+        # The gaps the plan proved: per priority, and on the unit-days in transit.
+        assert "Gap to bound" in page
+        assert "Transit gap" in page
         decided = browser.post(
             f"/plans/{world.plan.id}/decide",
             data={"csrf_token": csrf, "action": "accept", "line": [str(world.line_a.id)]},

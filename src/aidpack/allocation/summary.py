@@ -63,6 +63,8 @@ class PlanSummary:
     gaps: list[GapRow]
     donors: list[DonorRow]
     short_needs: int
+    tier_gap: float = 0.0  # the largest of the tiers' gaps to their bounds
+    transit_gap: float = 0.0  # unit-days in transit above the proven bound, relative to the plan's
 
 
 def _detail_text(detail: dict[str, object] | None) -> str:
@@ -129,4 +131,6 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
         gaps=gaps[:max_gaps],
         donors=sorted(donors.values(), key=lambda d: (-len(d.needs), d.code)),
         short_needs=len(gaps),
+        tier_gap=max((float(v) for v in dict((plan.figures or {}).get("tier_gap") or {}).values()), default=0.0),
+        transit_gap=float((plan.figures or {}).get("transit_gap") or 0.0),
     )

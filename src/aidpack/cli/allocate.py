@@ -24,7 +24,8 @@ def render_summary(summary: PlanSummary) -> None:
     console = common.console
     console.print(
         f"[bold]Plan {summary.plan_id}[/] for {summary.plan_date}: [bold]{summary.status}[/], "
-        f"{summary.lines} lines, gap {summary.gap:.2g}, solved in {summary.seconds:.2f} s"
+        f"{summary.lines} lines, gap {summary.gap:.2g} (tiers {summary.tier_gap:.2g}, transit "
+        f"{summary.transit_gap:.2g}), solved in {summary.seconds:.2f} s"
     )
     tiers = Table(title="Coverage per tier (people served, weighted by the share of each need covered)")
     for column in ("tier", "needs", "fully covered", "people served", "people in need", "share"):
