@@ -9,6 +9,9 @@ While the plan is still further than the tier gap from its LP bound, the blocks 
 tiers go to HiGHS MIP with their rounding as incumbent, within a time budget shared by all such blocks.
 HiGHS releases the GIL, so the MIP phase runs a thread per core; OR-Tools' flow solver does not (two
 threads measured slower than one), so the flow phase runs in one.
+Last, each whole-unit block's unit-days in transit are measured against the LP's (or HiGHS's proved
+transit bound), and while small blocks can bring the plan within the final gap, HiGHS MIP proves their
+transit too (:func:`_transit_phase`); the plan reports what remains.
 """
 
 from __future__ import annotations
