@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.bounds import plan_bounds, whole_unit_bound
+from aidpack.allocation.bounds import plan_bounds, whole_unit_bound, whole_unit_transit_bound
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import flow_blocks, solve_flow_block
 from aidpack.allocation.model import build_blocks, candidate_edges
 from aidpack.allocation.models import Termination
+from aidpack.allocation.rounding import block_tier_values, transit_of
 from aidpack.allocation.solve import SolveOptions, solve_block
 from tests.allocation.builders import TIERS, Instance, N, P, only_block
 
@@ -95,6 +96,32 @@ def test_no_whole_unit_plan_serves_more_of_the_first_tier_than_the_bound(instanc
         # The first tier with people: no earlier tier holds it, so the MIP optimum is a plain bound check.
         assert exact.tier_values[first] <= bound[first] + 1e-6 * max(bound[first], 1.0)
         assert bound[first] <= solve_flow_block(block).tier_values[first] + 1e-6 * max(bound[first], 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mixed_blocks())
+def test_no_whole_unit_plan_serving_the_tiers_travels_less_than_the_transit_bound(instance: Instance) -> None:
+    # HiGHS's exact lexicographic MIP: its tiers held, the bound on transit must not exceed its transit.
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    exact_options = SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0)
+    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
+        exact = solve_block(model, exact_options)
+        if exact.termination is not Termination.OPTIMAL:
+            continue
+        units = np.zeros(block.n_arcs)
+        units[np.searchsorted(block.edge_ids, model.edge_ids)] = exact.x
+        served = block_tier_values(block, units)  # (the transit stage holds the tiers 1e-7 below its stages')
+        transit = transit_of(block, units)
+        bound = whole_unit_transit_bound(block, served)
+        assert bound is not None
+        assert bound <= transit + 1e-6 * max(transit, 1.0)
+        # From the plan's own arcs (as the engine starts it) column generation finds the same bound.
+        assert whole_unit_transit_bound(block, served, units > 0) == pytest.approx(bound, rel=1e-6, abs=1e-6)
+        # And it is never (beyond the tiers' tolerances) below the plain LP's transit where the tiers are the LP's.
+        lp = solve_flow_block(block)
+        if np.allclose(served, lp.tier_values, rtol=1e-9, atol=1e-6):
+            assert bound >= transit_of(block, lp.amount / block.factor[block.arc_pledge]) * (1 - 1e-4)
 
 
 def test_a_plans_bounds_sum_the_blocks_and_use_the_whole_unit_bound_only_where_it_falls_short() -> None:

@@ -22,7 +22,7 @@ import highspy
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
-from aidpack.allocation.model import Edges, oversize_edges, unit_gain
+from aidpack.allocation.model import UNIT_EPSILON, Edges, oversize_edges, unit_gain
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import covered_tier_values, tier_gaps
@@ -71,28 +71,8 @@ def whole_unit_bound(
     raise the later tiers' values, so every tier's value stays a valid bound. None when HiGHS fails or
     the deadline (a perf_counter() time) passes first."""
     n_p, n_n = block.pledges.size, block.needs.size
-    gain = arc_gains(block)
-    units = block.units
-    # No arc needs more units than cover its need on their own (as in model.build_blocks).
-    per_unit = block.factor[block.arc_pledge]
-    cover = block.demand[block.arc_need] / per_unit
-    upper = np.where(block.integer[block.arc_pledge], np.ceil(cover - 1e-9), np.ceil(cover * 1e6) / 1e6)
-    upper = np.minimum(upper, units[block.arc_pledge])
-    in_model = _start_arcs(block, gain, support)
-    cols: IntArray = np.flatnonzero(in_model)  # model column n_n + i is arc cols[i]
-
-    h = new_highs()
-    # Added columns keep the basis primal feasible: primal simplex re-solves in a fraction of the dual's
-    # iterations (2e6-edge bench, a 730,000-arc diesel block: 28 s against 87 s).
-    h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
-    # Columns: z_n (coverage fraction, 0..1) first, then x for the arcs in the model.
-    # Rows: pledge p: Σ x ≤ units_p; need n: d_n z_n - Σ g x ≤ 0.
-    h.addVars(n_n, np.zeros(n_n), np.ones(n_n))
-    h.addRows(n_p, np.full(n_p, -np.inf), units, 0, np.zeros(n_p, dtype=np.int32), np.zeros(0, dtype=np.int32),
-              np.zeros(0))
-    own = np.arange(n_n, dtype=np.int32)
-    h.addRows(n_n, np.full(n_n, -np.inf), np.zeros(n_n), n_n, own, own, block.demand)
-    _add_arcs(h, block, gain, upper, cols, n_p)
+    model = _WholeUnitLp(block, support)
+    h, gain, upper, in_model = model.h, model.gain, model.upper, model.in_model
 
     values = np.zeros(4)
     people_by_tier = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
@@ -134,10 +114,80 @@ def whole_unit_bound(
     return values
 
 
+class _WholeUnitLp:
+    """The block's LP with gains min(f_p, d_n) in HiGHS, on the arcs ``in_model`` (more are added by
+    pricing). Columns: z_n (coverage fraction, 0..1) first, then x for the arcs in the model, in the order
+    they were added. Rows: pledge p: Σ x ≤ units_p; need n: d_n z_n - Σ g x ≤ 0."""
+
+    def __init__(self, block: FlowBlock, support: BoolArray | None, arc_cost: FloatArray | None = None) -> None:
+        n_p, n_n = block.pledges.size, block.needs.size
+        self.gain = arc_gains(block)
+        # No arc needs more units than cover its need on their own (as in model.build_blocks).
+        per_unit = block.factor[block.arc_pledge]
+        cover = block.demand[block.arc_need] / per_unit
+        upper = np.where(block.integer[block.arc_pledge], np.ceil(cover - 1e-9), np.ceil(cover * 1e6) / 1e6)
+        self.upper: FloatArray = np.minimum(upper, block.units[block.arc_pledge])
+        self.in_model = _start_arcs(block, self.gain, support)
+        self.h = new_highs()
+        # Added columns keep the basis primal feasible: primal simplex re-solves in a fraction of the dual's
+        # iterations (2e6-edge bench, a 730,000-arc diesel block: 28 s against 87 s).
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
+        self.h.addVars(n_n, np.zeros(n_n), np.ones(n_n))
+        self.h.addRows(n_p, np.full(n_p, -np.inf), block.units, 0, np.zeros(n_p, dtype=np.int32),
+                       np.zeros(0, dtype=np.int32), np.zeros(0))
+        own = np.arange(n_n, dtype=np.int32)
+        self.h.addRows(n_n, np.full(n_n, -np.inf), np.zeros(n_n), n_n, own, own, block.demand)
+        _add_arcs(self.h, block, self.gain, self.upper, np.flatnonzero(self.in_model), n_p, arc_cost)
+
+
+def whole_unit_transit_bound(
+    block: FlowBlock, served: FloatArray, support: BoolArray | None = None, deadline: float | None = None
+) -> float | None:
+    """A bound on the unit-days in transit of every whole-unit plan of ``block`` that serves each tier at
+    least ``served``: the least transit of its LP with gains min(f_p, d_n) and those tiers held (a whole
+    tanker that the plain LP pours into four villages brings each at most what it lacks, so the villages'
+    litres must travel too). Column generation as in :func:`whole_unit_bound`, from the arcs of a plan that
+    serves ``served`` (``support``; without it, from all arcs) so that the first restricted LP is feasible;
+    the tiers are held a hair below ``served``. None when HiGHS fails or the deadline passes."""
+    n_p, n_n = block.pledges.size, block.needs.size
+    cost = (block.transit + UNIT_EPSILON).astype(np.float64)
+    start = np.ones(block.n_arcs, dtype=bool) if support is None else support
+    model = _WholeUnitLp(block, start, cost)
+    h, gain, in_model = model.h, model.gain, model.in_model
+    for tier in range(4):
+        in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
+        if in_tier.size and served[tier] > 0:
+            held = float(served[tier]) * (1 - 1e-9) - 1e-6
+            h.addRow(held, np.inf, in_tier.size, in_tier, block.people[in_tier])
+    scale = float(cost.max(initial=1.0))
+    while True:
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            h.setOptionValue("time_limit", left)
+        h.run()
+        if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
+            return None
+        row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+        y_p, y_n = row_dual[:n_p], row_dual[n_p : n_p + n_n]
+        reduced = cost - (y_p[block.arc_pledge] - gain * y_n[block.arc_need])
+        reduced[in_model] = 0.0
+        negative = np.flatnonzero(reduced < -PRICING_TOLERANCE * scale)
+        if negative.size == 0:
+            return float(h.getInfo().objective_function_value)
+        if negative.size > ADD_PER_ROUND:
+            negative = negative[np.argpartition(reduced[negative], ADD_PER_ROUND)[:ADD_PER_ROUND]]
+        in_model[negative] = True
+        _add_arcs(h, block, gain, model.upper, negative, n_p, cost)
+
+
 def _add_arcs(
-    h: highspy.Highs, block: FlowBlock, gain: FloatArray, upper: FloatArray, arcs: IntArray, n_p: int
+    h: highspy.Highs, block: FlowBlock, gain: FloatArray, upper: FloatArray, arcs: IntArray, n_p: int,
+    arc_cost: FloatArray | None = None,
 ) -> None:
-    """Columns x for ``arcs``: +1 in their pledge's row, -g in their need's row, at most ``upper``."""
+    """Columns x for ``arcs``: +1 in their pledge's row, -g in their need's row, at most ``upper``, costing
+    ``arc_cost`` (none in the tier stages)."""
     k = arcs.size
     if k == 0:
         return
@@ -148,7 +198,8 @@ def _add_arcs(
     value = np.empty(2 * k)
     value[0::2] = 1.0
     value[1::2] = -gain[arcs]
-    h.addCols(k, np.zeros(k), np.zeros(k), upper[arcs], 2 * k, starts, index, value)
+    cost = np.zeros(k) if arc_cost is None else arc_cost[arcs]
+    h.addCols(k, cost, np.zeros(k), upper[arcs], 2 * k, starts, index, value)
 
 
 def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[FloatArray, FloatArray]:

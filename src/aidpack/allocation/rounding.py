@@ -30,13 +30,34 @@ RESTRICTED_PER_NEED = 3
 
 
 @dataclass(frozen=True)
+class StageBounds:
+    """Each tier stage of HiGHS's lexicographic MIP proves a dual bound on tier t given its earlier tiers
+    held at what it reached less their slack (``held``). That bounds tier t of any plan whose earlier
+    tiers are at least that high; a stage that did not run bounds nothing (inf)."""
+
+    stage_bound: FloatArray  # per tier
+    held: FloatArray  # per tier, the least the later stages kept it at
+
+    def for_plan(self, tiers: FloatArray) -> FloatArray:
+        """Per tier, the bound that holds for a plan serving ``tiers`` (none once it is behind a hold)."""
+        bound = np.full(4, np.inf)
+        for tier in range(4):
+            if bool(np.any(tiers[:tier] < self.held[:tier])):
+                break
+            bound[tier] = self.stage_bound[tier]
+        return bound
+
+
+@dataclass(frozen=True)
 class Rounded:
     units: FloatArray  # per arc, pledge units (whole for indivisible pledges)
     tier_values: FloatArray
     gap: float = 0.0  # the largest gap HiGHS proved, when it was used
     method: str = "greedy"
-    #: When HiGHS solved the block's whole MIP with every stage within its gap: a bound on each tier.
+    #: When HiGHS solved the block's whole MIP: the bound each tier stage proved, for the plan kept.
     proved_bound: FloatArray | None = None
+    #: The same, for any plan (see :class:`StageBounds`).
+    stage_bounds: StageBounds | None = None
     #: When HiGHS ran the transit stage and the plan serves every tier at least as HiGHS held it: a lower
     #: bound on the unit-days in transit of any plan that serves the tiers as well.
     transit_bound: float | None = None
@@ -251,18 +272,20 @@ def mip_round(
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
     kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
-    proved, transit_bound = None, None
+    proved, stage_bounds, transit_bound = None, None, None
     if method == "mip":
-        proved = _proved_bound(result.tier_values, result.log, kept.tier_values, slack)
+        stage_bounds = _stage_bounds(result.tier_values, result.log, slack)
+        proved = stage_bounds.for_plan(kept.tier_values)
         # The rows HiGHS held the tiers with in its transit stage (see solve.solve_block).
         people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
         held = np.where(result.tier_values <= MIP_NOISE * people, 0.0,
                         result.tier_values - options.hold_tolerance * np.abs(result.tier_values) - slack)
         transit_bound = _transit_bound(result.log, kept.tier_values, held)
     if kept is incumbent:
-        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved, transit_bound)
+        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved, stage_bounds,
+                       transit_bound)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
-                   proved_bound=proved, transit_bound=transit_bound)
+                   proved_bound=proved, stage_bounds=stage_bounds, transit_bound=transit_bound)
 
 
 @dataclass(frozen=True)
@@ -333,25 +356,15 @@ def _share_out(block: FlowBlock, arcs: IntArray, arc_pair: IntArray, pair_units:
     return result
 
 
-def _proved_bound(
-    highs_values: FloatArray, log: list[dict[str, float | str | int]], chosen: FloatArray, slack: FloatArray
-) -> FloatArray:
-    """Each tier stage of HiGHS's lexicographic MIP proves a dual bound on tier t given its earlier tiers
-    held at what it reached less their slack. That bounds tier t of any plan whose earlier tiers are at
-    least that high — the plan we keep, unless it is further behind at an earlier tier (then no bound
-    from there on). A stage that did not run bounds nothing."""
+def _stage_bounds(highs_values: FloatArray, log: list[dict[str, float | str | int]], slack: FloatArray) -> StageBounds:
+    """What HiGHS's tier stages proved (:class:`StageBounds`), from its log."""
     stage_bound = np.full(4, np.inf)
     for entry in log:
         name = str(entry["stage"])
         if name.startswith("tier") and "bound" in entry and np.isfinite(float(entry["bound"])):
             stage_bound[int(name[4:])] = -float(entry["bound"])  # the stage minimised −V_t
-    bound = np.full(4, np.inf)
-    for tier in range(4):
-        held = [highs_values[s] - slack[s] - 1e-6 * max(abs(highs_values[s]), 1.0) for s in range(tier)]
-        if any(chosen[s] < held[s] for s in range(tier)):
-            break
-        bound[tier] = stage_bound[tier]
-    return bound
+    held = highs_values - slack - 1e-6 * np.maximum(np.abs(highs_values), 1.0)
+    return StageBounds(stage_bound, held)
 
 
 def _transit_bound(log: list[dict[str, float | str | int]], chosen: FloatArray, held: FloatArray) -> float | None:
