@@ -70,10 +70,9 @@ def whole_unit_bound(
     tier is held within ``HOLD_TOLERANCE`` *below* its optimum while the next is maximised, which can only
     raise the later tiers' values, so every tier's value stays a valid bound. None when HiGHS fails or
     the deadline (a perf_counter() time) passes first."""
-    n_p, n_n = block.pledges.size, block.needs.size
+    n_n = block.needs.size
     model = _WholeUnitLp(block, support)
-    h, gain, upper, in_model = model.h, model.gain, model.upper, model.in_model
-
+    h = model.h
     values = np.zeros(4)
     people_by_tier = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
     for tier in range(4):
@@ -83,27 +82,8 @@ def whole_unit_bound(
         cost = np.zeros(n_n)
         cost[in_tier] = -block.people[in_tier]
         h.changeColsCost(n_n, np.arange(n_n, dtype=np.int32), cost)
-        scale = float(np.abs(cost).max(initial=1.0))
-        while True:
-            if deadline is not None:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    return None
-                h.setOptionValue("time_limit", left)
-            h.run()
-            if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
-                return None
-            row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
-            y_p, y_n = row_dual[:n_p], row_dual[n_p : n_p + n_n]
-            reduced = -(y_p[block.arc_pledge] - gain * y_n[block.arc_need])
-            reduced[in_model] = 0.0
-            negative = np.flatnonzero(reduced < -PRICING_TOLERANCE * scale)
-            if negative.size == 0:
-                break
-            if negative.size > ADD_PER_ROUND:
-                negative = negative[np.argpartition(reduced[negative], ADD_PER_ROUND)[:ADD_PER_ROUND]]
-            in_model[negative] = True
-            _add_arcs(h, block, gain, upper, negative, n_p)
+        if not model.solve(block, deadline, float(np.abs(cost).max(initial=1.0))):
+            return None
         value = -float(h.getInfo().objective_function_value)
         values[tier] = value
         if value >= people_by_tier[tier] * (1 - 1e-12):
@@ -137,7 +117,35 @@ class _WholeUnitLp:
                        np.zeros(0, dtype=np.int32), np.zeros(0))
         own = np.arange(n_n, dtype=np.int32)
         self.h.addRows(n_n, np.full(n_n, -np.inf), np.zeros(n_n), n_n, own, own, block.demand)
+        self.arc_cost = arc_cost
         _add_arcs(self.h, block, self.gain, self.upper, np.flatnonzero(self.in_model), n_p, arc_cost)
+
+    def solve(self, block: FlowBlock, deadline: float | None, scale: float) -> bool:
+        """Solve, adding every arc whose reduced cost is negative (below ``PRICING_TOLERANCE`` × ``scale``,
+        the largest objective coefficient) until none is; False when HiGHS fails or the deadline passes.
+        Tier rows touch only the coverage columns, so an arc's reduced cost is c - (y_p - g·y_n)."""
+        n_p, n_n = block.pledges.size, block.needs.size
+        cost = np.zeros(block.n_arcs) if self.arc_cost is None else self.arc_cost
+        while True:
+            if deadline is not None:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return False
+                self.h.setOptionValue("time_limit", left)
+            self.h.run()
+            if map_status(self.h.getModelStatus()) is not Termination.OPTIMAL:
+                return False
+            row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
+            y_p, y_n = row_dual[:n_p], row_dual[n_p : n_p + n_n]
+            reduced = cost - (y_p[block.arc_pledge] - self.gain * y_n[block.arc_need])
+            reduced[self.in_model] = 0.0
+            negative = np.flatnonzero(reduced < -PRICING_TOLERANCE * scale)
+            if negative.size == 0:
+                return True
+            if negative.size > ADD_PER_ROUND:
+                negative = negative[np.argpartition(reduced[negative], ADD_PER_ROUND)[:ADD_PER_ROUND]]
+            self.in_model[negative] = True
+            _add_arcs(self.h, block, self.gain, self.upper, negative, n_p, self.arc_cost)
 
 
 def whole_unit_transit_bound(
@@ -149,37 +157,18 @@ def whole_unit_transit_bound(
     litres must travel too). Column generation as in :func:`whole_unit_bound`, from the arcs of a plan that
     serves ``served`` (``support``; without it, from all arcs) so that the first restricted LP is feasible;
     the tiers are held a hair below ``served``. None when HiGHS fails or the deadline passes."""
-    n_p, n_n = block.pledges.size, block.needs.size
     cost = (block.transit + UNIT_EPSILON).astype(np.float64)
     start = np.ones(block.n_arcs, dtype=bool) if support is None else support
     model = _WholeUnitLp(block, start, cost)
-    h, gain, in_model = model.h, model.gain, model.in_model
+    h = model.h
     for tier in range(4):
         in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
         if in_tier.size and served[tier] > 0:
             held = float(served[tier]) * (1 - 1e-9) - 1e-6
             h.addRow(held, np.inf, in_tier.size, in_tier, block.people[in_tier])
-    scale = float(cost.max(initial=1.0))
-    while True:
-        if deadline is not None:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return None
-            h.setOptionValue("time_limit", left)
-        h.run()
-        if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
-            return None
-        row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
-        y_p, y_n = row_dual[:n_p], row_dual[n_p : n_p + n_n]
-        reduced = cost - (y_p[block.arc_pledge] - gain * y_n[block.arc_need])
-        reduced[in_model] = 0.0
-        negative = np.flatnonzero(reduced < -PRICING_TOLERANCE * scale)
-        if negative.size == 0:
-            return float(h.getInfo().objective_function_value)
-        if negative.size > ADD_PER_ROUND:
-            negative = negative[np.argpartition(reduced[negative], ADD_PER_ROUND)[:ADD_PER_ROUND]]
-        in_model[negative] = True
-        _add_arcs(h, block, gain, model.upper, negative, n_p, cost)
+    if not model.solve(block, deadline, float(cost.max(initial=1.0))):
+        return None
+    return float(model.h.getInfo().objective_function_value)
 
 
 def _add_arcs(
