@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, flow_blocks
-from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.model import BlockModel, build_blocks, candidate_edges
 from aidpack.allocation.problem import NO_DEADLINE, Problem, transit_days
+from aidpack.allocation.solve import SolveOptions
 
 T0 = dt.date(2022, 11, 29)
+#: HiGHS's MIP solved to optimality, the reference the fast paths are checked against.
+EXACT_MIP = SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0)
 TIERS = ("critical", "high", "medium", "low")
 
 
@@ -84,3 +87,10 @@ def only_block(instance: Instance) -> FlowBlock:
     problem = instance.problem()
     (block,) = flow_blocks(problem, candidate_edges(problem))
     return block
+
+
+def blocks_and_models(instance: Instance) -> list[tuple[FlowBlock, BlockModel]]:
+    """Each capability's flow block beside HiGHS's model of the same block."""
+    problem = instance.problem()
+    edges = candidate_edges(problem)
+    return list(zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True))

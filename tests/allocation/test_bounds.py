@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from aidpack.allocation.bounds import plan_bounds, whole_unit_bound, whole_unit_transit_bound
 from aidpack.allocation.engine import allocate
-from aidpack.allocation.flow import flow_blocks, solve_flow_block
-from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.flow import solve_flow_block
+from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.rounding import block_tier_values, transit_of
 from aidpack.allocation.solve import SolveOptions, solve_block
-from tests.allocation.builders import TIERS, Instance, N, P, only_block
+from tests.allocation.builders import EXACT_MIP, TIERS, Instance, N, P, blocks_and_models, only_block
 
 #: The relaxed model solved whole, holding each tier as tightly as the bound does.
 EXACT = SolveOptions(hold_tolerance=1e-9)
@@ -73,10 +73,7 @@ def mixed_blocks(draw: st.DrawFn) -> Instance:
 def test_column_generation_finds_the_same_bound_as_the_whole_relaxed_model(instance: Instance) -> None:
     # Column generation starts from a few arcs per need and prices the rest; the result must be the
     # lexicographic optimum of the LP relaxation of HiGHS's own (tightened) model, solved whole.
-    problem = instance.problem()
-    edges = candidate_edges(problem)
-    blocks, models = flow_blocks(problem, edges), build_blocks(problem, edges)
-    for block, model in zip(blocks, models, strict=True):
+    for block, model in blocks_and_models(instance):
         bound = whole_unit_bound(block)
         relaxed = solve_block(replace(model, integer=np.zeros_like(model.integer)), EXACT, tiers_only=True)
         assert bound is not None
@@ -86,11 +83,9 @@ def test_column_generation_finds_the_same_bound_as_the_whole_relaxed_model(insta
 @settings(max_examples=40, deadline=None)
 @given(mixed_blocks())
 def test_no_whole_unit_plan_serves_more_of_the_first_tier_than_the_bound(instance: Instance) -> None:
-    problem = instance.problem()
-    edges = candidate_edges(problem)
-    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
+    for block, model in blocks_and_models(instance):
         bound = whole_unit_bound(block)
-        exact = solve_block(model, SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0), tiers_only=True)
+        exact = solve_block(model, EXACT_MIP, tiers_only=True)
         assert bound is not None
         first = int(np.flatnonzero(model.tier_cost.any(axis=1))[0])
         # The first tier with people: no earlier tier holds it, so the MIP optimum is a plain bound check.
@@ -102,11 +97,8 @@ def test_no_whole_unit_plan_serves_more_of_the_first_tier_than_the_bound(instanc
 @given(mixed_blocks())
 def test_no_whole_unit_plan_serving_the_tiers_travels_less_than_the_transit_bound(instance: Instance) -> None:
     # HiGHS's exact lexicographic MIP: its tiers held, the bound on transit must not exceed its transit.
-    problem = instance.problem()
-    edges = candidate_edges(problem)
-    exact_options = SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0)
-    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
-        exact = solve_block(model, exact_options)
+    for block, model in blocks_and_models(instance):
+        exact = solve_block(model, EXACT_MIP)
         if exact.termination is not Termination.OPTIMAL:
             continue
         units = np.zeros(block.n_arcs)

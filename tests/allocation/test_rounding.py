@@ -13,11 +13,11 @@ from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
 from aidpack.allocation.bounds import whole_unit_transit_bound
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
-from aidpack.allocation.model import build_blocks, candidate_edges
+from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.rounding import Rounded, coarse_fine_round, greedy_round, matched_round, mip_round, pack_classes
 from aidpack.allocation.solve import SolveOptions, solve_block
-from tests.allocation.builders import T0, Instance, N, P, only_block
+from tests.allocation.builders import EXACT_MIP, T0, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_bounds import mixed_blocks
 
 NO_MIP = SolveOptions(method="flow", workers=1, integer_budget=0.0)
@@ -168,15 +168,12 @@ def test_packs_of_one_size_that_reach_the_same_needs_are_one_class() -> None:
 @settings(max_examples=40, deadline=None)
 @given(mixed_blocks())
 def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(instance: Instance) -> None:
-    problem = instance.problem()
-    edges = candidate_edges(problem)
-    exact = SolveOptions(tier_gap=0.0, final_gap=0.0, mip_stage_budget=30.0)
-    for block, model in zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True):
+    for block, model in blocks_and_models(instance):
         if not block.is_integer:
             continue
         lp = solve_flow_block(block)
-        plain = solve_block(model, exact, tiers_only=True)
-        classed = mip_round(block, lp.amount, greedy_round(block, lp.amount), budget=30.0, options=exact)
+        plain = solve_block(model, EXACT_MIP, tiers_only=True)
+        classed = mip_round(block, lp.amount, greedy_round(block, lp.amount), budget=30.0, options=EXACT_MIP)
         # (HiGHS may report up to a thousandth of a person from units whole only to its integrality noise.)
         assert classed.tier_values == pytest.approx(plain.tier_values, rel=1e-6, abs=5e-3)
         # Shared out to the pledges: whole units, none beyond a pledge's supply.

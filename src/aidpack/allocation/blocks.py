@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from aidpack.allocation.bounds import has_oversize, whole_unit_bound, whole_unit_transit_bound
+from aidpack.allocation.bounds import has_oversize, transit_hold, whole_unit_bound, whole_unit_transit_bound
 from aidpack.allocation.flow import FlowBlock, FlowUnsupported, block_is_whole, flow_blocks, solve_flow_block
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
@@ -296,11 +296,12 @@ def _solve_flow(
             stage.outcome.method = better.method
             stage.rounded = better
             stage.candidates.append(better)
-            if better.proved_bound is not None:
-                # HiGHS proved the whole block's lexicographic MIP within its gap: a tighter bound (for a
-                # plan that serves the earlier tiers as well as HiGHS's does; see rounding._proved_bound).
+            if better.stage_bounds is not None:
+                # HiGHS solved the whole block's lexicographic MIP: a tighter bound (for a plan that serves the
+                # earlier tiers as well as HiGHS held them; see rounding.StageBounds).
                 stage.unproved_bound = stage.outcome.tier_bound
-                stage.outcome.tier_bound = np.minimum(stage.outcome.tier_bound, better.proved_bound)
+                stage.outcome.tier_bound = np.minimum(stage.outcome.tier_bound,
+                                                      better.stage_bounds.for_plan(better.tier_values))
             stage.outcome.log.append({
                 "capability": problem.capabilities[stage.block.capability], "stage": better.method,
                 "seconds": round(time.perf_counter() - started, 4), "budget": round(share, 3),
@@ -313,15 +314,13 @@ def _solve_flow(
         # low-tier ones there that the plan's high-tier gap can afford to keep).
         _choose_roundings(stage1, options.tier_gap)
         for stage in candidates:
-            if stage.unproved_bound is not None and stage.rounded is not stage.candidates[-1]:
-                # HiGHS's stage bounds hold for the plan now chosen as far as it serves the earlier tiers as
-                # well as HiGHS held them.
-                proved, chosen = stage.candidates[-1].stage_bounds, stage.rounded
-                stage.outcome.tier_bound = stage.unproved_bound
-                if proved is not None and chosen is not None:
-                    stage.outcome.tier_bound = np.minimum(stage.unproved_bound, proved.for_plan(chosen.tier_values))
-            elif stage.rounded is stage.candidates[-1]:
-                stage.transit_bound = stage.rounded.transit_bound
+            # HiGHS's bounds hold for the plan now chosen as far as it serves the earlier tiers as well as
+            # HiGHS held them; its transit bound, for its own plan.
+            proved, chosen = stage.candidates[-1].stage_bounds, stage.rounded
+            if stage.unproved_bound is not None and proved is not None and chosen is not None:
+                stage.outcome.tier_bound = np.minimum(stage.unproved_bound, proved.for_plan(chosen.tier_values))
+            if chosen is stage.candidates[-1]:
+                stage.transit_bound = chosen.transit_bound
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities)
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
@@ -362,22 +361,24 @@ def _transit_phase(
     plan_transit = sum(transit_of(s.block, s.outcome.units) for s in stages if s.outcome.edge_ids is s.block.edge_ids)
     allowed = options.final_gap * max(plan_transit, 1.0)
 
-    def excess_in(selected: Sequence[_Stage1]) -> float:
-        return sum(_transit_excess(s) for s in selected)
-
-    def above(limit: int) -> list[_Stage1]:
-        return [
+    def within_reach(limit: int) -> list[_Stage1]:
+        """The blocks up to ``limit`` arcs above their transit bound, when they are what stands between the
+        plan and the final gap (none when the plan is within it already, or larger blocks alone are
+        further from their bound than the gap allows: then this run cannot prove it)."""
+        excess = {id(s): _transit_excess(s) for s in stages}
+        selected = [
             s for s in stages
-            if s.rounded is not None and s.amount is not None and s.block.n_arcs <= limit
-            and _reaches_lp(s) and _transit_excess(s) > 0
+            if excess[id(s)] > 0 and s.amount is not None and s.block.n_arcs <= limit
         ]
+        total = sum(excess.values())
+        if total <= allowed or total - sum(excess[id(s)] for s in selected) > allowed:
+            return []
+        return sorted(selected, key=lambda s: (-excess[id(s)], s.block.capability))
 
-    bounded = above(WHOLE_UNIT_BOUND_ARCS)
-    if excess_in(stages) <= allowed or excess_in(stages) - excess_in(bounded) > allowed:
-        # Within the final gap already, or larger blocks alone are further from their bound than the gap
-        # allows: this run cannot prove it.
+    bounded = within_reach(WHOLE_UNIT_BOUND_ARCS)
+    if not bounded:
         return
-    for stage in sorted(bounded, key=lambda s: (-_transit_excess(s), s.block.capability)):
+    for stage in bounded:
         assert stage.rounded is not None
         if not has_oversize(stage.block):
             continue  # no pack exceeds a need: the whole-unit LP is the LP
@@ -389,10 +390,9 @@ def _transit_phase(
             "capability": names[stage.block.capability], "stage": "whole-unit transit bound",
             "seconds": round(time.perf_counter() - started, 4),
         })
-    todo = above(TRANSIT_MIP_ARCS)
-    if excess_in(stages) <= allowed or excess_in(stages) - excess_in(todo) > allowed:
+    todo = within_reach(TRANSIT_MIP_ARCS)
+    if not todo:
         return
-    todo.sort(key=lambda s: (-_transit_excess(s), s.block.capability))
     # A share of the budget by size (a 3,240-arc diesel block needs 0.7 s, a 20-arc one a few milliseconds).
     time_left = phase_end - time.perf_counter()
     total_arcs = sum(s.block.n_arcs for s in todo)
@@ -409,9 +409,8 @@ def _transit_phase(
         if not better_plan(stage.block, stage.rounded, better):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
-            # (to the hair the whole-unit bound holds them below, see bounds.whole_unit_transit_bound)
-            old_tiers = stage.rounded.tier_values * (1 - 1e-9) - 1e-6
-            kept = stage.transit_bound if bool(np.all(better.tier_values >= old_tiers)) else None
+            served_as_well = bool(np.all(better.tier_values >= transit_hold(stage.rounded.tier_values)))
+            kept = stage.transit_bound if served_as_well else None
             bounds = [b for b in (kept, better.transit_bound) if b is not None]
             stage.transit_bound = max(bounds) if bounds else None
             stage.rounded = better

@@ -148,6 +148,13 @@ class _WholeUnitLp:
             _add_arcs(self.h, block, self.gain, self.upper, negative, n_p, self.arc_cost)
 
 
+def transit_hold(served: FloatArray) -> FloatArray:
+    """The least each tier is held at in :func:`whole_unit_transit_bound`: a hair below ``served``, so that
+    the plan that served it stays feasible; its bound holds for every plan serving at least this much."""
+    held: FloatArray = served * (1 - 1e-9) - 1e-6
+    return held
+
+
 def whole_unit_transit_bound(
     block: FlowBlock, served: FloatArray, support: BoolArray | None = None, deadline: float | None = None
 ) -> float | None:
@@ -164,8 +171,7 @@ def whole_unit_transit_bound(
     for tier in range(4):
         in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
         if in_tier.size and served[tier] > 0:
-            held = float(served[tier]) * (1 - 1e-9) - 1e-6
-            h.addRow(held, np.inf, in_tier.size, in_tier, block.people[in_tier])
+            h.addRow(float(transit_hold(served)[tier]), np.inf, in_tier.size, in_tier, block.people[in_tier])
     if not model.solve(block, deadline, float(cost.max(initial=1.0))):
         return None
     return float(model.h.getInfo().objective_function_value)

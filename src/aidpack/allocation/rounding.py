@@ -54,9 +54,7 @@ class Rounded:
     tier_values: FloatArray
     gap: float = 0.0  # the largest gap HiGHS proved, when it was used
     method: str = "greedy"
-    #: When HiGHS solved the block's whole MIP: the bound each tier stage proved, for the plan kept.
-    proved_bound: FloatArray | None = None
-    #: The same, for any plan (see :class:`StageBounds`).
+    #: When HiGHS solved the block's whole MIP: the bound each tier stage proved (see :class:`StageBounds`).
     stage_bounds: StageBounds | None = None
     #: When HiGHS ran the transit stage and the plan serves every tier at least as HiGHS held it: a lower
     #: bound on the unit-days in transit of any plan that serves the tiers as well.
@@ -272,20 +270,19 @@ def mip_round(
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
     kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
-    proved, stage_bounds, transit_bound = None, None, None
+    stage_bounds, transit_bound = None, None
     if method == "mip":
         stage_bounds = _stage_bounds(result.tier_values, result.log, slack)
-        proved = stage_bounds.for_plan(kept.tier_values)
         # The rows HiGHS held the tiers with in its transit stage (see solve.solve_block).
         people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
         held = np.where(result.tier_values <= MIP_NOISE * people, 0.0,
                         result.tier_values - options.hold_tolerance * np.abs(result.tier_values) - slack)
         transit_bound = _transit_bound(result.log, kept.tier_values, held)
     if kept is incumbent:
-        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, proved, stage_bounds,
-                       transit_bound)
+        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method,
+                       stage_bounds=stage_bounds, transit_bound=transit_bound)
     return Rounded(units=improved.units, tier_values=improved.tier_values, gap=float(result.gap), method=method,
-                   proved_bound=proved, stage_bounds=stage_bounds, transit_bound=transit_bound)
+                   stage_bounds=stage_bounds, transit_bound=transit_bound)
 
 
 @dataclass(frozen=True)
