@@ -8,6 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
 from aidpack.allocation.bounds import whole_unit_transit_bound
@@ -196,3 +197,22 @@ def test_spilling_changes_nothing_when_matched_rounding_found_room_for_every_pac
         spilt = [matched_round(block, lp.amount, spill=True, spill_tier=t) for t in (0, 3)]
         if plain.unplaced == 0:
             assert all(np.array_equal(plain.units, s.units) for s in spilt)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks(), st.floats(0.0, 0.05))
+def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Instance, share: float) -> None:
+    # The slack is spent once: a stage that stops within it of its bound (abs_gap) leaves the later stages
+    # only the rest to hold it lower with (else a block could spend twice its share of the plan's gap).
+    for _, model in blocks_and_models(instance):
+        people = np.array([float(model.tier_cost[t].sum()) for t in range(4)])
+        slack = share * people
+        result = solve_block(model, EXACT_MIP, hold_slack=slack, abs_gap=slack)
+        for entry in result.log:
+            name = str(entry["stage"])
+            if name.startswith("tier") and np.isfinite(float(entry["bound"])):
+                tier = int(name[4:])
+                proved = -float(entry["bound"])
+                noise = 1e-6 * max(people[tier], 1.0)  # HiGHS's integrality noise (solve.MIP_NOISE)
+                assert float(entry["held"]) >= proved - slack[tier] - noise
+                assert result.tier_values[tier] >= proved - slack[tier] - noise

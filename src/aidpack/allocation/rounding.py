@@ -36,13 +36,15 @@ class StageBounds:
     tiers are at least that high; a stage that did not run bounds nothing (inf)."""
 
     stage_bound: FloatArray  # per tier
-    held: FloatArray  # per tier, the least the later stages kept it at
+    held: FloatArray  # per tier, the least the later stages kept it at (the row HiGHS held it with)
 
     def for_plan(self, tiers: FloatArray) -> FloatArray:
-        """Per tier, the bound that holds for a plan serving ``tiers`` (none once it is behind a hold)."""
+        """Per tier, the bound that holds for a plan serving ``tiers`` (none once it is behind a hold by more
+        than HiGHS's integrality noise: its plan, rounded to whole units, may sit a millionth below)."""
         bound = np.full(4, np.inf)
+        noise = MIP_NOISE * np.maximum(np.abs(self.held), 1.0)
         for tier in range(4):
-            if bool(np.any(tiers[:tier] < self.held[:tier])):
+            if bool(np.any(tiers[:tier] < self.held[:tier] - noise[:tier])):
                 break
             bound[tier] = self.stage_bound[tier]
         return bound
@@ -272,12 +274,8 @@ def mip_round(
     kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
     stage_bounds, transit_bound = None, None
     if method == "mip":
-        stage_bounds = _stage_bounds(result.tier_values, result.log, slack)
-        # The rows HiGHS held the tiers with in its transit stage (see solve.solve_block).
-        people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
-        held = np.where(result.tier_values <= MIP_NOISE * people, 0.0,
-                        result.tier_values - options.hold_tolerance * np.abs(result.tier_values) - slack)
-        transit_bound = _transit_bound(result.log, kept.tier_values, held)
+        stage_bounds = _stage_bounds(result.log)
+        transit_bound = _transit_bound(result.log, kept.tier_values, stage_bounds.held)
     if kept is incumbent:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method,
                        stage_bounds=stage_bounds, transit_bound=transit_bound)
@@ -353,14 +351,16 @@ def _share_out(block: FlowBlock, arcs: IntArray, arc_pair: IntArray, pair_units:
     return result
 
 
-def _stage_bounds(highs_values: FloatArray, log: list[dict[str, float | str | int]], slack: FloatArray) -> StageBounds:
-    """What HiGHS's tier stages proved (:class:`StageBounds`), from its log."""
-    stage_bound = np.full(4, np.inf)
+def _stage_bounds(log: list[dict[str, float | str | int]]) -> StageBounds:
+    """What HiGHS's tier stages proved (:class:`StageBounds`), and the rows they held the tiers with (0 for
+    a tier it did not hold), from its log."""
+    stage_bound, held = np.full(4, np.inf), np.zeros(4)
     for entry in log:
         name = str(entry["stage"])
-        if name.startswith("tier") and "bound" in entry and np.isfinite(float(entry["bound"])):
-            stage_bound[int(name[4:])] = -float(entry["bound"])  # the stage minimised −V_t
-    held = highs_values - slack - 1e-6 * np.maximum(np.abs(highs_values), 1.0)
+        if name.startswith("tier"):
+            if np.isfinite(float(entry["bound"])):
+                stage_bound[int(name[4:])] = -float(entry["bound"])  # the stage minimised −V_t
+            held[int(name[4:])] = float(entry.get("held", 0.0))
     return StageBounds(stage_bound, held)
 
 

@@ -194,8 +194,9 @@ def solve_block(
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
-    ``hold_slack`` (people, per tier) lets a tier be held that much below what its stage reached: the
-    part of the plan's tier gap that this block may use so that the tiers after it gain. ``share_time``:
+    ``hold_slack`` (people, per tier) lets a tier be held that much below the bound its stage proved (never
+    above what the stage reached): the part of the plan's tier gap that this block may use so that the
+    tiers after it gain. Each tier stage's log entry says what it was held at (``held``). ``share_time``:
     an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time.
     ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
     ``abs_gap`` (people, per tier): an integer tier stage also stops once within that many people of its
@@ -283,16 +284,22 @@ def solve_block(
             if value >= float(-cost.sum()) * (1 - 1e-12):
                 # Every need of the tier is fully covered: fix that (z = 1) rather than add a dense row.
                 h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
+                log[-1]["held"] = float(-cost.sum())
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
                 bound = hold_bound(value, options.hold_tolerance)
                 if hold_slack is not None:
-                    bound -= float(hold_slack[tier])
+                    # The slack counts from the stage's proved bound: a stage that stopped short of it has
+                    # spent that much of the slack already (else a tier could end twice its slack below).
+                    proved = -float(info.mip_dual_bound) if model.is_mip else value
+                    spent = max(proved - value, 0.0) if np.isfinite(proved) else float(hold_slack[tier])
+                    bound -= max(float(hold_slack[tier]) - spent, 0.0)
                 if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.
                     bound = 0.0
                 h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+                log[-1]["held"] = bound
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
