@@ -202,7 +202,8 @@ def mip_round(
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
-    ``slack`` (people per tier) is how far below its stage's value each tier may be held (see
+    ``slack`` (people per tier) is how far below its stage's proved bound each tier may end, its stage
+    stopping early and the later stages holding it lower together (see
     :func:`aidpack.allocation.solve.solve_block`). Returns whichever of HiGHS's plan and the incumbent
     is better, the tiers compared within that slack. ``by_hub``: pack classes also share their transit
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
