@@ -200,14 +200,17 @@ def test_spilling_changes_nothing_when_matched_rounding_found_room_for_every_pac
 
 
 @settings(max_examples=60, deadline=None)
-@given(mixed_blocks(), st.floats(0.0, 0.05))
+@given(mixed_blocks(), st.floats(0.0, 0.5))
 def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Instance, share: float) -> None:
     # The slack is spent once: a stage that stops within it of its bound (abs_gap) leaves the later stages
     # only the rest to hold it lower with (else a block could spend twice its share of the plan's gap).
-    for _, model in blocks_and_models(instance):
+    # HiGHS starts from the greedy rounding, as in the engine, and may stop there when it is within the slack.
+    for block, model in blocks_and_models(instance):
         people = np.array([float(model.tier_cost[t].sum()) for t in range(4)])
         slack = share * people
-        result = solve_block(model, EXACT_MIP, hold_slack=slack, abs_gap=slack)
+        greedy = greedy_round(block, solve_flow_block(block).amount)
+        start = greedy.units[np.searchsorted(block.edge_ids, model.edge_ids)]
+        result = solve_block(model, EXACT_MIP, initial_x=start, hold_slack=slack, abs_gap=slack)
         for entry in result.log:
             name = str(entry["stage"])
             if name.startswith("tier") and np.isfinite(float(entry["bound"])):
