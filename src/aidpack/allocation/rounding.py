@@ -358,10 +358,12 @@ def _stage_bounds(log: list[dict[str, float | str | int]]) -> StageBounds:
     stage_bound, held = np.full(4, np.inf), np.zeros(4)
     for entry in log:
         name = str(entry["stage"])
-        if name.startswith("tier"):
-            if np.isfinite(float(entry["bound"])):
-                stage_bound[int(name[4:])] = -float(entry["bound"])  # the stage minimised −V_t
-            held[int(name[4:])] = float(entry.get("held", 0.0))
+        if not name.startswith("tier"):
+            continue
+        tier = int(name[4:])
+        if np.isfinite(float(entry["bound"])):
+            stage_bound[tier] = -float(entry["bound"])  # the stage minimised −V_t
+        held[tier] = float(entry.get("held", 0.0))
     return StageBounds(stage_bound, held)
 
 
