@@ -7,7 +7,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from aidpack.allocation.engine import allocate
+from aidpack.allocation import model
+from aidpack.allocation.engine import allocate, polish
+from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import ShortReason, Termination
 from tests.allocation.builders import T0, Instance, N, P, hub_region_days
 
@@ -168,3 +170,56 @@ def test_time_limit_is_reported_not_called_optimal() -> None:
     assert result.termination in (Termination.OPTIMAL, Termination.TIME_LIMIT)
     if result.termination is Termination.OPTIMAL:
         assert result.gap <= 1e-4
+
+
+def test_polish_closes_a_millionth_short_from_the_largest_line_whose_pledge_has_units() -> None:
+    instance = Instance(
+        needs=[N("A", "FUEL", 10), N("B", "FUEL", 10)],
+        pledges=[P("F1", "FUEL", 9.999998, factor=2.0), P("F2", "FUEL", 10, factor=1.0)],
+    )
+    problem = instance.problem()
+    pledge, need = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
+    # A is 4e-6 short: F1's line is the larger, but F1 has nothing left; F2 gives the rest.
+    units = np.array([4.999998, 0.0, 5.0, 0.0])
+    polished = polish(problem, pledge, need, units)
+    assert polished.tolist() == [4.999998, 4e-06, 5.0, 0.0]
+
+
+def test_polish_never_covers_a_need_beyond_its_quantity_from_two_pledges_with_a_hair_left() -> None:
+    # A is 4e-4 short (more than a hair: the first step leaves it); F1 and F2 each have 3e-4 left over.
+    instance = Instance(
+        needs=[N("A", "FUEL", 10), N("B", "FUEL", 95), N("C", "FUEL", 95)],
+        pledges=[P("F1", "FUEL", 100.0001), P("F2", "FUEL", 100.0001)],
+    )
+    problem = instance.problem()
+    pledge, need = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 2])
+    polished = polish(problem, pledge, need, np.array([4.9998, 4.9998, 95.0, 95.0]))
+    # F1 gives its 3e-4; F2 only the 1e-4 still missing, not its whole hair.
+    assert polished.tolist() == [5.0001, 4.9999, 95.0, 95.0]
+
+
+def test_polish_leaves_whole_units_and_needs_further_short_alone() -> None:
+    instance = Instance(
+        needs=[N("A", "POWER", 250), N("B", "FUEL", 10)],
+        pledges=[P("G", "POWER", 5, factor=100, integer=True), P("F", "FUEL", 100)],
+    )
+    problem = instance.problem()
+    pledge, need = np.array([1, 0]), np.array([0, 1])
+    units = np.array([2.0, 9.0])  # A short by a whole 50 kW (not a hair); B short by one unit of 10
+    assert polish(problem, pledge, need, units).tolist() == [2.0, 9.0]
+
+
+def test_candidate_edges_are_the_same_when_built_a_few_pairs_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    instance = Instance(
+        needs=[N(f"N{i}", "FUEL" if i % 3 else "POWER", 10, deadline=T0 + dt.timedelta(days=2 + i % 4), region=i % 2)
+               for i in range(7)],
+        pledges=[P(f"P{j}", "FUEL" if j % 2 else "POWER", 5, hub=j % 2) for j in range(5)],
+        transit=[[1, 3], [2, 4]],
+    )
+    problem = instance.problem()
+    whole = candidate_edges(problem)
+    monkeypatch.setattr(model, "PAIRS_AT_ONCE", 3)
+    chunked = candidate_edges(problem)
+    assert 0 < len(whole) < problem.n_needs * problem.n_pledges
+    for name in ("pledge", "need", "eta", "transit"):
+        assert getattr(chunked, name).tolist() == getattr(whole, name).tolist()

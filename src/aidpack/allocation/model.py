@@ -22,6 +22,8 @@ from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 
 #: A tiny cost per unit sent, so that an override of 0 transit days still sends nothing needless.
 UNIT_EPSILON = 1e-3
+#: Pledge × need pairs examined at once when building candidate edges (bounds the memory it takes).
+PAIRS_AT_ONCE = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,16 @@ def candidate_edges(problem: Problem) -> Edges:
         needs = n_order[n_bounds[cap] : n_bounds[cap + 1]]
         if pledges.size == 0 or needs.size == 0:
             continue
-        pp = np.repeat(pledges, needs.size)
-        nn = np.tile(needs, pledges.size)
-        tau = problem.transit[problem.pledge_hub[pp], problem.need_region[nn]]
-        eta = problem.pledge_start[pp] + tau
-        ok = eta <= problem.need_deadline[nn]
-        parts.append((pp[ok], nn[ok], eta[ok], tau[ok]))
+        # A few pledges at a time, so that a capability of 5,000 needs × 4,000 pledges of which deadlines keep
+        # a tenth never holds all 20 million pairs at once.
+        step = max(1, PAIRS_AT_ONCE // needs.size)
+        for lo in range(0, pledges.size, step):
+            pp = np.repeat(pledges[lo : lo + step], needs.size)
+            nn = np.tile(needs, min(step, pledges.size - lo))
+            tau = problem.transit[problem.pledge_hub[pp], problem.need_region[nn]]
+            eta = problem.pledge_start[pp] + tau
+            ok = eta <= problem.need_deadline[nn]
+            parts.append((pp[ok], nn[ok], eta[ok], tau[ok]))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return Edges(empty, empty.copy(), empty.copy(), empty.copy())
