@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.blocks import BlockOutcome, _choose_roundings, _Stage1
+from aidpack.allocation.blocks import SLACK_SHARE, BlockOutcome, _choose_roundings, _slack_shares, _Stage1
 from aidpack.allocation.bounds import whole_unit_transit_bound
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
@@ -91,10 +91,11 @@ def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) 
 
 def test_a_block_gives_up_a_few_people_of_a_tier_within_its_gap_for_many_of_the_next() -> None:
     block = only_block(tanker_instance())
-    # The plan's high tier is 100,000 people; a gap of 1e-4 allows 10, half of it (5) for such trades.
+    # The plan's high tier is 100,000 people; a gap of 1e-4 allows 10, SLACK_SHARE of it (8) for such trades.
+    assert SLACK_SHARE == 0.8
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -4, 500, 0]])
-    costly = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -6, 500, 0]])
+    cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
+    costly = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -9, 500, 0]])
     _choose_roundings([big, cheap], tier_gap=1e-4)
     assert cheap.rounded is not None
     assert cheap.rounded.method == "c1"
@@ -128,11 +129,11 @@ def test_a_tanker_that_fits_no_need_spills_first_into_the_tier_whole_units_leave
 
 def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
     block = only_block(tanker_instance())
-    # The plan's high tier: 100,000 people, of which 5 (half of the 1e-4 gap) may be traded. The small
-    # block starts 6 high-tier people short (over the budget); its second rounding wins them back, and its
-    # third gives 4 of them up again for 500 medium-tier people — affordable once the 6 are back.
+    # The plan's high tier: 100,000 people, of which 8 (SLACK_SHARE of the 1e-4 gap) may be traded. The small
+    # block starts 9 high-tier people short (over the budget); its second rounding wins them back, and its
+    # third gives 4 of them up again for 500 medium-tier people — affordable once the 9 are back.
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    small = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
+    small = _stage(block, [0, 10, 500, 0], [[0, 1, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
     _choose_roundings([big, small], tier_gap=1e-4)
     assert small.rounded is not None
     assert small.rounded.method == "c2"
@@ -219,3 +220,16 @@ def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Ins
                 noise = 1e-6 * max(people[tier], 1.0)  # HiGHS's integrality noise (solve.MIP_NOISE)
                 assert float(entry["held"]) >= proved - slack[tier] - noise
                 assert result.tier_values[tier] >= proved - slack[tier] - noise
+
+
+def test_a_block_sent_to_highs_may_spend_again_what_its_rounding_lost() -> None:
+    block = only_block(tanker_instance())
+    # The plan's high tier: 100,010 people, 10.001 within the 1e-4 gap. The block's rounding lost 6 of them
+    # for nothing (and 500 medium-tier people); HiGHS's plan will replace it, so those 6 are its to spend
+    # again: SLACK_SHARE of the 4.001 still unspent plus the 6.
+    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
+    short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
+    budget_left = _choose_roundings([big, short], tier_gap=1e-4)
+    assert budget_left[1] == pytest.approx(4.001)
+    slack = _slack_shares([short], budget_left)[id(short)]
+    assert slack[1] == pytest.approx(SLACK_SHARE * 10.001)

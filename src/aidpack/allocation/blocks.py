@@ -37,6 +37,7 @@ from aidpack.allocation.rounding import (
     greedy_round,
     matched_round,
     mip_round,
+    size_classes,
     tier_gaps,
     transit_of,
 )
@@ -49,7 +50,7 @@ MAX_LOG = 200
 MIN_MIP_SECONDS = 0.1
 #: The share of each tier's gap (relative to the plan's LP bound) that rounding in one block may spend
 #: so that the tiers after it gain; the rest is margin.
-SLACK_SHARE = 0.5
+SLACK_SHARE = 0.8
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
 #: diesel block of tankers, drums and loose litres: proved in 0.7 s, 3.3 times fewer unit-days than rounded).
 TRANSIT_MIP_ARCS = 6_000
@@ -213,7 +214,9 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         # spilling among critical needs alone lost 19,000 more low-tier people, and no critical ones).
         lambda: matched_round(block, flow.amount, previous, spill=True)
         if spills() and short_tier() < 3 and not spill_helped() else None,
-        lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1),
+        # With one pack size only (every pledge fine), it re-solves the same flow as matched rounding did.
+        lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)
+        if not bool(size_classes(block)[1].all()) else None,
         lambda: greedy_round(block, flow.amount, previous),
     ]
     candidates: list[Rounded] = []
@@ -276,7 +279,7 @@ def _solve_flow(
             return tuple(-float(v) for v in loss) + (float(stage.block.capability),)
 
         candidates.sort(key=priority)
-        slacks = _slack_shares(candidates, np.maximum(budget_left, 0.0))
+        slacks = _slack_shares(candidates, budget_left)
         budget = integer_end - time.perf_counter()
         phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, 50_000) for s in candidates)
@@ -508,16 +511,18 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     return left
 
 
-def _slack_shares(stages: list[_Stage1], budget: FloatArray) -> dict[int, FloatArray]:
-    """Per block going to HiGHS MIP (by id): ``SLACK_SHARE`` of ``budget``. A tier's slack is worth most to
-    the blocks that lose people in the tiers after it (a transformer block that gives up 200 high-tier
-    people in whole units serves 15,000 more medium-tier ones), so it is split by those later losses;
-    by the blocks' people in the tier where no block loses later."""
-    later = []
+def _slack_shares(stages: list[_Stage1], budget_left: FloatArray) -> dict[int, FloatArray]:
+    """Per block going to HiGHS MIP (by id): its share of ``SLACK_SHARE`` of what the plan may still lose per
+    tier (``budget_left``) plus what these blocks' roundings lose now, since HiGHS's plans replace them (a
+    transformer block whose rounding gave up 355 high-tier people for nothing may give up 300 for 12,000
+    medium-tier ones). A tier's slack is worth most to the blocks that lose people in the tiers after it,
+    so it is split by those later losses; by the blocks' people in the tier where no block loses later."""
+    losses = []
     for s in stages:
         assert s.rounded is not None
-        loss = np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0)
-        later.append(np.array([loss[t + 1 :].sum() for t in range(4)]))
+        losses.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0))
+    budget = np.maximum(budget_left + np.sum(losses, axis=0), 0.0)
+    later = [np.array([loss[t + 1 :].sum() for t in range(4)]) for loss in losses]
     people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
     later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
     shares: dict[int, FloatArray] = {}

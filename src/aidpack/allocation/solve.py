@@ -39,6 +39,8 @@ MIP_STAGE_BUDGET = 10.0
 INTEGER_BUDGET_SMALL = 2.0
 INTEGER_BUDGET_LARGE = 0.25
 SMALL_PLAN_EDGES = 10_000
+#: With ``share_time``, the share of a block's remaining time each later stage keeps back from an earlier one.
+LATER_STAGE_RESERVE = 0.1
 
 
 def hold_bound(value: float, tolerance: float) -> float:
@@ -197,7 +199,8 @@ def solve_block(
     ``hold_slack`` (people, per tier) lets a tier be held that much below the bound its stage proved (never
     above what the stage reached): the part of the plan's tier gap that this block may use so that the
     tiers after it gain. Each tier stage's log entry says what it was held at (``held``). ``share_time``:
-    an integer stage that cannot prove its gap by the deadline leaves the stages after it half the time.
+    an integer stage that cannot prove its gap by the deadline leaves each stage after it a reserve
+    (``LATER_STAGE_RESERVE`` of the time left).
     ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
     ``abs_gap`` (people, per tier): an integer tier stage also stops once within that many people of its
     bound — the block's share of the plan's tier gap, which is relative to the whole plan's tier."""
@@ -228,8 +231,11 @@ def solve_block(
         remaining = _remaining(deadline)
         if remaining is None and model.is_mip:
             remaining = options.mip_stage_budget
-        elif remaining is not None and model.is_mip and share_time and name != stages[-1][0]:
-            remaining = max(remaining / 2, 0.01)
+        elif remaining is not None and model.is_mip and share_time:
+            # Earlier stages first (lexicographic order): each later stage keeps a small reserve, enough to
+            # hand back its incumbent (a stage whose incumbent is within its gap of the bound stops at once).
+            later = len(stages) - 1 - [s[0] for s in stages].index(name)
+            remaining = max(remaining * (1.0 - LATER_STAGE_RESERVE * later), 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
         if model.is_mip:
