@@ -4,13 +4,22 @@ spends its tier gap where it buys most (SPEC §4: each tier within a relative ga
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.blocks import SLACK_SHARE, BlockOutcome, _choose_roundings, _slack_shares, _Stage1
+from aidpack.allocation import blocks
+from aidpack.allocation.blocks import (
+    SLACK_SHARE,
+    BlockOutcome,
+    _choose_roundings,
+    _mip_order,
+    _slack_shares,
+    _Stage1,
+)
 from aidpack.allocation.bounds import whole_unit_transit_bound
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
@@ -233,3 +242,29 @@ def test_a_block_sent_to_highs_may_spend_again_what_its_rounding_lost() -> None:
     assert budget_left[1] == pytest.approx(4.001)
     slack = _slack_shares([short], budget_left)[id(short)]
     assert slack[1] == pytest.approx(SLACK_SHARE * 10.001)
+
+
+def test_highs_takes_first_the_blocks_that_lost_most_in_the_tiers_the_plan_is_short_of(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = only_block(tanker_instance())  # 10 arcs
+    bound = [0.0, 100.0, 1_000.0, 0.0]
+    high = _stage(replace(block, capability=0), bound, [[0, 40, 1_000, 0]])  # 60 high-tier people: within its gap
+    most = _stage(replace(block, capability=1), bound, [[0, 100, 500, 0]])
+    fewer = _stage(replace(block, capability=2), bound, [[0, 100, 900, 0]])
+    short = np.array([False, False, True, True])  # the plan is short of its medium and low tiers only
+    assert [s.block.capability for s in _mip_order([high, most, fewer], short)] == [1, 2, 0]
+    # A block too large to solve within the budget waits for the others, whatever it lost.
+    small = _stage(replace(only_block(town_or_farm_instance()), capability=3), bound, [[0, 100, 990, 0]])  # 4 arcs
+    monkeypatch.setattr(blocks, "LARGE_MIP_ARCS", 5)
+    assert [s.block.capability for s in _mip_order([high, most, fewer, small], short)] == [3, 1, 2, 0]
+
+
+def test_the_integer_budget_shrinks_with_size_then_grows_again_at_national_scale() -> None:
+    options = SolveOptions()
+    assert options.integer_seconds(1_000) == 2.0
+    assert options.integer_seconds(100_000) == 0.25
+    assert options.integer_seconds(1_000_000) == pytest.approx(0.5)
+    assert options.integer_seconds(2_000_000) == pytest.approx(1.0)
+    assert options.integer_seconds(10_000_000) == 2.0
+    assert SolveOptions(integer_budget=0.1).integer_seconds(2_000_000) == 0.1

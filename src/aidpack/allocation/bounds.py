@@ -26,7 +26,7 @@ from aidpack.allocation.model import UNIT_EPSILON, Edges, oversize_edges, unit_g
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import covered_tier_values, tier_gaps
-from aidpack.allocation.solve import hold_bound, map_status, new_highs
+from aidpack.allocation.solve import MIP_NOISE, hold_bound, map_status, new_highs
 
 #: Arcs per need (largest gain first) in the first restricted LP, besides the LP optimum's support.
 START_PER_NEED = 4
@@ -148,9 +148,15 @@ class _WholeUnitLp:
             _add_arcs(self.h, block, self.gain, self.upper, negative, n_p, self.arc_cost)
 
 
-def transit_hold(served: FloatArray) -> FloatArray:
+def transit_hold(block: FlowBlock, served: FloatArray, *, loose: bool = False) -> FloatArray:
     """The least each tier is held at in :func:`whole_unit_transit_bound`: a hair below ``served``, so that
-    the plan that served it stays feasible; its bound holds for every plan serving at least this much."""
+    the plan that served it stays feasible; its bound holds for every plan serving at least this much.
+    ``loose``: the hair is HiGHS's integrality noise, a millionth of the tier's people (a MIP plan with units
+    whole to 1e-8 may serve a tier 2e-6 people that no whole-unit plan can)."""
+    if loose:
+        people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
+        loosened: FloatArray = served * (1 - 1e-9) - MIP_NOISE * np.maximum(people, 1.0)
+        return loosened
     held: FloatArray = served * (1 - 1e-9) - 1e-6
     return held
 
@@ -163,18 +169,21 @@ def whole_unit_transit_bound(
     tanker that the plain LP pours into four villages brings each at most what it lacks, so the villages'
     litres must travel too). Column generation as in :func:`whole_unit_bound`, from the arcs of a plan that
     serves ``served`` (``support``; without it, from all arcs) so that the first restricted LP is feasible;
-    the tiers are held a hair below ``served``. None when HiGHS fails or the deadline passes."""
+    the tiers are held a hair below ``served`` (by HiGHS's integrality noise where a hair is too little).
+    None when HiGHS fails or the deadline passes."""
     cost = (block.transit + UNIT_EPSILON).astype(np.float64)
     start = np.ones(block.n_arcs, dtype=bool) if support is None else support
-    model = _WholeUnitLp(block, start, cost)
-    h = model.h
-    for tier in range(4):
-        in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
-        if in_tier.size and served[tier] > 0:
-            h.addRow(float(transit_hold(served)[tier]), np.inf, in_tier.size, in_tier, block.people[in_tier])
-    if not model.solve(block, deadline, float(cost.max(initial=1.0))):
-        return None
-    return float(model.h.getInfo().objective_function_value)
+    for loose in (False, True):
+        model = _WholeUnitLp(block, start, cost)
+        h = model.h
+        held = transit_hold(block, served, loose=loose)
+        for tier in range(4):
+            in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
+            if in_tier.size and served[tier] > 0:
+                h.addRow(float(held[tier]), np.inf, in_tier.size, in_tier, block.people[in_tier])
+        if model.solve(block, deadline, float(cost.max(initial=1.0))):
+            return float(model.h.getInfo().objective_function_value)
+    return None
 
 
 def _add_arcs(

@@ -35,10 +35,13 @@ MIP_STAGE_BUDGET = 10.0
 #: Without a user time limit, the seconds (wall clock) spent making indivisible units whole with HiGHS
 #: where rounding lost more than the tier gap against the LP bound: up to INTEGER_BUDGET_SMALL for small
 #: plans (where HiGHS can close the gap), shrinking with size to INTEGER_BUDGET_LARGE for national ones
-#: (which must come back within seconds, and whose large blocks HiGHS cannot close in seconds anyway).
+#: (which must come back within seconds), then growing again (INTEGER_SECONDS_PER_MILLION_EDGES).
 INTEGER_BUDGET_SMALL = 2.0
 INTEGER_BUDGET_LARGE = 0.25
 SMALL_PLAN_EDGES = 10_000
+#: From national size on, the budget grows again in proportion to the plan (whose first pass does too), so
+#: that the larger blocks of a larger plan get time to close their gap: 0.5 s at 1e6 edges, 1 s at 2e6.
+INTEGER_SECONDS_PER_MILLION_EDGES = 0.5
 #: With ``share_time``, the share of a block's remaining time each later stage keeps back from an earlier one.
 LATER_STAGE_RESERVE = 0.1
 
@@ -66,7 +69,8 @@ class SolveOptions:
         if self.integer_budget is not None:
             return self.integer_budget
         scaled = INTEGER_BUDGET_SMALL * SMALL_PLAN_EDGES / max(edges, 1)
-        return min(INTEGER_BUDGET_SMALL, max(INTEGER_BUDGET_LARGE, scaled))
+        national = INTEGER_SECONDS_PER_MILLION_EDGES * edges / 1e6
+        return min(INTEGER_BUDGET_SMALL, max(INTEGER_BUDGET_LARGE, scaled, national))
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
