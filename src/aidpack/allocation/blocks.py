@@ -7,8 +7,8 @@ chosen for the plan as a whole: a tier's gap is relative to the plan's tier, so 
 few people of an earlier tier for many of a later one within part of that gap (:func:`_choose_roundings`).
 While the plan is still further than the tier gap from its LP bound, the blocks that lose in the short
 tiers go to HiGHS MIP with their rounding as incumbent, within a time budget shared by all such blocks.
-HiGHS releases the GIL, so the MIP phase runs a thread per core; OR-Tools' flow solver does not (two
-threads measured slower than one), so the flow phase runs in one.
+HiGHS releases the GIL, so the MIP phase runs a thread per core; OR-Tools' flow solver does not, so the
+flow phase of a large plan runs in two processes (:mod:`aidpack.allocation.split`).
 Last, each whole-unit block's unit-days in transit are measured against the LP's (or HiGHS's proved
 transit bound), and while small blocks can bring the plan within the final gap, HiGHS MIP proves their
 transit too (:func:`_transit_phase`); the plan reports what remains.
@@ -42,6 +42,7 @@ from aidpack.allocation.rounding import (
     transit_of,
 )
 from aidpack.allocation.solve import SolveOptions, solve_block
+from aidpack.allocation.split import map_split
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +60,10 @@ MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
 #: diesel block of tankers, drums and loose litres: proved in 0.7 s, 3.3 times fewer unit-days than rounded).
 TRANSIT_MIP_ARCS = 6_000
+#: Plans of at least this many edges run the first pass on two processes (:mod:`aidpack.allocation.split`).
+SPLIT_ARCS = 50_000
+#: Rounding an indivisible block costs about this many times its flow (the weight of the split).
+ROUNDING_WEIGHT = 3.0
 #: The largest block whose whole-unit bound the engine computes (see :func:`_tighten_bounds`).
 WHOLE_UNIT_BOUND_ARCS = 20_000
 
@@ -245,6 +250,22 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
     return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit)
 
 
+#: A block's first pass, less the block itself and its edge ids (which the caller has): what a forked child
+#: sends back (see :mod:`aidpack.allocation.split`).
+_FirstPassParts = tuple[BlockOutcome, FloatArray | None, Rounded | None, list[Rounded], float]
+_NO_IDS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def _first_pass_parts(
+    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float
+) -> _FirstPassParts | None:
+    stage = _first_pass(block, previous, name, final_gap)
+    if stage is None:
+        return None
+    stage.outcome.edge_ids = _NO_IDS
+    return stage.outcome, stage.amount, stage.rounded, stage.candidates, stage.lp_transit
+
+
 def _solve_flow(
     problem: Problem,
     edges: Edges,
@@ -254,14 +275,26 @@ def _solve_flow(
     workers: int,
 ) -> list[BlockOutcome]:
     blocks = flow_blocks(problem, edges)
-    # One after another: OR-Tools' min-cost flow holds the GIL (at 1e5 edges this phase took 0.29 s on one
-    # thread, 0.39 s on two), and two forked worker processes were no faster on this machine's two cores
-    # (1e6 edges: 3.27 s against 3.20 s; the diesel block took 2.37 s beside another block, 1.19 s alone).
-    stage1 = []
-    for block in blocks:
+    names = problem.capabilities
+
+    def first(i: int) -> _FirstPassParts | None:
+        block = blocks[i]
         previous = keep[block.edge_ids] if keep is not None else None
-        done = _first_pass(block, previous, problem.capabilities[block.capability], options.final_gap)
-        stage1.append(done or _Stage1(block, _highs_fallback(problem, edges, block, options, deadline)))
+        return _first_pass_parts(block, previous, names[block.capability], options.final_gap)
+
+    # OR-Tools' min-cost flow holds the GIL: on two cores, a forked child takes half the blocks (by weight:
+    # rounding an indivisible block costs about three times its flow). Its results come back pickled, so
+    # small plans stay on one process.
+    weights = [b.n_arcs * (ROUNDING_WEIGHT if b.is_integer else 1.0) for b in blocks]
+    split = workers > 1 and sum(b.n_arcs for b in blocks) >= SPLIT_ARCS
+    stage1 = []
+    for block, parts in zip(blocks, map_split(first, weights, split=split), strict=True):
+        if parts is None:
+            stage1.append(_Stage1(block, _highs_fallback(problem, edges, block, options, deadline)))
+            continue
+        outcome, amount, rounded, roundings, lp_transit = parts
+        outcome.edge_ids = block.edge_ids
+        stage1.append(_Stage1(block, outcome, amount, rounded, roundings, lp_transit=lp_transit))
     _tighten_bounds(stage1, options.tier_gap, deadline, problem.capabilities)
     budget_left = _choose_roundings(stage1, options.tier_gap)
 

@@ -1,0 +1,86 @@
+"""Per-block work split over a forked child: the same results as one process, whatever the child does."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from aidpack.allocation import blocks
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.solve import SolveOptions
+from aidpack.allocation.split import fork_available, halves, map_split
+from tests.allocation.builders import TIERS, Instance, N, P
+
+needs_fork = pytest.mark.skipif(not fork_available(), reason="the split needs the fork start method")
+
+
+def test_halves_balance_the_weight_and_keep_every_index_once() -> None:
+    weights = [10.0, 1.0, 1.0, 1.0, 7.0, 2.0]
+    first, second = halves(weights)
+    assert sorted(first + second) == list(range(6))
+    assert abs(sum(weights[i] for i in first) - sum(weights[i] for i in second)) <= 2.0
+
+
+@needs_fork
+def test_a_forked_child_returns_the_same_results_in_the_same_order() -> None:
+    data = [np.arange(n, dtype=np.float64) for n in range(1, 9)]
+    parent = os.getpid()
+    where: list[int] = []
+
+    def work(i: int) -> tuple[float, int]:
+        where.append(os.getpid())
+        return float(data[i].sum()), os.getpid()
+
+    results = map_split(work, [float(n) for n in range(1, 9)], split=True)
+    assert [r[0] for r in results] == [float(d.sum()) for d in data]
+    assert {r[1] for r in results} - {parent}  # some of the work ran in the child
+    assert all(pid == parent for pid in where)  # the child's own list is not this one
+
+
+@needs_fork
+def test_when_the_child_fails_this_process_does_its_share() -> None:
+    parent = os.getpid()
+
+    def work(i: int) -> int:
+        if os.getpid() != parent:
+            raise RuntimeError("the child breaks")
+        return i * i
+
+    assert map_split(work, [1.0] * 6, split=True) == [i * i for i in range(6)]
+
+
+@needs_fork
+def test_when_the_child_dies_this_process_does_its_share() -> None:
+    parent = os.getpid()
+
+    def work(i: int) -> int:
+        if os.getpid() != parent:
+            os._exit(3)
+        return i + 1
+
+    assert map_split(work, [1.0] * 5, split=True) == [1, 2, 3, 4, 5]
+
+
+def test_without_split_everything_runs_here() -> None:
+    parent = os.getpid()
+    assert map_split(lambda i: (i, os.getpid()), [1.0, 2.0], split=False) == [(0, parent), (1, parent)]
+
+
+@needs_fork
+def test_the_engine_plans_the_same_with_its_first_pass_split_over_two_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    needs = [N(f"{c}{i}", c, 40 + 30 * i, tier=TIERS[i % 4], people=10 + i, region=i % 2)
+             for c in ("FUEL", "POWER", "WATER") for i in range(6)]
+    pledges = [P(f"{c}-P{j}", c, 3 + j, factor=(1.0, 25.0, 60.0)[j % 3], integer=j % 3 > 0, hub=j % 2)
+               for c in ("FUEL", "POWER", "WATER") for j in range(4)]
+    problem = Instance(needs=needs, pledges=pledges, transit=[[1, 3], [2, 1]]).problem()
+    options = SolveOptions(workers=2, integer_budget=0.0)
+    one = allocate(problem, options)
+    monkeypatch.setattr(blocks, "SPLIT_ARCS", 0)
+    split = allocate(problem, options)
+    for name in ("line_pledge", "line_need", "line_units"):
+        assert getattr(split, name).tolist() == getattr(one, name).tolist()
+    assert split.tier_served.tolist() == one.tier_served.tolist()
