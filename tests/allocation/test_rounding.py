@@ -268,3 +268,25 @@ def test_the_integer_budget_shrinks_with_size_then_grows_again_at_national_scale
     assert options.integer_seconds(2_000_000) == pytest.approx(1.0)
     assert options.integer_seconds(10_000_000) == 2.0
     assert SolveOptions(integer_budget=0.1).integer_seconds(2_000_000) == 0.1
+
+
+def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    budgets: list[float] = []
+    real = mip_round
+
+    def recorded(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
+        budgets.append(float(kwargs["budget"]))  # type: ignore[arg-type]
+        return real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blocks, "mip_round", recorded)
+    problem = town_or_farm_instance().problem()  # rounding leaves the farm short: HiGHS is asked
+    allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
+    assert budgets
+    assert budgets[0] > blocks.LARGE_MIP_SECONDS
+    budgets.clear()
+    monkeypatch.setattr(blocks, "LARGE_MIP_ARCS", 1)  # now the block counts as large
+    allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
+    assert budgets
+    assert budgets[0] <= blocks.LARGE_MIP_SECONDS

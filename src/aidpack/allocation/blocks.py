@@ -55,6 +55,10 @@ SLACK_SHARE = 0.8
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).
 LARGE_MIP_ARCS = 100_000
+#: The most such a block gets: HiGHS rarely improves it within seconds (1e6 bench: a 136,000-arc generator
+#: block gained nothing in 0.5 s; 2e6: the 730,000-arc diesel block gained 6,500 medium-tier people in
+#: 0.66 s in one run of two, and overran its limit by 0.4 s).
+LARGE_MIP_SECONDS = 0.25
 #: A block's share of the MIP budget grows with its arcs up to this many.
 MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
@@ -322,6 +326,8 @@ def _solve_flow(
                 return
             remaining = phase_end - time.perf_counter()
             share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
+            if stage.block.n_arcs > LARGE_MIP_ARCS:
+                share = min(share, LARGE_MIP_SECONDS)
             share = min(max(share, MIN_MIP_SECONDS), remaining)
             if share < MIN_MIP_SECONDS / 2:
                 return
