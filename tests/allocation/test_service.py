@@ -190,3 +190,36 @@ def test_quantities_with_six_decimals_are_saved_exactly_in_lines_and_outcomes(se
     assert outcome.open_quantity == Decimal("1234.567891")
     assert outcome.covered_new == Decimal("1234.567891")
     assert outcome.covered_fixed == Decimal(0)
+
+
+def test_a_plans_lines_and_outcomes_are_stored_as_the_orm_reads_them(session: Session) -> None:
+    # Lines and outcomes are written in one driver executemany (aidpack.db.bulk_insert): the date, the
+    # status enum, the scaled quantities and the JSON detail read back through the ORM on every backend.
+    capability = unique("FUEL")
+    fuel = make_item(session, provides=capability, factor=Decimal(1), indivisible=False)
+    region = make_region(session, lat=50.45, lon=30.52)
+    hub = make_hub(session, lat=50.11, lon=22.019)  # 3 days by the rule
+    late = make_need(session, region=region, capability=capability, quantity=Decimal(10),
+                     deadline=PLAN_DATE + dt.timedelta(days=1))
+    served = make_need(session, region=region, capability=capability, quantity=Decimal("2.5"))
+    make_pledge(session, item=fuel, hub=hub, units=Decimal("7.25"))
+    plan = run_plan(session, actor="tester", plan_date=PLAN_DATE)
+    session.expire_all()
+    lines = session.scalars(select(Line).where(Line.plan_id == plan.id)).all()
+    mine = [line for line in lines if line.need_id == served.id]
+    assert len(mine) == 1
+    assert mine[0].status is LineStatus.PROPOSED
+    assert mine[0].units == Decimal("2.5")
+    assert isinstance(mine[0].eta, dt.date)
+    assert mine[0].eta >= PLAN_DATE
+    outcome = session.get(PlanNeed, (plan.id, late.id))
+    assert outcome is not None
+    assert outcome.reason is not None
+    assert outcome.reason.value == "too_late"
+    assert outcome.detail == {"earliest_eta": mine[0].eta.isoformat()}
+    assert outcome.open_quantity == Decimal("10")
+    kept = session.get(PlanNeed, (plan.id, served.id))
+    assert kept is not None
+    assert kept.reason is None
+    assert kept.detail is None
+    assert kept.covered_new == Decimal("2.5")
