@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import time
 
 import numpy as np
 import pytest
 
-from aidpack.allocation import blocks
+from aidpack.allocation import blocks, split
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.solve import SolveOptions
 from aidpack.allocation.split import fork_available, halves, map_split
@@ -84,3 +86,30 @@ def test_the_engine_plans_the_same_with_its_first_pass_split_over_two_processes(
     for name in ("line_pledge", "line_need", "line_units"):
         assert getattr(split, name).tolist() == getattr(one, name).tolist()
     assert split.tier_served.tolist() == one.tier_served.tolist()
+
+
+@needs_fork
+def test_a_child_that_never_answers_is_stopped_and_this_process_does_its_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(split, "CHILD_PATIENCE", 0.5)
+    monkeypatch.setattr(split, "PATIENCE_FACTOR", 1.0)
+    parent = os.getpid()
+
+    def work(i: int) -> int:
+        if os.getpid() != parent:
+            time.sleep(60)  # stuck, as on a lock another thread held at the fork
+        return 2 * i
+
+    started = time.perf_counter()
+    assert map_split(work, [1.0] * 4, split=True) == [0, 2, 4, 6]
+    assert time.perf_counter() - started < 30
+
+
+@needs_fork
+def test_where_no_child_may_be_forked_everything_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(mp.context.ForkProcess, "start", refuse)
+    assert map_split(lambda i: i + 10, [1.0, 1.0, 1.0], split=True) == [10, 11, 12]

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
 R = TypeVar("R")
+#: Seconds to wait for the child after this process has done its share: at least this long, and at least
+#: this many times as long as this process's share took.
+CHILD_PATIENCE = 30.0
+PATIENCE_FACTOR = 10.0
 
 
 def halves(weights: Sequence[float]) -> tuple[list[int], list[int]]:
@@ -46,11 +51,19 @@ def map_split(fn: Callable[[int], R], weights: Sequence[float], *, split: bool) 
     child = ctx.Process(target=_child, args=(fn, theirs, send), daemon=True)
     try:
         child.start()
-    except OSError:
+    except (OSError, AssertionError, ValueError):  # no fork here (a daemonic process has no children)
+        receive.close()
+        send.close()
         return [fn(i) for i in range(n)]
     send.close()
+    started = time.perf_counter()
     results: dict[int, R] = {i: fn(i) for i in mine}
-    theirs_results: list[R] | None = _receive(receive, len(theirs))
+    # The child's share is about as long as this one; a child that has not answered long after is stuck
+    # (a lock some other thread held when it forked) and is stopped.
+    patience = max(CHILD_PATIENCE, PATIENCE_FACTOR * (time.perf_counter() - started))
+    theirs_results: list[R] | None = _receive(receive, len(theirs)) if receive.poll(patience) else None
+    if theirs_results is None and child.is_alive():
+        child.kill()
     child.join()
     receive.close()
     if theirs_results is None:
