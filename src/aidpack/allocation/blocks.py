@@ -41,7 +41,7 @@ from aidpack.allocation.rounding import (
     tier_gaps,
     transit_of,
 )
-from aidpack.allocation.solve import SolveOptions, solve_block
+from aidpack.allocation.solve import MIP_NOISE, SolveOptions, solve_block
 from aidpack.allocation.split import map_split
 
 T = TypeVar("T")
@@ -52,6 +52,12 @@ MIN_MIP_SECONDS = 0.1
 #: The share of each tier's gap (relative to the plan's LP bound) that rounding in one block may spend
 #: so that the tiers after it gain; the rest is margin.
 SLACK_SHARE = 0.8
+#: HiGHS's trades use this much of a block's share of the slack. Its slack is counted against the bounds
+#: known before it runs; the plan's choice afterwards counts against the bounds it proved, which may be
+#: lower, and it undoes a trade that no longer fits (Hypothesis found a block whose proved critical bound
+#: was 0.25 % below its LP bound: HiGHS's trade overran the plan's budget by 8e-7 people and was undone,
+#: losing the high tier).
+MIP_SLACK_MARGIN = 0.9
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).
 LARGE_MIP_ARCS = 100_000
@@ -316,7 +322,7 @@ def _solve_flow(
         # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
         # own deadline.
         candidates = _mip_order(candidates, short)
-        slacks = _slack_shares(candidates, budget_left)
+        slacks = _slack_shares(candidates, budget_left, options.tier_gap)
         budget = integer_end - time.perf_counter()
         phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
@@ -534,13 +540,15 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     """
     bound, loss = _plan_loss(stages)
     budget: FloatArray = SLACK_SHARE * tier_gap * bound - loss
+    # What a trade may overrun the budget by: HiGHS's integrality noise on the plan's tier.
+    margin = MIP_NOISE * np.maximum(bound, 1.0)
 
     def gain(current: Rounded, candidate: Rounded, tier: int) -> float:
         """People ``candidate`` adds at ``tier`` over ``current`` (0 unless beyond solver noise and what it
         gives up at earlier tiers fits the budget)."""
         delta = candidate.tier_values - current.tier_values
         noise = 1e-6 * max(abs(float(current.tier_values[tier])), 1.0)
-        affordable = bool(np.all(delta[:tier] >= -np.maximum(budget[:tier], 0.0)))
+        affordable = bool(np.all(delta[:tier] >= -np.maximum(budget[:tier], 0.0) - margin[:tier]))
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
     for tier in range(4):
@@ -565,17 +573,20 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     return left
 
 
-def _slack_shares(stages: list[_Stage1], budget_left: FloatArray) -> dict[int, FloatArray]:
-    """Per block going to HiGHS MIP (by id): its share of ``SLACK_SHARE`` of what the plan may still lose per
-    tier (``budget_left``) plus what these blocks' roundings lose now, since HiGHS's plans replace them (a
-    transformer block whose rounding gave up 355 high-tier people for nothing may give up 300 for 12,000
-    medium-tier ones). A tier's slack is worth most to the blocks that lose people in the tiers after it,
-    so it is split by those later losses; by the blocks' people in the tier where no block loses later."""
+def _slack_shares(stages: list[_Stage1], budget_left: FloatArray, tier_gap: float) -> dict[int, FloatArray]:
+    """Per block going to HiGHS MIP (by id): its share of ``SLACK_SHARE`` of what the plan may lose in these
+    blocks. HiGHS's plans replace their roundings, so what the roundings lose now is theirs to spend again
+    (a transformer block whose rounding gave up 355 high-tier people for nothing may give up 300 for 12,000
+    medium-tier ones), but counted against the plan's bound as it may end: HiGHS may prove these blocks
+    can do no better than their roundings, and the plan's bound then falls by their loss. That is
+    ``budget_left`` (the plan's tier gap less every block's loss) plus (1 − ``tier_gap``) × their loss.
+    A tier's slack is worth most to the blocks that lose people in the tiers after it, so it is split by
+    those later losses; by the blocks' people in the tier where no block loses later."""
     losses = []
     for s in stages:
         assert s.rounded is not None
         losses.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0))
-    budget = np.maximum(budget_left + np.sum(losses, axis=0), 0.0)
+    budget = np.maximum(budget_left + (1.0 - tier_gap) * np.sum(losses, axis=0), 0.0)
     later = [np.array([loss[t + 1 :].sum() for t in range(4)]) for loss in losses]
     people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
     later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
@@ -583,7 +594,7 @@ def _slack_shares(stages: list[_Stage1], budget_left: FloatArray) -> dict[int, F
     for s, lost, own in zip(stages, later, people, strict=True):
         by_loss = np.divide(lost, later_total, out=np.zeros(4), where=later_total > 0)
         by_people = np.divide(own, people_total, out=np.zeros(4), where=people_total > 0)
-        shares[id(s)] = SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
+        shares[id(s)] = MIP_SLACK_MARGIN * SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
     return shares
 
 
