@@ -376,10 +376,10 @@ def _solve_flow(
 
 
 def _mip_order(stages: list[_Stage1], short: BoolArray) -> list[_Stage1]:
-    """The order in which blocks go to HiGHS MIP: those it can solve within the budget first, the largest
-    with what is left; among them, most people lost first in the tiers the plan is ``short`` of (the first
-    such tier decides: a block that lost a few high-tier people within that tier's gap waits behind one that
-    lost thousands of medium-tier ones)."""
+    """The order in which blocks go to HiGHS MIP: blocks of at most ``LARGE_MIP_ARCS`` first (HiGHS often
+    improves them within the budget), the larger ones with what is left; among them, most people lost
+    first in the tiers the plan is ``short`` of (the first such tier decides: a block that lost a few
+    high-tier people within that tier's gap waits behind one that lost thousands of medium-tier ones)."""
 
     def priority(stage: _Stage1) -> tuple[float, ...]:
         assert stage.rounded is not None
