@@ -294,3 +294,15 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert budgets
     assert budgets[0] <= blocks.LARGE_MIP_SECONDS
+
+
+def test_a_block_highs_solves_only_in_part_may_not_spend_its_rounding_loss_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = only_block(tanker_instance())
+    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
+    short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
+    budget_left = _choose_roundings([big, short], tier_gap=1e-4)
+    monkeypatch.setattr(blocks, "FULL_MIP_ARCS", block.n_arcs - 1)  # HiGHS gets a restricted MIP: no proof
+    slack = _slack_shares([short], budget_left, 1e-4)[id(short)]
+    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * SLACK_SHARE * 4.001)  # what the plan has left, only
