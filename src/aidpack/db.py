@@ -88,13 +88,14 @@ def bulk_insert(session: Session, table: TableClause, columns: Sequence[str], ro
         values = [row[position] for row in rows]
         processor = by_name[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
-            cache: dict[Any, Any] = {}
+            cache: dict[tuple[type, Any], Any] = {}  # by type too: 1, 1.0 and True are one dict key
             out = []
             for value in values:
+                key = (type(value), value)
                 try:
-                    out.append(cache[value])
+                    out.append(cache[key])
                 except KeyError:
-                    cache[value] = processed = processor(value)
+                    cache[key] = processed = processor(value)
                     out.append(processed)
                 except TypeError:  # unhashable (a JSON dict): processed each time
                     out.append(processor(value))
