@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from aidpack.allocation import blocks
 from aidpack.allocation.blocks import (
     MIP_SLACK_MARGIN,
+    MIP_SLACK_SHARE,
     SLACK_SHARE,
     BlockOutcome,
     _choose_roundings,
@@ -101,11 +102,11 @@ def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) 
 
 def test_a_block_gives_up_a_few_people_of_a_tier_within_its_gap_for_many_of_the_next() -> None:
     block = only_block(tanker_instance())
-    # The plan's high tier is 100,000 people; a gap of 1e-4 allows 10, SLACK_SHARE of it (8) for such trades.
-    assert SLACK_SHARE == 0.8
+    # The plan's high tier is 100,000 people; a gap of 1e-4 allows 10, SLACK_SHARE of it (5) for such trades.
+    assert SLACK_SHARE == 0.5
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
-    costly = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -9, 500, 0]])
+    cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -4, 500, 0]])
+    costly = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -6, 500, 0]])
     _choose_roundings([big, cheap], tier_gap=1e-4)
     assert cheap.rounded is not None
     assert cheap.rounded.method == "c1"
@@ -139,11 +140,11 @@ def test_a_tanker_that_fits_no_need_spills_first_into_the_tier_whole_units_leave
 
 def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
     block = only_block(tanker_instance())
-    # The plan's high tier: 100,000 people, of which 8 (SLACK_SHARE of the 1e-4 gap) may be traded. The small
-    # block starts 9 high-tier people short (over the budget); its second rounding wins them back, and its
-    # third gives 4 of them up again for 500 medium-tier people — affordable once the 9 are back.
+    # The plan's high tier: 100,000 people, of which 5 (SLACK_SHARE of the 1e-4 gap) may be traded. The small
+    # block starts 6 high-tier people short (over the budget); its second rounding wins them back, and its
+    # third gives 4 of them up again for 500 medium-tier people — affordable once the 6 are back.
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    small = _stage(block, [0, 10, 500, 0], [[0, 1, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
+    small = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
     _choose_roundings([big, small], tier_gap=1e-4)
     assert small.rounded is not None
     assert small.rounded.method == "c2"
@@ -238,14 +239,14 @@ def test_a_block_sent_to_highs_may_spend_again_what_its_rounding_lost() -> None:
     block = only_block(tanker_instance())
     # The plan's high tier: 100,010 people, 10.001 within the 1e-4 gap. The block's rounding lost 6 of them
     # for nothing (and 500 medium-tier people); HiGHS's plan will replace it, so those 6 are its to spend
-    # again: SLACK_SHARE of the 4.001 still unspent plus the 6 (less a margin, see MIP_SLACK_MARGIN).
+    # again: MIP_SLACK_SHARE of the 4.001 still unspent plus the 6 (less a margin, see MIP_SLACK_MARGIN).
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
     short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
     budget_left = _choose_roundings([big, short], tier_gap=1e-4)
     assert budget_left[1] == pytest.approx(4.001)
     slack = _slack_shares([short], budget_left, 1e-4)[id(short)]
     # (Counted against the bound as it may end: 100,004 if HiGHS proves the block can serve no more than 4.)
-    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * SLACK_SHARE * 1e-4 * 100_004)
+    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * MIP_SLACK_SHARE * 1e-4 * 100_004)
 
 
 def test_highs_takes_first_the_blocks_that_lost_most_in_the_tiers_the_plan_is_short_of(
@@ -305,4 +306,21 @@ def test_a_block_highs_solves_only_in_part_may_not_spend_its_rounding_loss_again
     budget_left = _choose_roundings([big, short], tier_gap=1e-4)
     monkeypatch.setattr(blocks, "FULL_MIP_ARCS", block.n_arcs - 1)  # HiGHS gets a restricted MIP: no proof
     slack = _slack_shares([short], budget_left, 1e-4)[id(short)]
-    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * SLACK_SHARE * 4.001)  # what the plan has left, only
+    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * MIP_SLACK_SHARE * 4.001)  # what the plan has left, only
+
+
+def test_a_plan_of_highs_may_trade_more_of_a_tier_than_a_rounding_may() -> None:
+    block = only_block(tanker_instance())
+    # The plan's high tier: 100,000 people, 10 within its gap. Giving up 7 high-tier people for 500 medium-tier
+    # ones is beyond a rounding's share (5) but within HiGHS's (8): HiGHS held the high tier and optimised the
+    # medium tier given it, so its trade is lexicographic; a rounding's is not re-optimised.
+    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
+    rounded = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
+    _choose_roundings([big, rounded], tier_gap=1e-4)
+    assert rounded.rounded is not None
+    assert rounded.rounded.method == "c0"
+    by_highs = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
+    by_highs.candidates[1] = replace(by_highs.candidates[1], method="mip")
+    _choose_roundings([big, by_highs], tier_gap=1e-4)
+    assert by_highs.rounded is not None
+    assert by_highs.rounded.method == "mip"

@@ -201,8 +201,10 @@ def solve_block(
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
     ``hold_slack`` (people, per tier) lets a tier be held that much below the bound its stage proved (never
-    above what the stage reached): the part of the plan's tier gap that this block may use so that the
-    tiers after it gain. Each tier stage's log entry says what it was held at (``held``). ``share_time``:
+    above what the stage reached) while the next tier is optimised (transit after the last): the part of
+    the plan's tier gap that this block may use so that that tier gains. Then the tier is held at what it
+    serves, so that a later tier never gains what the one in between could have used. Each tier stage's
+    log entry says what it was held at in the end (``held``). ``share_time``:
     an integer stage that cannot prove its gap by the deadline leaves each stage after it a reserve
     (``LATER_STAGE_RESERVE`` of the time left).
     ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
@@ -224,6 +226,9 @@ def solve_block(
     ]
     if not tiers_only:
         stages.append(("transit", model.transit_cost, options.final_gap))
+    stage_names = [stage[0] for stage in stages]
+    #: The hold row of a tier held below its optimum for the next stage's sake (see below).
+    loose_hold: tuple[int, FloatArray, dict[str, float | str | int]] | None = None
     for name, cost, stage_gap in stages:
         h.changeColsCost(model.n_cols, cols, cost)
         if model.is_mip:
@@ -238,7 +243,7 @@ def solve_block(
         elif remaining is not None and model.is_mip and share_time:
             # Earlier stages first (lexicographic order): each later stage keeps a small reserve, enough to
             # hand back its incumbent (a stage whose incumbent is within its gap of the bound stops at once).
-            later = len(stages) - 1 - [s[0] for s in stages].index(name)
+            later = len(stages) - 1 - stage_names.index(name)
             remaining = max(remaining * (1.0 - LATER_STAGE_RESERVE * later), 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
@@ -286,6 +291,15 @@ def solve_block(
             return BlockResult(status, np.zeros(model.n_x), np.zeros(model.n_cols - model.n_x), tier_values, 1.0, log)
         gap = max(gap, stage_gap_proved)
         solution = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        if loose_hold is not None:
+            # The tier before was held below its optimum only for this stage's sake: hold it now at what it
+            # serves, so that no later tier gains from it at the cost of the one in between (lexicographic).
+            row, held_cost, entry = loose_hold
+            served = float(-held_cost @ solution)
+            tightened = max(float(entry["held"]), hold_bound(served, options.hold_tolerance))
+            h.changeRowBounds(row, tightened, np.inf)
+            entry["held"] = tightened
+            loose_hold = None
         if name.startswith("tier"):
             tier = int(name[4:])
             value = float(-cost @ solution)
@@ -298,7 +312,13 @@ def solve_block(
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
                 bound = hold_bound(value, options.hold_tolerance)
-                if hold_slack is not None:
+                # The slack is for the next tier only (or transit after the last tier): a tier given up for
+                # the one after next could have served the one in between.
+                following = f"tier{tier + 1}" if tier < 3 else "transit"
+                next_stage = stage_names[stage_names.index(name) + 1] if name != stage_names[-1] else None
+                slack_here = hold_slack is not None and next_stage == following and float(hold_slack[tier]) > 0
+                if slack_here:
+                    assert hold_slack is not None
                     # The slack counts from the stage's proved bound: a stage that stopped short of it has
                     # spent that much of the slack already (else a tier could end twice its slack below).
                     proved = -float(info.mip_dual_bound) if model.is_mip else value
@@ -310,6 +330,8 @@ def solve_block(
                     bound = 0.0
                 h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
                 log[-1]["held"] = bound
+                if slack_here and bound > 0.0:
+                    loose_hold = (h.getNumRow() - 1, cost, log[-1])
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
