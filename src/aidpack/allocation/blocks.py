@@ -559,11 +559,7 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         delta = candidate.tier_values - current.tier_values
         noise = 1e-6 * max(abs(float(current.tier_values[tier])), 1.0)
         left = budget_highs if candidate.method in HIGHS_METHODS else budget
-        # Only the tier just before may pay (lexicographic: what it gives up could have served the tiers
-        # in between otherwise); the ones before it may not lose beyond noise.
-        affordable = bool(np.all(delta[: max(tier - 1, 0)] >= -margin[: max(tier - 1, 0)])) and (
-            tier == 0 or bool(delta[tier - 1] >= -max(float(left[tier - 1]), 0.0) - float(margin[tier - 1]))
-        )
+        affordable = bool(np.all(delta[:tier] >= -np.maximum(left[:tier], 0.0) - margin[:tier]))
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
     for tier in range(4):
