@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from aidpack.allocation import blocks
 from aidpack.allocation.blocks import (
     MIP_SLACK_MARGIN,
-    MIP_SLACK_SHARE,
     SLACK_SHARE,
     BlockOutcome,
     _choose_roundings,
@@ -235,20 +234,6 @@ def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Ins
                 assert result.tier_values[tier] >= proved - slack[tier] - noise
 
 
-def test_a_block_sent_to_highs_may_spend_again_what_its_rounding_lost() -> None:
-    block = only_block(tanker_instance())
-    # The plan's high tier: 100,010 people, 10.001 within the 1e-4 gap. The block's rounding lost 6 of them
-    # for nothing (and 500 medium-tier people); HiGHS's plan will replace it, so those 6 are its to spend
-    # again: MIP_SLACK_SHARE of the 4.001 still unspent plus the 6 (less a margin, see MIP_SLACK_MARGIN).
-    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
-    budget_left = _choose_roundings([big, short], tier_gap=1e-4)
-    assert budget_left[1] == pytest.approx(4.001)
-    slack = _slack_shares([short], budget_left, 1e-4)[id(short)]
-    # (Counted against the bound as it may end: 100,004 if HiGHS proves the block can serve no more than 4.)
-    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * MIP_SLACK_SHARE * 1e-4 * 100_004)
-
-
 def test_highs_takes_first_the_blocks_that_lost_most_in_the_tiers_the_plan_is_short_of(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -297,30 +282,17 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
     assert budgets[0] <= blocks.LARGE_MIP_SECONDS
 
 
-def test_a_block_highs_solves_only_in_part_may_not_spend_its_rounding_loss_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_highs_may_spend_only_what_the_plan_has_left_not_what_the_rounding_lost() -> None:
     block = only_block(tanker_instance())
+    # The plan's high tier: 100,010 people, 10.001 within its gap; the small block's rounding lost 6 of them.
+    # HiGHS may trade SLACK_SHARE of the 4.001 left (less its margin): what the rounding lost is not its to
+    # spend again, since another block might serve the next tier better with it.
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
     short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
     budget_left = _choose_roundings([big, short], tier_gap=1e-4)
-    monkeypatch.setattr(blocks, "FULL_MIP_ARCS", block.n_arcs - 1)  # HiGHS gets a restricted MIP: no proof
-    slack = _slack_shares([short], budget_left, 1e-4)[id(short)]
-    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * MIP_SLACK_SHARE * 4.001)  # what the plan has left, only
-
-
-def test_a_plan_of_highs_may_trade_more_of_a_tier_than_a_rounding_may() -> None:
-    block = only_block(tanker_instance())
-    # The plan's high tier: 100,000 people, 10 within its gap. Giving up 7 high-tier people for 500 medium-tier
-    # ones is beyond a rounding's share (5) but within HiGHS's (8): HiGHS held the high tier and optimised the
-    # medium tier given it, so its trade is lexicographic; a rounding's is not re-optimised.
-    big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
-    rounded = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
-    _choose_roundings([big, rounded], tier_gap=1e-4)
-    assert rounded.rounded is not None
-    assert rounded.rounded.method == "c0"
-    by_highs = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -7, 500, 0]])
-    by_highs.candidates[1] = replace(by_highs.candidates[1], method="mip")
-    _choose_roundings([big, by_highs], tier_gap=1e-4)
-    assert by_highs.rounded is not None
-    assert by_highs.rounded.method == "mip"
+    assert budget_left[1] == pytest.approx(4.001)
+    slack = _slack_shares([short], budget_left)[id(short)]
+    assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * SLACK_SHARE * 4.001)
+    # Over budget, nothing to trade.
+    worse = _stage(block, [0, 20, 500, 0], [[0, 4, 0, 0]])
+    assert _slack_shares([worse], _choose_roundings([big, worse], tier_gap=1e-4))[id(worse)][1] == 0.0

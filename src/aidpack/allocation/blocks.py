@@ -31,7 +31,6 @@ from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
-    FULL_MIP_ARCS,
     Rounded,
     better_plan,
     coarse_fine_round,
@@ -50,17 +49,14 @@ R = TypeVar("R")
 MAX_LOG = 200
 #: The least time a block handed to HiGHS MIP gets (small blocks usually finish well within it).
 MIN_MIP_SECONDS = 0.1
-#: The share of each tier's gap (relative to the plan's LP bound) that choosing another rounding for a
-#: block may spend so that the tiers after it gain; the rest is margin. Such a trade is not re-optimised:
-#: the tiers between may have used what it gives up (a fuzz found a block giving up 2e-4 critical-tier
-#: people for 0.006 medium-tier ones that the high tier could have used), so it stays small.
+#: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
+#: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
+#: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
+#: HiGHS, because what it gives up might serve the next tier better in another block (a fuzz found HiGHS
+#: spending 1.9 critical-tier people on 5.5 high-tier ones among generators, where a kit block could have
+#: served 68 high-tier ones with them). The 1e5 transformer block's trade of 353 high-tier people for
+#: 12,049 medium-tier ones was given up with it.
 SLACK_SHARE = 0.5
-#: The share HiGHS's plans may spend: HiGHS holds the earlier tiers and optimises each later one given
-#: them, so its trades are lexicographic (the 1e5 transformer block: 353 high-tier people for 12,049
-#: medium-tier ones, which half the gap could not afford).
-MIP_SLACK_SHARE = 0.8
-#: Rounding methods whose plans HiGHS optimised.
-HIGHS_METHODS = frozenset({"mip", "restricted-mip"})
 #: HiGHS's trades use this much of a block's share of the slack. Its slack is counted against the bounds
 #: known before it runs; the plan's choice afterwards counts against the bounds it proved, which may be
 #: lower, and it undoes a trade that no longer fits (Hypothesis found a block whose proved critical bound
@@ -331,7 +327,7 @@ def _solve_flow(
         # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
         # own deadline.
         candidates = _mip_order(candidates, short)
-        slacks = _slack_shares(candidates, budget_left, options.tier_gap)
+        slacks = _slack_shares(candidates, budget_left)
         budget = integer_end - time.perf_counter()
         phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
@@ -544,12 +540,11 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
 
     Each block starts from its lexicographically best rounding. A tier's gap is relative to the whole
     plan's tier, so a block may give up a few people of an earlier tier for many of a later one, as long
-    as the people given up stay within ``SLACK_SHARE`` of that tier's gap (``MIP_SLACK_SHARE`` for a plan
-    of HiGHS's): largest gains first, earliest tiers first.
+    as the people given up stay within ``SLACK_SHARE`` of that tier's gap: largest gains first, earliest
+    tiers first.
     """
     bound, loss = _plan_loss(stages)
     budget: FloatArray = SLACK_SHARE * tier_gap * bound - loss
-    budget_highs: FloatArray = MIP_SLACK_SHARE * tier_gap * bound - loss
     # What a trade may overrun the budget by: HiGHS's integrality noise on the plan's tier.
     margin = MIP_NOISE * np.maximum(bound, 1.0)
 
@@ -558,8 +553,7 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         gives up at earlier tiers fits the budget)."""
         delta = candidate.tier_values - current.tier_values
         noise = 1e-6 * max(abs(float(current.tier_values[tier])), 1.0)
-        left = budget_highs if candidate.method in HIGHS_METHODS else budget
-        affordable = bool(np.all(delta[:tier] >= -np.maximum(left[:tier], 0.0) - margin[:tier]))
+        affordable = bool(np.all(delta[:tier] >= -np.maximum(budget[:tier], 0.0) - margin[:tier]))
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
     for tier in range(4):
@@ -576,7 +570,6 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
                 continue  # no gain, or an earlier move in this block or on the budget changed the picture
             delta = candidate.tier_values - stage.rounded.tier_values
             budget += delta  # what the plan loses changes by -delta in every tier (gains give slack back)
-            budget_highs += delta
             stage.rounded = candidate
             stage.outcome.units = candidate.units
             stage.outcome.method = f"flow+{candidate.method}"
@@ -585,27 +578,16 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     return left
 
 
-def _slack_shares(stages: list[_Stage1], budget_left: FloatArray, tier_gap: float) -> dict[int, FloatArray]:
-    """Per block going to HiGHS MIP (by id): its share of ``MIP_SLACK_SHARE`` of what the plan may lose in these
-    blocks. HiGHS's plans replace their roundings, so what the roundings lose now is theirs to spend again
-    (a transformer block whose rounding gave up 355 high-tier people for nothing may give up 300 for 12,000
-    medium-tier ones), but counted against the plan's bound as it may end: HiGHS may prove these blocks
-    can do no better than their roundings, and the plan's bound then falls by their loss. That is
-    ``budget_left`` (the plan's tier gap less every block's loss) plus (1 − ``tier_gap``) × their loss.
-    A tier's slack is spent on the next tier only (see :func:`aidpack.allocation.solve.solve_block`), so it is
-    split by the blocks' losses in that next tier; by the blocks' people in the tier where no block loses
-    in the next."""
+def _slack_shares(stages: list[_Stage1], budget_left: FloatArray) -> dict[int, FloatArray]:
+    """Per block going to HiGHS MIP (by id): its share of ``SLACK_SHARE`` of what the plan may still lose per
+    tier (``budget_left``, never below 0), less a margin (``MIP_SLACK_MARGIN``). A tier's slack is spent on
+    the next tier only (see :func:`aidpack.allocation.solve.solve_block`), so it is split by the blocks'
+    losses in that next tier; by the blocks' people in the tier where no block loses in the next."""
     losses = []
     for s in stages:
         assert s.rounded is not None
         losses.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0))
-    # Only a block that HiGHS solves whole may spend its loss again: its proof moves the plan's bound with
-    # it. A restricted MIP proves nothing for its block (3e6 bench: a 34,552-arc transformer block, given its
-    # rounding's 15,000 medium-tier people back, recovered 11,000 and traded 1,900 more for low-tier ones:
-    # the medium tier ended 1.7e-4 below its bound).
-    whole = [s.block.n_arcs <= FULL_MIP_ARCS for s in stages]
-    recoverable = np.sum([loss for loss, w in zip(losses, whole, strict=True) if w], axis=0) if any(whole) else 0.0
-    budget = np.maximum(budget_left + (1.0 - tier_gap) * recoverable, 0.0)
+    budget = np.maximum(budget_left, 0.0)
     later = [np.array([loss[t + 1] if t < 3 else 0.0 for t in range(4)]) for loss in losses]
     people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
     later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
@@ -613,7 +595,7 @@ def _slack_shares(stages: list[_Stage1], budget_left: FloatArray, tier_gap: floa
     for s, lost, own in zip(stages, later, people, strict=True):
         by_loss = np.divide(lost, later_total, out=np.zeros(4), where=later_total > 0)
         by_people = np.divide(own, people_total, out=np.zeros(4), where=people_total > 0)
-        shares[id(s)] = MIP_SLACK_MARGIN * MIP_SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
+        shares[id(s)] = MIP_SLACK_MARGIN * SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
     return shares
 
 
