@@ -111,9 +111,11 @@ def test_no_whole_unit_plan_serving_the_tiers_travels_less_than_the_transit_boun
         # From the plan's own arcs (as the engine starts it) column generation finds the same bound.
         assert whole_unit_transit_bound(block, served, units > 0) == pytest.approx(bound, rel=1e-6, abs=1e-6)
         # And it is never (beyond the tiers' tolerances) below the plain LP's transit where the tiers are the LP's.
+        # (The hold is a millionth of a person below: on a one-person tier whose need is 6,000 units of 100-packs
+        # that is 0.007 units, 1.3e-4 of a 52 unit-day transit, as Hypothesis found; hence 1e-3.)
         lp = solve_flow_block(block)
         if np.allclose(served, lp.tier_values, rtol=1e-9, atol=1e-6):
-            assert bound >= transit_of(block, lp.amount / block.factor[block.arc_pledge]) * (1 - 1e-4)
+            assert bound >= transit_of(block, lp.amount / block.factor[block.arc_pledge]) * (1 - 1e-3)
 
 
 def test_a_plans_bounds_sum_the_blocks_and_use_the_whole_unit_bound_only_where_it_falls_short() -> None:

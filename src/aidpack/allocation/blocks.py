@@ -583,12 +583,11 @@ def _slack_shares(stages: list[_Stage1], budget_left: FloatArray) -> dict[int, F
     tier (``budget_left``, never below 0), less a margin (``MIP_SLACK_MARGIN``). A tier's slack is spent on
     the next tier only (see :func:`aidpack.allocation.solve.solve_block`), so it is split by the blocks'
     losses in that next tier; by the blocks' people in the tier where no block loses in the next."""
-    losses = []
+    later = []  # per block and tier, what it loses in the next tier
     for s in stages:
         assert s.rounded is not None
-        losses.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0))
+        later.append(np.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0)[1:], 0.0))
     budget = np.maximum(budget_left, 0.0)
-    later = [np.array([loss[t + 1] if t < 3 else 0.0 for t in range(4)]) for loss in losses]
     people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
     later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
     shares: dict[int, FloatArray] = {}

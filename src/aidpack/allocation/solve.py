@@ -226,10 +226,9 @@ def solve_block(
     ]
     if not tiers_only:
         stages.append(("transit", model.transit_cost, options.final_gap))
-    stage_names = [stage[0] for stage in stages]
     #: The hold row of a tier held below its optimum for the next stage's sake (see below).
     loose_hold: tuple[int, FloatArray, dict[str, float | str | int]] | None = None
-    for name, cost, stage_gap in stages:
+    for position, (name, cost, stage_gap) in enumerate(stages):
         h.changeColsCost(model.n_cols, cols, cost)
         if model.is_mip:
             h.setOptionValue("mip_rel_gap", stage_gap)
@@ -243,7 +242,7 @@ def solve_block(
         elif remaining is not None and model.is_mip and share_time:
             # Earlier stages first (lexicographic order): each later stage keeps a small reserve, enough to
             # hand back its incumbent (a stage whose incumbent is within its gap of the bound stops at once).
-            later = len(stages) - 1 - stage_names.index(name)
+            later = len(stages) - 1 - position
             remaining = max(remaining * (1.0 - LATER_STAGE_RESERVE * later), 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
@@ -315,7 +314,7 @@ def solve_block(
                 # The slack is for the next tier only (or transit after the last tier): a tier given up for
                 # the one after next could have served the one in between.
                 following = f"tier{tier + 1}" if tier < 3 else "transit"
-                next_stage = stage_names[stage_names.index(name) + 1] if name != stage_names[-1] else None
+                next_stage = stages[position + 1][0] if position + 1 < len(stages) else None
                 slack_here = hold_slack is not None and next_stage == following and float(hold_slack[tier]) > 0
                 if slack_here:
                     assert hold_slack is not None
