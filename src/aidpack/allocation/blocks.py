@@ -35,7 +35,9 @@ from aidpack.allocation.rounding import (
     StageBounds,
     better_plan,
     coarse_fine_round,
+    exact_fine,
     greedy_round,
+    lex_better,
     matched_round,
     mip_round,
     size_classes,
@@ -474,8 +476,9 @@ def _transit_phase(
         if budget < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
-        better = mip_round(stage.block, stage.amount, stage.rounded, budget=budget, options=options, by_hub=True)
-        if not better_plan(stage.block, stage.rounded, better):
+        better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
+                                                   options=options, by_hub=True))
+        if _adopt_for_transit(stage.block, stage.rounded, better):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
             served_as_well = bool(np.all(better.tier_values >= transit_hold(stage.block, stage.rounded.tier_values)))
@@ -496,6 +499,16 @@ def _transit_phase(
         })
 
     _for_each(run, todo, workers)
+
+
+def _adopt_for_transit(block: FlowBlock, incumbent: Rounded, candidate: Rounded) -> bool:
+    """Whether the transit phase takes HiGHS's plan: it serves the tiers better, or every tier as well (to
+    float noise: no hair of a tier is traded for unit-days) and travels less."""
+    if lex_better(candidate.tier_values, incumbent.tier_values):
+        return True
+    served = incumbent.tier_values
+    as_well = bool(np.all(candidate.tier_values >= served - 1e-9 * np.maximum(np.abs(served), 1.0)))
+    return as_well and transit_of(block, candidate.units) < transit_of(block, incumbent.units) * (1 - 1e-12)
 
 
 def _serves_as_held(plan: Rounded, bounds: StageBounds | None) -> bool:

@@ -466,6 +466,23 @@ def _refine(
 
 
 
+def exact_fine(block: FlowBlock, plan: Rounded) -> Rounded:
+    """``plan`` (HiGHS's) with its finest units' flow solved again exactly around its larger units, when that
+    is better. HiGHS holds each tier within its tolerances, and its transit stage spends that hair: a litre
+    split 1.000008 / 0.999992 between two critical needs to save 8e-6 unit-days, a critical tier 1.6e-7 below
+    its optimum. The integer flow places the same litres without that noise. HiGHS's transit bound is kept
+    only for a plan that serves every tier as HiGHS held it."""
+    divisible, fine, f_min = size_classes(block)
+    units = _refine(block, plan.units, ~fine[block.arc_pledge], fine, divisible, f_min, None)
+    repaired = greedy_repair(block, units)
+    if not better_plan(block, repaired, plan):
+        return plan
+    held = plan.stage_bounds.held if plan.stage_bounds is not None else None
+    serves = held is not None and bool(np.all(repaired.tier_values >= held - 1e-9 * np.maximum(np.abs(held), 1.0)))
+    return Rounded(repaired.units, repaired.tier_values, plan.gap, plan.method, stage_bounds=plan.stage_bounds,
+                   transit_bound=plan.transit_bound if serves else None)
+
+
 def matched_round(
     block: FlowBlock,
     amount: FloatArray,
