@@ -31,13 +31,13 @@ from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
+    EXACT,
     Rounded,
     StageBounds,
     better_plan,
     coarse_fine_round,
     exact_fine,
     greedy_round,
-    lex_better,
     matched_round,
     mip_round,
     size_classes,
@@ -476,8 +476,11 @@ def _transit_phase(
         if budget < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
+        # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
+        # them there and minimises transit alone, so that its bound holds for every plan that serves them.
         better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
-                                                   options=options, by_hub=True))
+                                                   options=options, by_hub=True,
+                                                   fixed_tiers=transit_hold(stage.block, stage.rounded.tier_values)))
         if _adopt_for_transit(stage.block, stage.rounded, better):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
@@ -502,13 +505,10 @@ def _transit_phase(
 
 
 def _adopt_for_transit(block: FlowBlock, incumbent: Rounded, candidate: Rounded) -> bool:
-    """Whether the transit phase takes HiGHS's plan: it serves the tiers better, or every tier as well (to
-    float noise: no hair of a tier is traded for unit-days) and travels less."""
-    if lex_better(candidate.tier_values, incumbent.tier_values):
-        return True
-    served = incumbent.tier_values
-    as_well = bool(np.all(candidate.tier_values >= served - 1e-9 * np.maximum(np.abs(served), 1.0)))
-    return as_well and transit_of(block, candidate.units) < transit_of(block, incumbent.units) * (1 - 1e-12)
+    """Whether the transit phase takes HiGHS's plan (its finest units placed exactly): it serves the tiers
+    better, or as well, and travels less; tiers compared to float noise, so that no hair of a tier is traded
+    for unit-days or for a later tier."""
+    return better_plan(block, candidate, incumbent, rel=EXACT)
 
 
 def _serves_as_held(plan: Rounded, bounds: StageBounds | None) -> bool:

@@ -27,6 +27,9 @@ _TOL = 1e-9
 FULL_MIP_ARCS = 6_000
 #: Edges per need kept (nearest first) besides the LP's support in a restricted MIP.
 RESTRICTED_PER_NEED = 3
+#: Tier values this close (relative) are equal when both plans are exact flows around whole units (no solver
+#: tolerance in them): float noise only.
+EXACT = 1e-9
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,12 @@ def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6, slack: FloatArra
     return False
 
 
-def better_plan(block: FlowBlock, a: Rounded, b: Rounded) -> bool:
-    """Whether ``a`` beats ``b``: tiers lexicographically, then fewer unit-days in transit."""
-    if lex_better(a.tier_values, b.tier_values):
+def better_plan(block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6) -> bool:
+    """Whether ``a`` beats ``b``: tiers lexicographically (within ``rel``: see :func:`lex_better`), then fewer
+    unit-days in transit."""
+    if lex_better(a.tier_values, b.tier_values, rel=rel):
         return True
-    if lex_better(b.tier_values, a.tier_values):
+    if lex_better(b.tier_values, a.tier_values, rel=rel):
         return False
     return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
 
@@ -199,6 +203,7 @@ def mip_round(
     options: SolveOptions,
     slack: FloatArray | None = None,
     by_hub: bool = False,
+    fixed_tiers: FloatArray | None = None,
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
@@ -207,6 +212,7 @@ def mip_round(
     :func:`aidpack.allocation.solve.solve_block`). Returns whichever of HiGHS's plan and the incumbent
     is better, the tiers compared within that slack. ``by_hub``: pack classes also share their transit
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
+    ``fixed_tiers``: HiGHS holds the tiers there (people) and minimises transit alone (see :func:`solve_block`).
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
@@ -262,7 +268,7 @@ def mip_round(
     # One deadline for the block's stages: the critical tier may use what it needs (lexicographic order).
     slack = np.zeros(4) if slack is None else slack
     result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start,
-                         hold_slack=slack, share_time=True, abs_gap=slack)
+                         hold_slack=slack, share_time=True, abs_gap=slack, fixed_tiers=fixed_tiers)
     if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
         return incumbent
     pair_units = np.zeros(pairs.size)
@@ -471,11 +477,12 @@ def exact_fine(block: FlowBlock, plan: Rounded) -> Rounded:
     is better. HiGHS holds each tier within its tolerances, and its transit stage spends that hair: a litre
     split 1.000008 / 0.999992 between two critical needs to save 8e-6 unit-days, a critical tier 1.6e-7 below
     its optimum. The integer flow places the same litres without that noise. HiGHS's transit bound is kept
-    only for a plan that serves every tier as HiGHS held it."""
+    only for a plan that serves every tier as HiGHS held it. Tiers are compared to float noise (``EXACT``): a
+    medium tier 5.9e-5 people up is no gain when the critical tier paid 2e-5 people (1e-7 of it) for it."""
     divisible, fine, f_min = size_classes(block)
     units = _refine(block, plan.units, ~fine[block.arc_pledge], fine, divisible, f_min, None)
     repaired = greedy_repair(block, units)
-    if not better_plan(block, repaired, plan):
+    if not better_plan(block, repaired, plan, rel=EXACT):
         return plan
     held = plan.stage_bounds.held if plan.stage_bounds is not None else None
     serves = held is not None and bool(np.all(repaired.tier_values >= held - 1e-9 * np.maximum(np.abs(held), 1.0)))

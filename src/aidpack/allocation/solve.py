@@ -197,6 +197,7 @@ def solve_block(
     share_time: bool = False,
     tiers_only: bool = False,
     abs_gap: FloatArray | None = None,
+    fixed_tiers: FloatArray | None = None,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
@@ -209,7 +210,9 @@ def solve_block(
     (``LATER_STAGE_RESERVE`` of the time left).
     ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
     ``abs_gap`` (people, per tier): an integer tier stage also stops once within that many people of its
-    bound — the block's share of the plan's tier gap, which is relative to the whole plan's tier."""
+    bound — the block's share of the plan's tier gap, which is relative to the whole plan's tier.
+    ``fixed_tiers`` (people, per tier): hold each tier at least there from the start and optimise transit
+    alone (a plan serving them is known, ``initial_x``); each tier's log entry says what it was held at."""
     h = new_highs(options.seed)
     _pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
@@ -224,6 +227,13 @@ def solve_block(
     stages: list[tuple[str, FloatArray, float]] = [
         (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
     ]
+    if fixed_tiers is not None:
+        for name, cost, _ in stages:
+            tier, nz = int(name[4:]), np.flatnonzero(cost)
+            h.addRow(float(fixed_tiers[tier]), np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+            log.append({"stage": name, "status": "fixed", "seconds": 0.0, "objective": float("nan"), "gap": 0.0,
+                        "bound": float("nan"), "held": float(fixed_tiers[tier])})
+        stages = []
     if not tiers_only:
         stages.append(("transit", model.transit_cost, options.final_gap))
     #: The hold row of a tier held below its optimum for the next stage's sake (see below).
