@@ -33,7 +33,6 @@ from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
     Rounded,
-    StageBounds,
     better_plan,
     coarse_fine_round,
     exact_fine,
@@ -478,23 +477,24 @@ def _transit_phase(
         started = time.perf_counter()
         # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
         # them there and minimises transit alone, so that its bound holds for every plan that serves them.
+        hold = transit_hold(stage.block, stage.rounded.tier_values)
         better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
-                                                   options=options, by_hub=True,
-                                                   fixed_tiers=transit_hold(stage.block, stage.rounded.tier_values)))
-        if _adopt_for_transit(stage.block, stage.rounded, better):
+                                                   options=options, by_hub=True, fixed_tiers=hold))
+        # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
+        # so that no hair of a tier is traded for unit-days.
+        if better_plan(stage.block, better, stage.rounded, rel=EXACT):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
-            served_as_well = bool(np.all(better.tier_values >= transit_hold(stage.block, stage.rounded.tier_values)))
-            kept = stage.transit_bound if served_as_well else None
+            kept = stage.transit_bound if bool(np.all(better.tier_values >= hold)) else None
             bounds = [b for b in (kept, better.transit_bound) if b is not None]
             stage.transit_bound = max(bounds) if bounds else None
             stage.rounded = better
             stage.outcome.units = better.units
             stage.outcome.method = f"flow+{better.method}"
-        elif better.transit_bound is not None and _serves_as_held(stage.rounded, better.stage_bounds):
+        elif better.transit_bound is not None:
             # The plan kept travels less than HiGHS's (often the same plan, HiGHS's a millionth of a unit-day
-            # off by its tolerances): HiGHS's bound holds for it too, as it serves every tier as HiGHS held it
-            # (a fuel block proved optimal reported a transit gap of 0.25 without this).
+            # off by its tolerances): HiGHS's bound holds for it too, as it serves the tiers HiGHS held (a fuel
+            # block proved optimal reported a transit gap of 0.25 without this).
             stage.transit_bound = max(better.transit_bound, stage.transit_bound or 0.0)
         stage.outcome.log.append({
             "capability": names[stage.block.capability], "stage": "transit mip",
@@ -502,21 +502,6 @@ def _transit_phase(
         })
 
     _for_each(run, todo, workers)
-
-
-def _adopt_for_transit(block: FlowBlock, incumbent: Rounded, candidate: Rounded) -> bool:
-    """Whether the transit phase takes HiGHS's plan (its finest units placed exactly): it serves the tiers
-    better, or as well, and travels less; tiers compared to float noise, so that no hair of a tier is traded
-    for unit-days or for a later tier."""
-    return better_plan(block, candidate, incumbent, rel=EXACT)
-
-
-def _serves_as_held(plan: Rounded, bounds: StageBounds | None) -> bool:
-    """Whether ``plan`` serves every tier at least as HiGHS held it (then HiGHS's transit bound holds for it)."""
-    if bounds is None:
-        return False
-    held = bounds.held
-    return bool(np.all(plan.tier_values >= held - 1e-9 * np.maximum(np.abs(held), 1.0)))
 
 
 def _tighten_bounds(
