@@ -137,6 +137,35 @@ def test_a_tanker_that_fits_no_need_spills_first_into_the_tier_whole_units_leave
     assert result.tier_served[2] == pytest.approx(2_000.0)
 
 
+
+def village_and_towns_instance() -> Instance:
+    # Two 30,000-litre tankers; 1,000 loose litres that reach only a critical village lacking 1,500 (the
+    # towns' deadline is too soon for them). Two medium-tier towns lack 2,000 litres (1,000 people) and 29,000
+    # (5,000 people). No need has room for a whole tanker, and the LP uses both.
+    soon = T0 + dt.timedelta(days=2)
+    needs = [N("VILLAGE", "DIESEL-L", 1_500, people=100, region=1),
+             N("SMALL", "DIESEL-L", 2_000, tier="medium", people=1_000, deadline=soon),
+             N("BIG", "DIESEL-L", 29_000, tier="medium", people=5_000, deadline=soon)]
+    pledges = [P("TANKER-1", "DIESEL-L", 1, factor=30_000, integer=True),
+               P("TANKER-2", "DIESEL-L", 1, factor=30_000, integer=True), P("LOOSE", "DIESEL-L", 1_000, hub=1)]
+    return Instance(needs=needs, pledges=pledges, transit=[[0, 0], [5, 0]])
+
+
+def test_a_spill_that_leaves_an_earlier_need_short_gives_it_the_first_pack_on_a_second_try() -> None:
+    # Spilt where absorbed most, the tankers fill the big town and the small one (2,000 > the village's 1,500),
+    # and the loose litres leave the village 500 short. Without the spill, the leftover tankers go by need
+    # level: the village, then the small town (the better ratio of people to litres). The second try gives
+    # the village its tanker first, and the other fills the big town.
+    block = only_block(village_and_towns_instance())
+    lp = solve_flow_block(block)
+    spilt = matched_round(block, lp.amount, spill=True, spill_tier=2)
+    assert spilt.tier_values[0] == pytest.approx(100.0)
+    assert spilt.tier_values[2] == pytest.approx(5_000.0)
+    assert matched_round(block, lp.amount).tier_values[2] == pytest.approx(1_000.0)
+    result = allocate(village_and_towns_instance().problem(), NO_MIP)
+    assert result.tier_served[0] == pytest.approx(100.0)
+    assert result.tier_served[2] == pytest.approx(5_000.0)
+
 def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
     block = only_block(tanker_instance())
     # The plan's high tier: 100,000 people, of which 5 (SLACK_SHARE of the 1e-4 gap) may be traded. The small

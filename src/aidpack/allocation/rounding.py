@@ -510,7 +510,32 @@ def matched_round(
     the fine flow. Lexicographically, a tanker absorbed by a low-tier need is lost to the first tier that
     whole units leave short (2e6-edge bench, diesel: 151 tankers of 30,000 L against needs of median
     3,959 L; spilling them among critical to medium needs first served 82,000 more medium-tier people).
+    A need of a tier before ``spill_tier`` that the spill leaves short (few loose litres reach it, and the
+    tankers went where they were absorbed most) gets the spill's packs first in a second try, kept when it
+    is the better plan (1e6 edges on 22 capabilities, diesel: a critical need left 1,551 L short, 327
+    people, for 179,000 medium-tier ones; the second try serves both).
     """
+    plan = _matched(block, amount, previous, spill, spill_tier, None)
+    if not spill:
+        return plan
+    brought = np.bincount(block.arc_need, weights=plan.units * block.factor[block.arc_pledge],
+                          minlength=block.needs.size)
+    short = (block.tier < spill_tier) & (brought < block.demand - 1e-6 * np.maximum(block.demand, 1.0))
+    if not short.any():
+        return plan
+    second = _matched(block, amount, previous, spill, spill_tier, short)
+    return second if better_plan(block, second, plan) else plan
+
+
+def _matched(
+    block: FlowBlock,
+    amount: FloatArray,
+    previous: FloatArray | None,
+    spill: bool,
+    spill_tier: int,
+    protect: BoolArray | None,
+) -> Rounded:
+    """:func:`matched_round`, the spill going first to the needs marked ``protect``."""
     arc_factor = block.factor[block.arc_pledge]
     divisible, fine, f_min = size_classes(block)
     coarse = ~fine
@@ -538,7 +563,8 @@ def matched_round(
         left = target[pledges] - np.rint(sent[pledges]).astype(np.int64)
         unplaced += int(left[left > 0].sum())
         if spill:
-            placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier)
+            placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier,
+                            protect)
     units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
     return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched", unplaced=unplaced)
@@ -578,10 +604,11 @@ def _spill(
     count: IntArray,
     rank: IntArray,
     first: BoolArray,
+    protect: BoolArray | None = None,
 ) -> FloatArray:
     """Place ``count`` more whole units of each of ``pledges`` (in ``units``), each where it is absorbed
-    most (then the nearest), needs marked ``first`` before the others; returns the amount now placed on
-    each need."""
+    most (then the nearest), needs marked ``protect`` first, then those marked ``first``, then the others;
+    returns the amount now placed on each need."""
     by_pledge = np.argsort(block.arc_pledge, kind="stable")
     starts = np.searchsorted(block.arc_pledge[by_pledge], np.arange(block.pledges.size + 1))
     transit = block.transit.astype(np.float64)
@@ -594,7 +621,8 @@ def _spill(
             if arcs.size == 0 or float(gain.max()) <= _TOL:
                 break
             preferred = first[block.arc_need[arcs]] & (gain > _TOL)
-            pick = arcs[np.lexsort((transit[arcs], -gain, ~preferred))[0]]
+            protected = protect[block.arc_need[arcs]] & (gain > _TOL) if protect is not None else preferred
+            pick = arcs[np.lexsort((transit[arcs], -gain, ~preferred, ~protected))[0]]
             units[pick] += 1.0
             placed[block.arc_need[pick]] += f
     return placed
