@@ -5,8 +5,10 @@ capabilities with skewed (Zipf) popularity, several unit sizes per capability (g
 1 MW, litres and drums and tankers of diesel, single blankets and bales), some capabilities short of
 supply, deadlines and availability dates. The size is calibrated to a target number of candidate
 edges (capability-matched, deadline-feasible pledge × need pairs) with the engine's own transit rule.
+Two shapes: ``national`` (198 capabilities, the HS long tail included: many small blocks) and ``core`` (the
+22 main capabilities: the same edges in fewer, larger blocks, where HiGHS's LP has fewer rows).
 
-    python -m bench.generate OUT_DIR --edges 1e6 [--seed 1]
+    python -m bench.generate OUT_DIR --edges 1e6 [--seed 1] [--shape national|core]
 """
 
 from __future__ import annotations
@@ -123,8 +125,19 @@ def _tail() -> tuple[CapabilitySpec, ...]:
     return tuple(tail)
 
 
+#: The 22 capabilities above: a scenario of fewer, larger blocks (``shape="core"``).
+CORE = CAPABILITIES
 CAPABILITIES = CAPABILITIES + _tail()
-ITEMS = tuple((c, item) for c, cap in enumerate(CAPABILITIES) for item in cap.items)
+#: Scenario shapes: "national" (every capability, the long tail too) and "core" (no long tail).
+SHAPES: dict[str, tuple[CapabilitySpec, ...]] = {"national": CAPABILITIES, "core": CORE}
+
+
+def items_of(capabilities: tuple[CapabilitySpec, ...]) -> tuple[tuple[int, ItemSpec], ...]:
+    """Every item with the index of the capability it provides."""
+    return tuple((c, item) for c, cap in enumerate(capabilities) for item in cap.items)
+
+
+ITEMS = items_of(CAPABILITIES)
 
 
 @dataclass
@@ -160,11 +173,12 @@ def _geo() -> tuple[list[dict[str, str]], list[dict[str, str]], list[str]]:
     return regions, hubs, donors + ["NATO-CAP", "EU"]
 
 
-def draw(scale: float, seed: int) -> Drawn:
-    """Needs ≈ 10·scale and pledges ≈ 8·scale, all capabilities, seeded."""
+def draw(scale: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES) -> Drawn:
+    """Needs ≈ 10·scale and pledges ≈ 8·scale over ``capabilities``, seeded."""
     rng = np.random.default_rng(seed)
     regions, hubs, donors = _geo()
-    n_caps = len(CAPABILITIES)
+    items = items_of(capabilities)
+    n_caps = len(capabilities)
     popularity = 1.0 / np.arange(1, n_caps + 1) ** 0.7
     popularity /= popularity.sum()
     n_needs = max(int(round(10 * scale)), n_caps)
@@ -173,7 +187,7 @@ def draw(scale: float, seed: int) -> Drawn:
     population = np.array([float(r["population"]) for r in regions])
     need_cap = rng.choice(n_caps, size=n_needs, p=popularity)
     need_region = rng.choice(len(regions), size=n_needs, p=population / population.sum())
-    median = np.array([c.median_need for c in CAPABILITIES])[need_cap]
+    median = np.array([c.median_need for c in capabilities])[need_cap]
     need_qty = np.maximum(np.rint(median * rng.lognormal(0.0, 0.8, n_needs)), 1).astype(np.int64)
     need_tier = rng.choice(4, size=n_needs, p=np.array(TIER_SHARE))
     need_people = np.maximum(np.rint(rng.lognormal(7.5, 1.2, n_needs) * (1.8 - 0.25 * need_tier)), 1).astype(np.int64)
@@ -183,7 +197,7 @@ def draw(scale: float, seed: int) -> Drawn:
     # Pledges: a capability by popularity, then one of its items (smaller units more often).
     pledge_cap = rng.choice(n_caps, size=n_pledges, p=popularity)
     item_of_cap: list[list[int]] = [[] for _ in range(n_caps)]
-    for index, (c, _) in enumerate(ITEMS):
+    for index, (c, _) in enumerate(items):
         item_of_cap[c].append(index)
     pledge_item = np.empty(n_pledges, dtype=np.int64)
     for c in range(n_caps):
@@ -192,7 +206,7 @@ def draw(scale: float, seed: int) -> Drawn:
         weights = 1.0 / np.arange(1, len(options) + 1)
         picks = rng.choice(len(options), size=members.size, p=weights / weights.sum())
         pledge_item[members] = np.array(options)[picks]
-    factors = np.array([item.factor for _, item in ITEMS])[pledge_item]
+    factors = np.array([item.factor for _, item in items])[pledge_item]
     # Total supply per capability between 50% and 140% of the demand, spread over its pledges.
     demand = np.bincount(need_cap, weights=need_qty, minlength=n_caps)
     ratio = rng.uniform(0.5, 1.4, n_caps)
@@ -219,16 +233,18 @@ def _transit() -> npt.NDArray[np.int64]:
     )
 
 
-def count_edges(drawn: Drawn, *, include_proposed: bool = False) -> int:
+def count_edges(
+    drawn: Drawn, *, include_proposed: bool = False, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES
+) -> int:
     """Candidate edges as the engine counts them (confirmed pledges; deadline-feasible pairs)."""
     transit = _transit()
-    cap_of_item = np.array([c for c, _ in ITEMS])
+    cap_of_item = np.array([c for c, _ in items_of(capabilities)])
     usable = (drawn.pledge_status == 0) | (include_proposed & (drawn.pledge_status == 1))
     p_cap = cap_of_item[drawn.pledge_item]
     p_start = np.maximum(drawn.pledge_available, 0)
     deadline = np.where(drawn.need_deadline < 0, 10**9, drawn.need_deadline)
     total = 0
-    for c in range(len(CAPABILITIES)):
+    for c in range(len(capabilities)):
         pledges = np.flatnonzero(usable & (p_cap == c))
         needs = np.flatnonzero(drawn.need_cap == c)
         if pledges.size == 0 or needs.size == 0:
@@ -239,17 +255,19 @@ def count_edges(drawn: Drawn, *, include_proposed: bool = False) -> int:
     return total
 
 
-def calibrate(target_edges: float, seed: int) -> tuple[Drawn, int]:
+def calibrate(
+    target_edges: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES
+) -> tuple[Drawn, int]:
     """Scale the scenario until its candidate edges are within 3% of the target."""
     scale = math.sqrt(target_edges / 80.0) / 3.0
-    drawn = draw(scale, seed)
-    edges = count_edges(drawn)
+    drawn = draw(scale, seed, capabilities)
+    edges = count_edges(drawn, capabilities=capabilities)
     for _ in range(6):
         if abs(edges - target_edges) <= 0.03 * target_edges:
             break
         scale *= math.sqrt(target_edges / max(edges, 1))
-        drawn = draw(scale, seed)
-        edges = count_edges(drawn)
+        drawn = draw(scale, seed, capabilities)
+        edges = count_edges(drawn, capabilities=capabilities)
     return drawn, edges
 
 
@@ -257,9 +275,10 @@ def _date(days: int) -> str:
     return (PLAN_DATE + dt.timedelta(days=int(days))).isoformat()
 
 
-def write(drawn: Drawn, folder: Path, *, name: str) -> None:
+def write(drawn: Drawn, folder: Path, *, name: str, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES) -> None:
     """The scenario folder: scenario.toml and one CSV per kind (SPEC §3)."""
     regions, hubs, donors = _geo()
+    items = items_of(capabilities)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scenario.toml").write_text(
         f'name = "{name}"\nplan_date = {PLAN_DATE.isoformat()}\n'
@@ -279,13 +298,13 @@ def write(drawn: Drawn, folder: Path, *, name: str) -> None:
     table("hubs.csv", ["code", "name", "country", "lat", "lon"],
           [[h["code"], h["name"], h["country"], h["lat"], h["lon"]] for h in hubs])
     table("catalogue.csv", ["code", "name", "category", "unit", "provides", "factor", "indivisible"],
-          [[item.code, item.name, item.category, item.unit, CAPABILITIES[c].code, f"{item.factor:g}",
-            "true" if item.indivisible else "false"] for c, item in ITEMS])
+          [[item.code, item.name, item.category, item.unit, capabilities[c].code, f"{item.factor:g}",
+            "true" if item.indivisible else "false"] for c, item in items])
     table("donors.csv", ["code", "name", "kind"],
           [[d, d if len(d) > 2 else f"State {d}", "state" if len(d) == 2 else "multilateral"] for d in donors])
     today = PLAN_DATE
     table("needs.csv", ["ref", "region", "capability", "quantity", "priority", "deadline", "people_served"], [
-        [f"N-{i:07d}", regions[int(r)]["code"], CAPABILITIES[int(c)].code, str(int(q)), TIERS[int(t)],
+        [f"N-{i:07d}", regions[int(r)]["code"], capabilities[int(c)].code, str(int(q)), TIERS[int(t)],
          "" if d < 0 else (today + dt.timedelta(days=int(d))).isoformat(), str(int(s))]
         for i, (c, r, q, t, s, d) in enumerate(zip(
             drawn.need_cap, drawn.need_region, drawn.need_qty, drawn.need_tier, drawn.need_people, drawn.need_deadline,
@@ -293,7 +312,7 @@ def write(drawn: Drawn, folder: Path, *, name: str) -> None:
     ])
     statuses = ("confirmed", "proposed", "withdrawn")
     table("pledges.csv", ["ref", "donor", "item", "units", "available", "hub", "channel", "status"], [
-        [f"P-{j:07d}", donors[int(d)], ITEMS[int(it)][1].code, str(int(u)), "" if a == -99 else _date(int(a)),
+        [f"P-{j:07d}", donors[int(d)], items[int(it)][1].code, str(int(u)), "" if a == -99 else _date(int(a)),
          hubs[int(h)]["code"], CHANNELS[int(ch)], statuses[int(st)]]
         for j, (it, u, h, a, d, st, ch) in enumerate(zip(
             drawn.pledge_item, drawn.pledge_units, drawn.pledge_hub, drawn.pledge_available, drawn.pledge_donor,
@@ -301,10 +320,13 @@ def write(drawn: Drawn, folder: Path, *, name: str) -> None:
     ])
 
 
-def generate(folder: Path, *, edges: float, seed: int = 1) -> int:
-    """Write a scenario of about ``edges`` candidate edges to ``folder``; returns its exact edge count."""
-    drawn, count = calibrate(edges, seed)
-    write(drawn, folder, name=f"bench-{int(edges):d}-seed{seed}")
+def generate(folder: Path, *, edges: float, seed: int = 1, shape: str = "national") -> int:
+    """Write a scenario of about ``edges`` candidate edges to ``folder`` (``shape``: a key of ``SHAPES``);
+    returns its exact edge count."""
+    capabilities = SHAPES[shape]
+    drawn, count = calibrate(edges, seed, capabilities)
+    suffix = "" if shape == "national" else f"-{shape}"
+    write(drawn, folder, name=f"bench-{int(edges):d}-seed{seed}{suffix}", capabilities=capabilities)
     return count
 
 
@@ -313,8 +335,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--edges", type=float, default=1e5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="national")
     args = parser.parse_args()
-    count = generate(args.out, edges=args.edges, seed=args.seed)
+    count = generate(args.out, edges=args.edges, seed=args.seed, shape=args.shape)
     print(f"wrote {args.out}: {count:,} candidate edges")
 
 

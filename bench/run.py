@@ -2,7 +2,7 @@
 aidpack's engine (end to end from the database) with a folded-weights HiGHS LP, PuLP + CBC (small
 sizes only) and a first-come-first-served greedy fill. Prints the table and writes it to bench/results/.
 
-    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--cbc-max 2e4]
+    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core] [--cbc-max 2e4]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
 from aidpack.ingest.service import import_path
-from bench.generate import generate
+from bench.generate import SHAPES, generate
 
 ROOT = Path(__file__).parent
 WORK = ROOT / ".work"
@@ -31,9 +31,9 @@ LABELS = {
 }
 
 
-def prepare(edges: float, seed: int) -> tuple[str, int, float]:
+def prepare(edges: float, seed: int, shape: str = "national") -> tuple[str, int, float]:
     """A scenario of about ``edges`` candidate edges imported into its own SQLite file (cached)."""
-    name = f"e{int(edges)}-s{seed}"
+    name = f"e{int(edges)}-s{seed}" + ("" if shape == "national" else f"-{shape}")
     folder, db = WORK / name, WORK / f"{name}.db"
     marker = WORK / f"{name}.json"
     url = f"sqlite:///{db}"
@@ -43,7 +43,7 @@ def prepare(edges: float, seed: int) -> tuple[str, int, float]:
     WORK.mkdir(parents=True, exist_ok=True)
     if db.exists():
         db.unlink()
-    count = generate(folder, edges=edges, seed=seed)
+    count = generate(folder, edges=edges, seed=seed, shape=shape)
     engine = make_engine(url)
     migrate(engine)
     started = time.perf_counter()
@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1e4,1e5,1e6", help="target candidate edges, comma-separated")
     parser.add_argument("--large", action="store_true", help="also 3e6 edges (several minutes)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="national",
+                        help="national: every capability (198 blocks); core: 22 capabilities, fewer and larger blocks")
     parser.add_argument("--cbc-max", type=float, default=2e4, help="largest size on which PuLP + CBC runs")
     parser.add_argument("--highs-max", type=float, default=1.5e6, help="largest size for the folded HiGHS LP")
     parser.add_argument("--time-limit", type=float, default=240.0, help="seconds for the folded HiGHS LP")
@@ -154,7 +156,8 @@ def main() -> None:
     sections = [
         "# aidpack engine benchmark",
         "",
-        f"Seeded scenarios (seed {args.seed}) from `bench/generate.py`: real regions, hubs and donors; synthetic "
+        f"Seeded scenarios (seed {args.seed}, shape {args.shape}) from `bench/generate.py`: real regions, hubs "
+        "and donors; synthetic "
         "needs and pledges. Each method runs in its own process on the same imported database; its time includes "
         "reading the data. PuLP + CBC runs only up to "
         f"{args.cbc_max:,.0f} edges (it takes minutes beyond). 'gap to LP bound' is (bound − served) / bound per "
@@ -164,7 +167,7 @@ def main() -> None:
         "",
     ]
     for size in sizes:
-        url, edges, import_seconds = prepare(size, args.seed)
+        url, edges, import_seconds = prepare(size, args.seed, args.shape)
         methods = ["aidpack", "greedy"]
         if edges <= args.highs_max:
             methods.append("highs")
