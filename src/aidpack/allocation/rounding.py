@@ -64,8 +64,11 @@ class Rounded:
     #: When HiGHS ran the transit stage and the plan serves every tier at least as HiGHS held it: a lower
     #: bound on the unit-days in transit of any plan that serves the tiers as well.
     transit_bound: float | None = None
-    #: Matched rounding without spill: the packs it found no room for (0: spilling them changes nothing).
+    #: Matched rounding without spill: the packs it found no room for, and the latest tier whose needs it
+    #: gave packs that had room (-1: none). Spilling changes nothing when the first is 0 and the second is no
+    #: later than the tier the plan first falls short in.
     unplaced: int = 0
+    latest_packed_tier: int = -1
 
 
 def block_tier_values(block: FlowBlock, units: FloatArray) -> FloatArray:
@@ -505,11 +508,12 @@ def matched_round(
     every other need. Here, one pack size at a time (largest first), as many packs as the LP used are
     placed by a min-cost flow in whole packs on needs with room for a whole pack (best need level first,
     then where the LP sent that size), and the finest units are solved again, exactly, around them.
-    ``spill``: the packs that found no such room go, one by one, where they are absorbed most (a tanker
-    to the largest need it reaches) among needs of tier ``spill_tier`` or earlier, then anywhere, before
-    the fine flow. Lexicographically, a tanker absorbed by a low-tier need is lost to the first tier that
-    whole units leave short (2e6-edge bench, diesel: 151 tankers of 30,000 L against needs of median
-    3,959 L; spilling them among critical to medium needs first served 82,000 more medium-tier people).
+    ``spill``: only needs of tier ``spill_tier`` or earlier take packs by room; the packs that found no
+    such room go, one by one, where they are absorbed most (a tanker to the largest need it reaches) among
+    those needs, then anywhere, before the fine flow. Lexicographically, a tanker absorbed by a low-tier
+    need is lost to the first tier that whole units leave short (2e6-edge bench, diesel: 151 tankers of
+    30,000 L against needs of median 3,959 L; spilling them among critical to medium needs first served
+    82,000 more medium-tier people).
     A need of a tier before ``spill_tier`` that the spill leaves short (few loose litres reach it, and the
     tankers went where they were absorbed most) gets the spill's packs first in a second try, kept when it
     is the better plan (1e6 edges on 22 capabilities, diesel: a critical need left 1,551 L short, 327
@@ -547,14 +551,20 @@ def _matched(
     placed = np.zeros(block.needs.size)
     rank = need_levels(block.people, block.demand, block.tier)
     unplaced = 0
+    latest = -1
     for size in np.unique(block.factor[coarse])[::-1]:
         of_size = np.flatnonzero(arc_coarse & (np.abs(arc_factor - size) <= 1e-12 * size) & (rank[block.arc_need] > 0))
         if of_size.size == 0:
             continue
         room = np.floor((block.demand - placed) / size + 1e-9).astype(np.int64)
         arcs = of_size[room[block.arc_need[of_size]] > 0]
+        if spill:
+            # Packs with room in a later tier spill into the earlier ones first (a 1,000 kW unit covering 850 kW
+            # of a medium-tier need serves that tier; whole in a low-tier need it serves the low tier only).
+            arcs = arcs[block.tier[block.arc_need[arcs]] <= spill_tier]
         if arcs.size:
             _place_packs(block, units, arcs, target, room, rank, raw)
+            latest = max(latest, int(block.tier[block.arc_need[arcs[units[arcs] > 0]]].max(initial=-1)))
             brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
             placed = brought.astype(np.float64)
         # Also when no need has room for a whole pack: then every pack of this size is left to spill.
@@ -567,7 +577,8 @@ def _matched(
                             protect)
     units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
-    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched", unplaced=unplaced)
+    return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched", unplaced=unplaced,
+                   latest_packed_tier=latest)
 
 
 def _place_packs(
