@@ -230,7 +230,8 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         return bool(np.all(spilt >= plain - 1e-6 * np.maximum(np.abs(plain), 1.0)))
 
     def spills() -> bool:
-        """Whether matched rounding left packs without room (else spilling them changes nothing)."""
+        """Whether matched rounding left packs without room, or gave packs to needs of a tier after the first
+        short one (else spilling them changes nothing)."""
         return candidates[0].unplaced > 0 or candidates[0].latest_packed_tier > short_tier()
 
     roundings: list[Callable[[], Rounded | None]] = [
@@ -240,8 +241,9 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         # Spilt among all tiers alike, unless spilling among the first short tier's needs lost nothing anywhere
         # (1e6 bench, generators: packs spilt among critical needs first served the critical tier 277 people
         # more and the high tier 9,378 fewer; the critical tier was within its gap, and spilt among all tiers
-        # the generators serve the low tier 100,000 people more).
-        lambda: matched_round(block, flow.amount, previous, spill=True)
+        # the generators serve the low tier 100,000 people more). No second try for needs of earlier tiers left
+        # short: the spill among the first short tier's needs gives them their packs already.
+        lambda: matched_round(block, flow.amount, previous, spill=True, second_try=False)
         if spills() and short_tier() < 3 and not spill_dominates() else None,
         # With one pack size only (every pledge fine), it re-solves the same flow as matched rounding did.
         lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)

@@ -383,7 +383,12 @@ def _transit_bound(log: list[dict[str, float | str | int]], chosen: FloatArray, 
     entry = next((e for e in log if e["stage"] == "transit"), None)
     if entry is None or not np.isfinite(float(entry["bound"])):
         return None
-    return float(entry["bound"]) if bool(np.all(chosen >= held - 1e-9 * np.maximum(np.abs(held), 1.0))) else None
+    return float(entry["bound"]) if _serves_held(chosen, held) else None
+
+
+def _serves_held(tiers: FloatArray, held: FloatArray) -> bool:
+    """Whether a plan serving ``tiers`` serves every tier at least as HiGHS held it (to float noise)."""
+    return bool(np.all(tiers >= held - 1e-9 * np.maximum(np.abs(held), 1.0)))
 
 
 def size_classes(block: FlowBlock) -> tuple[BoolArray, BoolArray, float]:
@@ -487,8 +492,7 @@ def exact_fine(block: FlowBlock, plan: Rounded) -> Rounded:
     repaired = greedy_repair(block, units)
     if not better_plan(block, repaired, plan, rel=EXACT):
         return plan
-    held = plan.stage_bounds.held if plan.stage_bounds is not None else None
-    serves = held is not None and bool(np.all(repaired.tier_values >= held - 1e-9 * np.maximum(np.abs(held), 1.0)))
+    serves = plan.stage_bounds is not None and _serves_held(repaired.tier_values, plan.stage_bounds.held)
     return Rounded(repaired.units, repaired.tier_values, plan.gap, plan.method, stage_bounds=plan.stage_bounds,
                    transit_bound=plan.transit_bound if serves else None)
 
@@ -500,6 +504,7 @@ def matched_round(
     *,
     spill: bool = False,
     spill_tier: int = 3,
+    second_try: bool = True,
 ) -> Rounded:
     """Whole large units placed without waste by an integer flow in pack units, then the fine flow re-solved.
 
@@ -517,10 +522,10 @@ def matched_round(
     A need of a tier before ``spill_tier`` that the spill leaves short (few loose litres reach it, and the
     tankers went where they were absorbed most) gets the spill's packs first in a second try, kept when it
     is the better plan (1e6 edges on 22 capabilities, diesel: a critical need left 1,551 L short, 327
-    people, for 179,000 medium-tier ones; the second try serves both).
+    people, for 179,000 medium-tier ones; the second try serves both). ``second_try=False`` skips it.
     """
     plan = _matched(block, amount, previous, spill, spill_tier, None)
-    if not spill:
+    if not spill or not second_try:
         return plan
     brought = np.bincount(block.arc_need, weights=plan.units * block.factor[block.arc_pledge],
                           minlength=block.needs.size)
