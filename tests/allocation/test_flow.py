@@ -4,6 +4,7 @@ reference path (every block as lexicographic HiGHS LP/MIP solves) on the same in
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from aidpack.allocation.flow import need_levels
 from aidpack.allocation.model import UNIT_EPSILON
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import Problem
-from aidpack.allocation.solve import SolveOptions
+from aidpack.allocation.solve import TIER_GAP, SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P
 
 FLOW = SolveOptions(method="flow", workers=1)
@@ -55,7 +56,8 @@ def divisible_instances(draw: st.DrawFn) -> Instance:
     pledges = []
     for j in range(draw(st.integers(0, 10))):
         capability = draw(st.sampled_from(caps))
-        # Divisible, or indivisible single units (factor 1): the flow optimum is then whole and exact.
+        # Divisible, or indivisible single units (factor 1): the flow optimum is then whole and exact, unless
+        # a divisible pledge's decimals make the flow's scale finer than a unit.
         integer = capability == "KIT" or draw(st.booleans())
         pledges.append(P(
             ref=f"P{j:02}", capability=capability, units=float(draw(st.integers(0, 400))),
@@ -75,7 +77,12 @@ def test_flow_equals_highs_on_every_tier_and_transit_for_divisible_and_single_un
     # HiGHS's MIP (factor-1 indivisible units) very rarely stalls on a tiny instance: then there is no
     # reference to compare with.
     assume(reference.termination is Termination.OPTIMAL)
-    assert_not_worse(fast, reference, instance, gap=1e-6)
+    # A factor-1 unit can come out of the flow split when a divisible pledge's decimals make the flow's scale
+    # finer than a unit (2.5 litres a unit: tenths); it is rounded, and the plan may then trade within half
+    # of a tier's gap (SPEC §4's 1e-4: a CI run found 0.0015 of 29 critical-tier people given for 0.5 high-tier
+    # ones). Where every block's flow was whole, the two agree to 1e-6.
+    rounded = any(method != "flow" for method in cast(dict[str, int], fast.figures["block_methods"]))
+    assert_not_worse(fast, reference, instance, gap=TIER_GAP if rounded else 1e-6)
     # Same last objective (HiGHS may trade its 1e-7 tier slack for a little transit).
     if np.allclose(fast.tier_served, reference.tier_served, rtol=1e-6, atol=1e-3):
         assert transit_cost(problem, fast) <= transit_cost(problem, reference) * (1 + 1e-3) + 1e-3
