@@ -5,7 +5,7 @@ capabilities with skewed (Zipf) popularity, several unit sizes per capability (g
 1 MW, litres and drums and tankers of diesel, single blankets and bales), some capabilities short of
 supply, deadlines and availability dates. The size is calibrated to a target number of candidate
 edges (capability-matched, deadline-feasible pledge × need pairs) with the engine's own transit rule.
-Two shapes: ``national`` (198 capabilities, the HS long tail included: many small blocks) and ``core`` (the
+Two shapes: ``national`` (199 capabilities, the HS long tail included: many small blocks) and ``core`` (the
 22 main capabilities: the same edges in fewer, larger blocks, where HiGHS's LP has fewer rows).
 
     python -m bench.generate OUT_DIR --edges 1e6 [--seed 1] [--shape national|core]
@@ -137,9 +137,6 @@ def items_of(capabilities: tuple[CapabilitySpec, ...]) -> tuple[tuple[int, ItemS
     return tuple((c, item) for c, cap in enumerate(capabilities) for item in cap.items)
 
 
-ITEMS = items_of(CAPABILITIES)
-
-
 @dataclass
 class Drawn:
     """One scenario as arrays (before it is written as CSV)."""
@@ -150,7 +147,7 @@ class Drawn:
     need_tier: npt.NDArray[np.int64]
     need_people: npt.NDArray[np.int64]
     need_deadline: npt.NDArray[np.int64]  # days after the plan date, -1 = none
-    pledge_item: npt.NDArray[np.int64]  # index into ITEMS
+    pledge_item: npt.NDArray[np.int64]  # index into items_of(the scenario's capabilities)
     pledge_units: npt.NDArray[np.int64]
     pledge_hub: npt.NDArray[np.int64]
     pledge_available: npt.NDArray[np.int64]  # days after the plan date, -99 = not given
