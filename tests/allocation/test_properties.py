@@ -187,7 +187,8 @@ def test_the_transit_stage_trades_no_hair_of_a_tier_for_unit_days() -> None:
     # Found by a larger fuzz. Two 5-litre drums and 2 loose litres for critical needs of 7 (0 days away) and
     # 6 litres (1 day): the optimum serves the 6 whole, 1 + 6/7 people. HiGHS's transit stage split the loose
     # litres 1.000008 / 0.999992 to save 8e-6 unit-days, holding the critical tier 1.6e-7 below its optimum
-    # (within its tolerances); the litres are now placed by an exact flow around HiGHS's drums.
+    # (within its tolerances). HiGHS now holds the tiers the plan serves and minimises transit alone (the
+    # exact placement of loose units around HiGHS's packs has its own test in test_rounding).
     needs = [
         N("N06", "FUEL", 7.0, region=1), N("N11", "FUEL", 6.0, region=0),
         N("N13", "FUEL", 2.0, tier="high", people=2.0, region=0),

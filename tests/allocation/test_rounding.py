@@ -28,7 +28,9 @@ from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.rounding import (
     Rounded,
+    block_tier_values,
     coarse_fine_round,
+    exact_fine,
     greedy_round,
     matched_round,
     mip_round,
@@ -195,6 +197,27 @@ def test_a_pack_with_room_only_in_a_later_tier_spills_into_the_earlier_one() -> 
     assert plain.tier_values[2] == pytest.approx(1_000 * 10 / 850)
     assert matched_round(block, lp.amount, spill=True, spill_tier=2).tier_values[2] == pytest.approx(1_000.0)
     assert allocate(instance.problem(), NO_MIP).tier_served[2] == pytest.approx(1_000.0)
+
+
+def test_a_plan_with_loose_litres_split_by_solver_noise_gets_them_placed_exactly() -> None:
+    # HiGHS's kind of plan: two 5-litre drums, one to each critical need (7 litres, 6 litres), and the 2 loose
+    # litres split 1.000008 / 0.999992, the tier 1.6e-7 below its optimum. Placed again by the exact flow around
+    # the drums, the 6-litre need (more people per litre) gets its litre whole.
+    instance = Instance(
+        needs=[N("N06", "FUEL", 7.0, region=1), N("N11", "FUEL", 6.0, region=0)],
+        pledges=[P("DRUMS", "FUEL", 2.0, factor=5.0, integer=True), P("LOOSE", "FUEL", 2.0)],
+        transit=[[1, 0]],
+    )
+    block = only_block(instance)
+    units = np.zeros(block.n_arcs)
+    for arc in range(block.n_arcs):
+        drums, first_need = block.integer[block.arc_pledge[arc]], block.arc_need[arc] == 0
+        units[arc] = 1.0 if drums else (1.000008 if first_need else 0.999992)
+    noisy = Rounded(units=units, tier_values=block_tier_values(block, units), method="mip")
+    assert noisy.tier_values[0] < 1 + 6 / 7 - 1e-7
+    exact = exact_fine(block, noisy)
+    assert exact.tier_values[0] == pytest.approx(1 + 6 / 7, abs=1e-12)
+    assert np.all(exact.units == np.round(exact.units))
 
 def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
     block = only_block(tanker_instance())
