@@ -130,6 +130,10 @@ def table(edges: int, import_seconds: float, results: list[dict[str, object]]) -
                 "below its LP optimum, the best bound per tier is "
                 + ", ".join(f"{t} {_num(b)}" for t, b in zip(TIERS, proved, strict=True))
                 + f"; gap to it {' / '.join(_gap(g) for g in against)}."]
+        if "replan_seconds" in engine:
+            out += ["", f"Re-plan with nothing changed (the plan above as its previous plan): "
+                    f"{_float(engine, 'replan_seconds'):.2f} s end to end, {_num(_float(engine, 'replan_moved'))} "
+                    f"of the plan's {_num(_float(engine, 'plan_units'))} units moved."]
         whole = _floats(engine, "tier_whole_unit_bound")
         to_whole = [(b - s) / b if b > 0 else 0.0 for b, s in zip(whole, served, strict=True)]
         out += ["", "Whole-unit bound (measured after the run, not timed: per block where the plan falls short of "

@@ -31,6 +31,7 @@ from aidpack.allocation.rounding import (
     block_tier_values,
     coarse_fine_round,
     exact_fine,
+    greedy_repair,
     greedy_round,
     matched_round,
     mip_round,
@@ -218,6 +219,23 @@ def test_a_plan_with_loose_litres_split_by_solver_noise_gets_them_placed_exactly
     exact = exact_fine(block, noisy)
     assert exact.tier_values[0] == pytest.approx(1 + 6 / 7, abs=1e-12)
     assert np.all(exact.units == np.round(exact.units))
+
+def test_units_a_covered_need_can_spare_go_back_to_a_need_left_short() -> None:
+    # The LP rounded down gave the critical need of 127 kW two 30 kW units; short of 67 kW it gets the 100 kW
+    # unit, and then needs only one of them: the other serves the high-tier need, not travel for nothing.
+    instance = Instance(
+        needs=[N("A", "POWER-KW", 127, people=100), N("B", "POWER-KW", 60, tier="high", people=100)],
+        pledges=[P("BIG", "POWER-KW", 1, factor=100, integer=True), P("SMALL", "POWER-KW", 2, factor=30, integer=True)],
+    )
+    block = only_block(instance)
+    small_to_a = np.flatnonzero((block.arc_pledge == 1) & (block.arc_need == 0))
+    start = np.zeros(block.n_arcs)
+    start[small_to_a] = 2.0
+    repaired = greedy_repair(block, start)
+    brought = np.bincount(block.arc_need, weights=repaired.units * block.factor[block.arc_pledge], minlength=2)
+    assert brought.tolist() == [130.0, 30.0]
+    assert repaired.tier_values.tolist() == [100.0, 50.0, 0.0, 0.0]
+
 
 def test_a_tier_gain_gives_its_slack_back_to_be_spent_on_the_next_tier() -> None:
     block = only_block(tanker_instance())

@@ -26,17 +26,27 @@ from typing import TypeVar
 import numpy as np
 
 from aidpack.allocation.bounds import has_oversize, transit_hold, whole_unit_bound, whole_unit_transit_bound
-from aidpack.allocation.flow import FlowBlock, FlowUnsupported, block_is_whole, flow_blocks, solve_flow_block
+from aidpack.allocation.flow import (
+    FlowBlock,
+    FlowResult,
+    FlowUnsupported,
+    block_is_whole,
+    flow_blocks,
+    solve_flow_block,
+)
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
     Rounded,
+    beats_kept,
     better_plan,
     coarse_fine_round,
     exact_fine,
     greedy_round,
+    kept_round,
+    lex_better,
     matched_round,
     mip_round,
     size_classes,
@@ -198,11 +208,20 @@ class _Stage1:
     unproved_bound: FloatArray | None = None  # the bound before HiGHS proved a tighter one for its plan
     lp_transit: float = 0.0  # unit-days of the LP optimum: a bound for plans that serve its tiers
     transit_bound: float | None = None  # a tighter one HiGHS proved for the plan kept
+    kept: Rounded | None = None  # a re-plan's previous lines (rounding.kept_round), while the plan keeps them
 
 
 def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float) -> _Stage1 | None:
     """The block's LP optimum by two min-cost flows and, where it sends fractions of packs, its roundings
-    (None when its amounts do not fit the flow solver's integers: the caller hands it to HiGHS)."""
+    (None when its amounts do not fit the flow solver's integers: the caller hands it to HiGHS).
+
+    A re-plan (``previous``: the previous plan's proposed units per arc) keeps the previous lines where no
+    rounding serves people better or travels less by more than the final gap (:func:`rounding.beats_kept`).
+    Unchanged data must give them back, so they are first compared with the roundings a fresh plan makes
+    (from the LP without the previous plan's tie-break: the same candidates its own plan was chosen from).
+    Only when those beat them (the block's data changed) are the roundings of the LP nearest the previous
+    plan tried too, so that the new plan moves no more than it must.
+    """
     started = time.perf_counter()
     try:
         flow = solve_flow_block(block, previous=previous)
@@ -212,13 +231,51 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         "capability": name, "arcs": block.n_arcs, "stage": "flow", "seconds": round(time.perf_counter() - started, 4),
     }
     factor = block.factor[block.arc_pledge]
+    # The previous lines of a block with packs (a divisible one keeps them by the flow's tie-break alone).
+    kept = kept_round(block, previous) if previous is not None and block.is_integer else None
     if not block.is_integer or block_is_whole(block, flow.amount):
         units = flow.amount / factor
+        method = "flow"
         if block.is_integer:
             units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
+            whole = Rounded(units=units, tier_values=flow.tier_values)
+            if kept is not None and not beats_kept(block, whole, kept, final_gap):
+                units, method = kept.units, "flow+kept"  # the LP's optimum is whole, and no better than them
         outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
-                               other_gap=flow.transit_gap, method="flow", log=[entry], lp_bound=flow.tier_values)
+                               other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
         return _Stage1(block, outcome)
+    lp_transit = transit_of(block, flow.amount / factor)
+    if kept is None:
+        rounded, candidates = _round(block, flow, None, final_gap, lp_transit)
+    else:
+        fresh_flow = solve_flow_block(block)
+        fresh, fresh_candidates = _round(block, fresh_flow, None, final_gap, lp_transit)
+        if not beats_kept(block, fresh, kept, final_gap):
+            flow, rounded, candidates = fresh_flow, kept, [kept, *fresh_candidates]
+        else:
+            near, near_candidates = _round(block, flow, previous, final_gap, lp_transit)
+            rounded = near if beats_kept(block, near, kept, final_gap) else kept
+            if lex_better(fresh.tier_values, rounded.tier_values):
+                flow, rounded = fresh_flow, fresh
+            # The kept lines first, so that the plan's choice prefers them on ties too.
+            candidates = [kept, *near_candidates, *fresh_candidates]
+    entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
+    outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
+                           other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
+                           lp_bound=flow.tier_values)
+    return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
+
+
+def _round(
+    block: FlowBlock, flow: FlowResult, previous: FloatArray | None, final_gap: float, lp_transit: float
+) -> tuple[Rounded, list[Rounded]]:
+    """The best of the block's roundings of the LP optimum ``flow`` (previous plan: its tie-breaks), and all
+    of them. A rounding that reaches the LP's tiers and transit (within the final gap) ends the search."""
+    if block_is_whole(block, flow.amount):
+        units = flow.amount / block.factor[block.arc_pledge]
+        units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
+        whole = Rounded(units=units, tier_values=flow.tier_values, method="flow")
+        return whole, [whole]
 
     def short_tier() -> int:
         return _first_short(flow.tier_values, candidates[0])
@@ -251,29 +308,24 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         lambda: greedy_round(block, flow.amount, previous),
     ]
     candidates: list[Rounded] = []
-    lp_transit = transit_of(block, flow.amount / factor)
     for rounding in roundings:
         candidate = rounding()
         if candidate is None:
             continue
         candidates.append(candidate)
-        reached = float(tier_gaps(flow.tier_values, candidates[-1].tier_values).max(initial=0.0)) == 0.0
-        if reached and transit_of(block, candidates[-1].units) <= lp_transit * (1 + final_gap):
+        reached = float(tier_gaps(flow.tier_values, candidate.tier_values).max(initial=0.0)) == 0.0
+        if reached and transit_of(block, candidate.units) <= lp_transit * (1 + final_gap):
             break  # the LP's tiers and transit in whole units: no other rounding can do better
     rounded = candidates[0]
     for candidate in candidates[1:]:
         if better_plan(block, candidate, rounded):
             rounded = candidate
-    entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
-    outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
-                           other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
-                           lp_bound=flow.tier_values)
-    return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit)
+    return rounded, candidates
 
 
 #: A block's first pass, less the block itself and its edge ids (which the caller has): what a forked child
 #: sends back (see :mod:`aidpack.allocation.split`).
-_FirstPassParts = tuple[BlockOutcome, FloatArray | None, Rounded | None, list[Rounded], float]
+_FirstPassParts = tuple[BlockOutcome, FloatArray | None, Rounded | None, list[Rounded], float, Rounded | None]
 _NO_IDS: IntArray = np.zeros(0, dtype=np.int64)
 
 
@@ -284,7 +336,7 @@ def _first_pass_parts(
     if stage is None:
         return None
     stage.outcome.edge_ids = _NO_IDS
-    return stage.outcome, stage.amount, stage.rounded, stage.candidates, stage.lp_transit
+    return stage.outcome, stage.amount, stage.rounded, stage.candidates, stage.lp_transit, stage.kept
 
 
 def _solve_flow(
@@ -313,9 +365,9 @@ def _solve_flow(
         if parts is None:
             stage1.append(_Stage1(block, _highs_fallback(problem, edges, block, options, deadline)))
             continue
-        outcome, amount, rounded, roundings, lp_transit = parts
+        outcome, amount, rounded, roundings, lp_transit, kept = parts
         outcome.edge_ids = block.edge_ids
-        stage1.append(_Stage1(block, outcome, amount, rounded, roundings, lp_transit=lp_transit))
+        stage1.append(_Stage1(block, outcome, amount, rounded, roundings, lp_transit=lp_transit, kept=kept))
     _tighten_bounds(stage1, options.tier_gap, deadline, problem.capabilities)
     budget_left = _choose_roundings(stage1, options.tier_gap)
 
@@ -350,7 +402,7 @@ def _solve_flow(
                 return
             started = time.perf_counter()
             better = mip_round(stage.block, stage.amount, stage.rounded, budget=share, options=options,
-                               slack=slacks[id(stage)])
+                               slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options))
             stage.outcome.units = better.units
             stage.outcome.method = better.method
             stage.rounded = better
@@ -483,10 +535,13 @@ def _transit_phase(
         # them there and minimises transit alone, so that its bound holds for every plan that serves them.
         hold = transit_hold(stage.block, stage.rounded.tier_values)
         better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
-                                                   options=options, by_hub=True, fixed_tiers=hold))
+                                                   options=options, by_hub=True, fixed_tiers=hold,
+                                                   transit_tie=_transit_tie(stage, options)))
         # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
-        # so that no hair of a tier is traded for unit-days.
-        if better_plan(stage.block, better, stage.rounded, rel=EXACT):
+        # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap).
+        if better_plan(stage.block, better, stage.rounded, rel=EXACT) and (
+            stage.rounded is not stage.kept or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
+        ):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
             kept = stage.transit_bound if bool(np.all(better.tier_values >= hold)) else None
@@ -506,6 +561,12 @@ def _transit_phase(
         })
 
     _for_each(run, todo, workers)
+
+
+def _transit_tie(stage: _Stage1, options: SolveOptions) -> float:
+    """The share of unit-days a plan must save to replace the block's plan: the final gap while it is a
+    re-plan's kept lines (plans of equal merit keep them), else any saving counts."""
+    return options.final_gap if stage.kept is not None and stage.rounded is stage.kept else 0.0
 
 
 def _tighten_bounds(
@@ -554,7 +615,8 @@ def _plan_loss(stages: list[_Stage1]) -> tuple[FloatArray, FloatArray]:
 def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     """Pick one rounding per block for the plan as a whole; return each tier's slack still unspent.
 
-    Each block starts from its lexicographically best rounding. A tier's gap is relative to the whole
+    Each block starts from its lexicographically best rounding (a re-plan's, from the previous lines where
+    they are kept; they come first among its candidates, so that ties keep them). A tier's gap is relative to the whole
     plan's tier, so a block may give up a few people of an earlier tier for many of a later one, as long
     as the people given up stay within ``SLACK_SHARE`` of that tier's gap: largest gains first, earliest
     tiers first.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -67,6 +68,22 @@ class FlowBlock:
     @property
     def is_integer(self) -> bool:
         return bool(self.integer.any())
+
+    @cached_property
+    def arcs_by_need(self) -> tuple[IntArray, IntArray]:
+        """Arc indices grouped by need (in arc order within a need), and where each need's group starts."""
+        order = np.argsort(self.arc_need, kind="stable")
+        starts = np.searchsorted(self.arc_need[order], np.arange(self.needs.size + 1))
+        order.setflags(write=False)
+        starts.setflags(write=False)
+        return order, starts
+
+    @cached_property
+    def need_rank(self) -> IntArray:
+        """Each need's level (see :func:`need_levels`)."""
+        rank = need_levels(self.people, self.demand, self.tier)
+        rank.setflags(write=False)
+        return rank
 
     @property
     def units(self) -> FloatArray:
@@ -187,7 +204,7 @@ def solve_flow_block(
     # Nodes: 0 source, 1 sink, 2.. pledges, then needs, then (transit stage) levels.
     source, sink, p0, n0 = 0, 1, 2, 2 + n_p
     if rank is None:
-        rank = need_levels(block.people, block.demand, block.tier)
+        rank = block.need_rank
     arange_p, arange_n = np.arange(n_p, dtype=np.int64), np.arange(n_n, dtype=np.int64)
 
     # Rank stage: maximise Σ rank·y; unused supply bypasses to the sink at no cost.

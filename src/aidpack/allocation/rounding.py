@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aidpack.allocation.flow import FlowBlock, min_cost_flow_int, need_levels, solve_flow_block
+from aidpack.allocation.flow import FlowBlock, min_cost_flow_int, solve_flow_block
 from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
@@ -30,6 +30,8 @@ RESTRICTED_PER_NEED = 3
 #: Tier values this close (relative) are equal when both plans are exact flows around whole units (no solver
 #: tolerance in them): float noise only.
 EXACT = 1e-9
+#: How many times :func:`greedy_repair` takes back the units needs can spare and gives them out again.
+SPARE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,18 @@ def better_plan(block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6) -> 
     return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
 
 
+def beats_kept(block: FlowBlock, candidate: Rounded, kept: Rounded, final_gap: float, rel: float = 1e-6) -> bool:
+    """Whether a re-plan moves from ``kept`` (the previous plan's lines, see :func:`kept_round`) to
+    ``candidate``: it serves the tiers better (beyond ``rel``), or as well and travels less by more than the
+    final gap (SPEC §4: transit is only proved to 1e-3). Plans of equal merit do not reshuffle what donors
+    are already preparing."""
+    if lex_better(candidate.tier_values, kept.tier_values, rel=rel):
+        return True
+    if lex_better(kept.tier_values, candidate.tier_values, rel=rel):
+        return False
+    return transit_of(block, candidate.units) < transit_of(block, kept.units) * (1 - final_gap)
+
+
 def transit_of(block: FlowBlock, units: FloatArray) -> float:
     """Unit-days in transit of a plan given in pledge units per arc (the last objective)."""
     return float((block.transit + UNIT_EPSILON) @ units)
@@ -142,7 +156,49 @@ def greedy_round(block: FlowBlock, amount: FloatArray, previous: FloatArray | No
 
 
 def greedy_repair(block: FlowBlock, units: FloatArray, previous: FloatArray | None = None) -> Rounded:
-    """Give every pledge's leftover units to the needs left short, best need first."""
+    """Give every pledge's leftover units to the needs left short, best need first; then take back the units
+    a need can spare and stay covered, and give those out again, while there are any (at most
+    ``SPARE_ROUNDS`` times).
+
+    A need short of 67 kW that already has two 30 kW units from the rounded-down LP gets a 100 kW unit that
+    covers it alone: the two 30 kW units can then serve another need (a re-plan found them, with nothing
+    changed, where the fresh plan had left a high-tier need short).
+    """
+    units = _fill(block, units, previous)
+    for _ in range(SPARE_ROUNDS):
+        spared = _drop_spare(block, units)
+        if spared is None:
+            break
+        units = _fill(block, spared, previous)
+    return Rounded(units=units, tier_values=block_tier_values(block, units))
+
+
+def _drop_spare(block: FlowBlock, units: FloatArray) -> FloatArray | None:
+    """``units`` less what each need can spare and stay covered, its farthest units first (None: nothing)."""
+    arc_factor = block.factor[block.arc_pledge]
+    brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
+    over = brought - block.demand
+    spare_arc = (units > _TOL) & (over[block.arc_need] > _TOL * np.maximum(block.demand[block.arc_need], 1.0))
+    spare_arc &= ~block.integer[block.arc_pledge] | (arc_factor <= over[block.arc_need] + _TOL)
+    if not bool(spare_arc.any()):
+        return None
+    spared = units.copy()
+    by_need, starts = block.arcs_by_need
+    for n in np.unique(block.arc_need[spare_arc]).tolist():
+        mine = by_need[starts[n] : starts[n + 1]]
+        mine = mine[spared[mine] > _TOL]
+        spare = float(over[n])
+        for a in mine[np.lexsort((-mine, -block.transit[mine]))].tolist():
+            f = float(arc_factor[a])
+            give = np.floor(spare / f + _TOL) if block.integer[block.arc_pledge[a]] else spare / f
+            give = min(float(spared[a]), float(give))
+            spared[a] -= give
+            spare -= give * f
+    return spared
+
+
+def _fill(block: FlowBlock, units: FloatArray, previous: FloatArray | None) -> FloatArray:
+    """Leftover units to the needs left short, best need first (see :func:`greedy_repair`)."""
     units = units.copy()
     arc_factor = block.factor[block.arc_pledge]
     arc_integer = block.integer[block.arc_pledge]
@@ -150,9 +206,8 @@ def greedy_repair(block: FlowBlock, units: FloatArray, previous: FloatArray | No
     brought = np.bincount(block.arc_need, weights=units * arc_factor, minlength=block.needs.size)
     short = block.demand - brought
 
-    by_need = np.argsort(block.arc_need, kind="stable")
-    starts = np.searchsorted(block.arc_need[by_need], np.arange(block.needs.size + 1))
-    rank = need_levels(block.people, block.demand, block.tier)
+    by_need, starts = block.arcs_by_need
+    rank = block.need_rank
     candidates = np.flatnonzero((short > _TOL * np.maximum(block.demand, 1.0)) & (rank > 0))
     order = candidates[np.lexsort((candidates, -rank[candidates]))]
     transit = block.transit.astype(np.float64)
@@ -184,7 +239,33 @@ def greedy_repair(block: FlowBlock, units: FloatArray, previous: FloatArray | No
             left[block.arc_pledge[pick]] -= take
             need_short -= take * float(arc_factor[pick])
         short[n] = need_short
-    return Rounded(units=units, tier_values=block_tier_values(block, units))
+    return units
+
+
+def kept_round(block: FlowBlock, previous: FloatArray) -> Rounded | None:
+    """The previous plan's proposed units (pledge units per arc) where they still fit, the rest given out as
+    :func:`greedy_repair` does: a re-plan's candidate that moves nothing the data did not make it move.
+
+    A pledge with fewer units than its previous lines keeps them on its nearest arcs; a need brought a whole
+    pack more than it asks for (its quantity fell) gives back what it can spare. None when the previous plan
+    sent nothing along the block's arcs.
+    """
+    arc_integer = block.integer[block.arc_pledge]
+    units = np.maximum(previous, 0.0)
+    units = np.where(arc_integer, np.floor(units + _TOL), units)
+    if not bool(np.any(units > 0)):
+        return None
+    # Within each pledge's units, nearest arcs first.
+    order = np.lexsort((np.arange(block.n_arcs), block.transit, block.arc_pledge))
+    sorted_units = units[order]
+    cumulative = np.cumsum(sorted_units)
+    pledge_sorted = block.arc_pledge[order]
+    first = np.searchsorted(pledge_sorted, pledge_sorted)  # each arc's pledge's first position
+    before = cumulative - sorted_units - (cumulative[first] - sorted_units[first])
+    room = (block.units + _TOL)[pledge_sorted] - before
+    units[order] = np.clip(np.where(arc_integer[order], np.floor(room), room), 0.0, sorted_units)
+    kept = greedy_repair(block, units, previous)
+    return Rounded(units=kept.units, tier_values=kept.tier_values, method="kept")
 
 
 def restricted_arcs(block: FlowBlock, amount: FloatArray, incumbent: FloatArray) -> BoolArray:
@@ -207,6 +288,7 @@ def mip_round(
     slack: FloatArray | None = None,
     by_hub: bool = False,
     fixed_tiers: FloatArray | None = None,
+    transit_tie: float = 0.0,
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
@@ -216,6 +298,8 @@ def mip_round(
     is better, the tiers compared within that slack. ``by_hub``: pack classes also share their transit
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
     ``fixed_tiers``: HiGHS holds the tiers there (people) and minimises transit alone (see :func:`solve_block`).
+    ``transit_tie`` (a re-plan's kept lines): on tied tiers, HiGHS's plan replaces the incumbent only when it
+    saves more than this share of its unit-days.
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
@@ -282,6 +366,12 @@ def mip_round(
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
     kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
+    # A re-plan's kept lines stay on tied tiers unless HiGHS's plan travels less by more than ``transit_tie``.
+    tied = kept is improved and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
+    if transit_tie > 0 and tied and (
+        transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)
+    ):
+        kept = incumbent
     stage_bounds, transit_bound = None, None
     if method == "mip":
         stage_bounds = _stage_bounds(result.log)
@@ -472,7 +562,7 @@ def _refine(
             tier=block.tier[needs],
             transit=block.transit[fine_arcs],
         )
-        rank = need_levels(block.people, block.demand, block.tier)[needs]
+        rank = block.need_rank[needs]
         sub_previous = previous[fine_arcs] if previous is not None else None
         flow = solve_flow_block(sub, previous=sub_previous, rank=rank)
         units[fine_arcs] = flow.amount / sub.factor[sub.arc_pledge]
@@ -554,7 +644,7 @@ def _matched(
     target = np.minimum(np.ceil(used - 1e-6), block.units).astype(np.int64)
     units = np.zeros(block.n_arcs)
     placed = np.zeros(block.needs.size)
-    rank = need_levels(block.people, block.demand, block.tier)
+    rank = block.need_rank
     unplaced = 0
     latest = -1
     for size in np.unique(block.factor[coarse])[::-1]:
