@@ -223,42 +223,50 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
     plan tried too, so that the new plan moves no more than it must.
     """
     started = time.perf_counter()
+    # The previous lines of a block with packs (a divisible one keeps them by the flow's tie-break alone).
+    kept = kept_round(block, previous) if previous is not None and block.is_integer else None
     try:
-        flow = solve_flow_block(block, previous=previous)
+        flow = solve_flow_block(block, previous=None if kept is not None else previous)
     except FlowUnsupported:
         return None
     entry: dict[str, float | str | int] = {
         "capability": name, "arcs": block.n_arcs, "stage": "flow", "seconds": round(time.perf_counter() - started, 4),
     }
     factor = block.factor[block.arc_pledge]
-    # The previous lines of a block with packs (a divisible one keeps them by the flow's tie-break alone).
-    kept = kept_round(block, previous) if previous is not None and block.is_integer else None
+
+    def nearest() -> FlowResult:
+        """The LP optimum nearest the previous lines (their arcs preferred among plans of equal transit)."""
+        return solve_flow_block(block, previous=previous)
+
     if not block.is_integer or block_is_whole(block, flow.amount):
         units = flow.amount / factor
         method = "flow"
         if block.is_integer:
             units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
-            whole = Rounded(units=units, tier_values=flow.tier_values)
-            if kept is not None and not beats_kept(block, whole, kept, final_gap):
+        if kept is not None:
+            if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, final_gap):
                 units, method = kept.units, "flow+kept"  # the LP's optimum is whole, and no better than them
+            elif block_is_whole(block, (near_lp := nearest()).amount):
+                whole = near_lp.amount / factor
+                units = np.where(block.integer[block.arc_pledge], np.rint(whole), whole)
         outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
                                other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
         return _Stage1(block, outcome)
     lp_transit = transit_of(block, flow.amount / factor)
-    if kept is None:
-        rounded, candidates = _round(block, flow, None, final_gap, lp_transit)
-    else:
-        fresh_flow = solve_flow_block(block)
-        fresh, fresh_candidates = _round(block, fresh_flow, None, final_gap, lp_transit)
-        if not beats_kept(block, fresh, kept, final_gap):
-            flow, rounded, candidates = fresh_flow, kept, [kept, *fresh_candidates]
+    rounded, candidates = _round(block, flow, None, final_gap, lp_transit)
+    if kept is not None:
+        if not beats_kept(block, rounded, kept, final_gap):
+            rounded, candidates = kept, [kept, *candidates]
         else:
-            near, near_candidates = _round(block, flow, previous, final_gap, lp_transit)
+            fresh, near_flow = rounded, nearest()
+            near, near_candidates = _round(block, near_flow, previous, final_gap, lp_transit)
             rounded = near if beats_kept(block, near, kept, final_gap) else kept
             if lex_better(fresh.tier_values, rounded.tier_values):
-                flow, rounded = fresh_flow, fresh
+                rounded = fresh
+            else:
+                flow = near_flow
             # The kept lines first, so that the plan's choice prefers them on ties too.
-            candidates = [kept, *near_candidates, *fresh_candidates]
+            candidates = [kept, *near_candidates, *candidates]
     entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
     outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
