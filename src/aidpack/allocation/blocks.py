@@ -548,7 +548,8 @@ def _transit_phase(
         # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
         # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap).
         if better_plan(stage.block, better, stage.rounded, rel=EXACT) and (
-            stage.rounded is not stage.kept or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
+            stage.kept is None or not _keeps(stage)
+            or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
         ):
             # A bound proved for plans that serve every tier at least as the old one did still holds for
             # the new plan when it does; HiGHS's own holds for the plan it was checked against.
@@ -571,10 +572,17 @@ def _transit_phase(
     _for_each(run, todo, workers)
 
 
+def _keeps(stage: _Stage1) -> bool:
+    """Whether the block's plan is still a re-plan's kept lines (HiGHS hands back a copy when it found
+    nothing better)."""
+    return (stage.kept is not None and stage.rounded is not None
+            and np.array_equal(stage.rounded.units, stage.kept.units))
+
+
 def _transit_tie(stage: _Stage1, options: SolveOptions) -> float:
     """The share of unit-days a plan must save to replace the block's plan: the final gap while it is a
     re-plan's kept lines (plans of equal merit keep them), else any saving counts."""
-    return options.final_gap if stage.kept is not None and stage.rounded is stage.kept else 0.0
+    return options.final_gap if _keeps(stage) else 0.0
 
 
 def _tighten_bounds(

@@ -160,9 +160,9 @@ def greedy_repair(block: FlowBlock, units: FloatArray, previous: FloatArray | No
     a need can spare and stay covered, and give those out again, while there are any (at most
     ``SPARE_ROUNDS`` times).
 
-    A need short of 67 kW that already has two 30 kW units from the rounded-down LP gets a 100 kW unit that
-    covers it alone: the two 30 kW units can then serve another need (a re-plan found them, with nothing
-    changed, where the fresh plan had left a high-tier need short).
+    A need of 127 kW given two 30 kW units by the rounded-down LP is 67 kW short and gets a 100 kW unit:
+    one of the 30 kW units can then serve another need (a re-plan found such units, with nothing changed,
+    where the fresh plan had left a high-tier need short).
     """
     units = _fill(block, units, previous)
     for _ in range(SPARE_ROUNDS):
