@@ -12,17 +12,21 @@ import pytest
 from aidpack.allocation import blocks, split
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.solve import SolveOptions
-from aidpack.allocation.split import fork_available, halves, map_split
+from aidpack.allocation.split import fork_available, map_split
 from tests.allocation.builders import TIERS, Instance, N, P
 
 needs_fork = pytest.mark.skipif(not fork_available(), reason="the split needs the fork start method")
 
 
-def test_halves_balance_the_weight_and_keep_every_index_once() -> None:
-    weights = [10.0, 1.0, 1.0, 1.0, 7.0, 2.0]
-    first, second = halves(weights)
-    assert sorted(first + second) == list(range(6))
-    assert abs(sum(weights[i] for i in first) - sum(weights[i] for i in second)) <= 2.0
+@needs_fork
+def test_both_processes_take_items_until_none_is_left_and_each_item_is_done_once() -> None:
+    def work(i: int) -> tuple[int, int]:
+        time.sleep(0.02)  # long enough for the child to start while items are left
+        return i, os.getpid()
+
+    results = map_split(work, [float(20 - i) for i in range(20)], split=True)
+    assert [i for i, _ in results] == list(range(20))
+    assert len({pid for _, pid in results}) == 2
 
 
 @needs_fork
@@ -33,6 +37,7 @@ def test_a_forked_child_returns_the_same_results_in_the_same_order() -> None:
 
     def work(i: int) -> tuple[float, int]:
         where.append(os.getpid())
+        time.sleep(0.02)  # long enough for the child to start while items are left
         return float(data[i].sum()), os.getpid()
 
     results = map_split(work, [float(n) for n in range(1, 9)], split=True)
