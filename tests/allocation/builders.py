@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.engine import Allocation
 from aidpack.allocation.flow import FlowBlock, flow_blocks
 from aidpack.allocation.model import BlockModel, build_blocks, candidate_edges
 from aidpack.allocation.problem import NO_DEADLINE, Problem, transit_days
@@ -94,3 +96,8 @@ def blocks_and_models(instance: Instance) -> list[tuple[FlowBlock, BlockModel]]:
     problem = instance.problem()
     edges = candidate_edges(problem)
     return list(zip(flow_blocks(problem, edges), build_blocks(problem, edges), strict=True))
+
+
+def previous_of(result: Allocation) -> Previous:
+    """A plan's lines as the previous plan of a re-plan."""
+    return Previous(pledge=result.line_pledge, need=result.line_need, units=result.line_units)

@@ -8,18 +8,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.blocks import SLACK_SHARE, Previous
+from aidpack.allocation.blocks import SLACK_SHARE
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Termination
 from aidpack.allocation.solve import TIER_GAP, SolveOptions
-from tests.allocation.builders import T0, TIERS, Instance, N, P
+from tests.allocation.builders import T0, TIERS, Instance, N, P, previous_of
 from tests.allocation.reference import reference_tier_values
 
 CAPS = ("POWER-KW", "FUEL", "KIT")
-
-
-def previous_of(result: Allocation) -> Previous:
-    return Previous(pledge=result.line_pledge, need=result.line_need, units=result.line_units)
 
 
 @st.composite

@@ -14,7 +14,7 @@ from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Line
 from aidpack.allocation.service import run_plan
 from aidpack.allocation.solve import SolveOptions
-from tests.allocation.builders import T0, Instance, N, P
+from tests.allocation.builders import T0, Instance, N, P, previous_of
 from tests.factories import PLAN_DATE, make_hub, make_item, make_need, make_pledge, make_region, unique
 
 
@@ -51,10 +51,6 @@ def test_units_moved_counts_what_the_previous_plan_sent_differently() -> None:
     result = allocate(instance.problem(), SolveOptions(workers=1), previous)
     assert pairs(result) == {(1, 0): 10.0}  # merit first: transit is part of it
     assert result.figures["moved_units"] == 10.0
-
-
-def previous_of(result: Allocation) -> Previous:
-    return Previous(pledge=result.line_pledge, need=result.line_need, units=result.line_units)
 
 
 def one_generator_two_equal_needs() -> Instance:

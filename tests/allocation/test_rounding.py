@@ -220,6 +220,7 @@ def test_a_plan_with_loose_litres_split_by_solver_noise_gets_them_placed_exactly
     assert exact.tier_values[0] == pytest.approx(1 + 6 / 7, abs=1e-12)
     assert np.all(exact.units == np.round(exact.units))
 
+
 def test_units_a_covered_need_can_spare_go_back_to_a_need_left_short() -> None:
     # The LP rounded down gave the critical need of 127 kW two 30 kW units; short of 67 kW it gets the 100 kW
     # unit, and then needs only one of them: the other serves the high-tier need, not travel for nothing.
