@@ -245,16 +245,12 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         return solve_flow_block(block, previous=previous)
 
     if not block.is_integer or block_is_whole(block, flow.amount):
-        units = flow.amount / factor
-        method = "flow"
-        if block.is_integer:
-            units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
+        units, method = _whole_units(block, flow.amount), "flow"
         if kept is not None:
             if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, final_gap):
                 units, method = kept.units, "flow+kept"  # the LP's optimum is whole, and no better than them
             elif not changed and block_is_whole(block, (near_lp := nearest()).amount):
-                whole = near_lp.amount / factor
-                units = np.where(block.integer[block.arc_pledge], np.rint(whole), whole)
+                units = _whole_units(block, near_lp.amount)
         outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
                                other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
         return _Stage1(block, outcome)
@@ -283,15 +279,20 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
     return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
 
 
+def _whole_units(block: FlowBlock, amount: FloatArray) -> FloatArray:
+    """A whole LP optimum (capability units per arc) in pledge units, indivisible ones exactly whole."""
+    units = amount / block.factor[block.arc_pledge]
+    whole: FloatArray = np.where(block.integer[block.arc_pledge], np.rint(units), units)
+    return whole
+
+
 def _round(
     block: FlowBlock, flow: FlowResult, previous: FloatArray | None, final_gap: float, lp_transit: float
 ) -> tuple[Rounded, list[Rounded]]:
     """The best of the block's roundings of the LP optimum ``flow`` (previous plan: its tie-breaks), and all
     of them. A rounding that reaches the LP's tiers and transit (within the final gap) ends the search."""
     if block_is_whole(block, flow.amount):
-        units = flow.amount / block.factor[block.arc_pledge]
-        units = np.where(block.integer[block.arc_pledge], np.rint(units), units)
-        whole = Rounded(units=units, tier_values=flow.tier_values, method="flow")
+        whole = Rounded(units=_whole_units(block, flow.amount), tier_values=flow.tier_values, method="flow")
         return whole, [whole]
 
     def short_tier() -> int:
