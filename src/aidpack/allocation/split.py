@@ -2,10 +2,11 @@
 
 OR-Tools' min-cost flow holds the GIL, so threads do not overlap the flow phase (two 400,000-arc flows:
 1.21 s one after the other, 1.15 s on two threads, 0.67 s in two forked processes on this machine's two
-cores). On the engine's own blocks the gain is smaller: side by side each takes about twice as long as
-alone (1e6 bench: first pass 1.88 s -> 1.82 s; 2e6: 3.74 s -> 3.18 s). A forked child sees the blocks
-without copying them (copy-on-write) and sends back only its results, pickled through a pipe. The two take
-items from a shared counter, heaviest first. When the child fails in any way, the caller does whatever the
+cores). On the engine's own blocks, once NumPy's BLAS keeps to one thread (:data:`engine.BLAS_THREADS`:
+its spinning thread otherwise took the second core), the first pass at 1e6 takes 1.05 s split against
+1.90 s in one process, at 1e5 0.165 s against 0.30 s. A forked child sees the blocks without copying them
+(copy-on-write) and sends back only its results, pickled through a pipe. The two take items from a shared
+counter, heaviest first. When the child fails in any way, the caller does whatever the
 child took and did not send back, so the result never depends on whether the split worked.
 """
 
@@ -36,9 +37,8 @@ def map_split(fn: Callable[[int], R], weights: Sequence[float], *, split: bool) 
     """``[fn(i) for i in range(len(weights))]``; with ``split``, this process and a forked child take the
     items one at a time, heaviest first (by ``weights``), from a shared counter, until none is left: the
     one that drew a heavy item takes fewer of the rest. On the 1e6 bench, each block's first pass timed
-    alone, halves fixed in advance by weight held 2.04 s and 1.54 s of work, drawn this way 1.79 s each;
-    side by side the two processes slow each other down, and the engine came back 0-0.1 s sooner at 1e6,
-    about 0.25 s at 2e6 (4.25 s -> 3.99 s, medians of six). ``fn``'s results must pickle."""
+    alone, halves fixed in advance by weight held 2.04 s and 1.54 s of work, drawn this way 1.79 s each.
+    ``fn``'s results must pickle."""
     n = len(weights)
     if not split or n < 2 or not fork_available():
         return [fn(i) for i in range(n)]
