@@ -14,10 +14,9 @@ from dataclasses import dataclass, replace
 import highspy
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from aidpack.allocation.blocks import BlockOutcome, Previous
-from aidpack.allocation.engine import BLAS_THREADS, Allocation, _assemble
+from aidpack.allocation.engine import Allocation, _assemble
 from aidpack.allocation.flow import flow_blocks
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
@@ -82,11 +81,7 @@ def fair_key(problem: Problem, allocation: Allocation) -> tuple[float, ...]:
 def allocate_fair(
     problem: Problem, options: SolveOptions | None = None, previous: Previous | None = None
 ) -> Allocation:
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-        return _allocate_fair(problem, options or SolveOptions(), previous)
-
-
-def _allocate_fair(problem: Problem, options: SolveOptions, previous: Previous | None) -> Allocation:
+    options = options or SolveOptions()
     started = time.perf_counter()
     edges = candidate_edges(problem)
     usable = np.flatnonzero(problem.pledge_supply[edges.pledge] > 0)
