@@ -25,7 +25,7 @@ from aidpack.allocation.solve import SolveOptions
 DECIMALS = 6
 COVER_TOLERANCE = 1e-6
 #: BLAS threads while the engine runs. NumPy's OpenBLAS starts one thread per core and keeps it spinning
-#: after each call (the engine's dot products of transit and units), so a single process used 1.8 cores of
+#: after each call (the engine calls it for dot products such as transit @ units), so a single process used 1.8 cores of
 #: CPU for one core's work (1e5 bench, first pass: 0.52 s of CPU in 0.29 s), and the forked child that
 #: takes half the blocks (:mod:`aidpack.allocation.split`) ran beside it at half speed: split or not, the
 #: first pass took 0.30 s. With one BLAS thread, 0.165 s split; at 1e6, 1.87 s -> 1.07 s. The engine's
