@@ -38,7 +38,7 @@ from aidpack.allocation.rounding import (
     pack_classes,
     transit_of,
 )
-from aidpack.allocation.solve import SolveOptions, solve_block
+from aidpack.allocation.solve import SolveOptions, keeps_previous, solve_block
 from tests.allocation.builders import EXACT_MIP, T0, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_bounds import mixed_blocks
 
@@ -357,6 +357,21 @@ def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Ins
                 noise = 1e-6 * max(people[tier], 1.0)  # HiGHS's integrality noise (solve.MIP_NOISE)
                 assert float(entry["held"]) >= proved - slack[tier] - noise
                 assert result.tier_values[tier] >= proved - slack[tier] - noise
+
+
+def test_a_tier_gives_up_its_slack_only_for_a_gain_in_the_stage_after() -> None:
+    # Three columns: a high-tier need's coverage, a medium-tier need's, and a third plan variable. The high
+    # tier was held 5 people below the 100 it reached so that the medium-tier stage (minimising -V_medium)
+    # could trade them. HiGHS's plan at its time limit serves 96 high-tier people and no more medium-tier
+    # ones: the stage keeps the plan it started from. A plan that gains a medium-tier person is taken; so is
+    # one that differs without serving the high tier less.
+    high, medium = np.array([-1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0])
+    before = np.array([100.0, 40.0, 3.0])
+    assert keeps_previous(medium, high, before, np.array([96.0, 40.0, 7.0]), tolerance=1e-7)
+    assert not keeps_previous(medium, high, before, np.array([96.0, 41.0, 7.0]), tolerance=1e-7)
+    assert not keeps_previous(medium, high, before, np.array([100.0, 40.0, 7.0]), tolerance=1e-7)
+    # A gain within the tolerance (solver noise) buys nothing.
+    assert keeps_previous(medium, high, before, np.array([96.0, 40.000001, 7.0]), tolerance=1e-7)
 
 
 def test_highs_takes_first_the_blocks_that_lost_most_in_the_tiers_the_plan_is_short_of(
