@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aidpack.allocation.flow import FlowBlock, min_cost_flow_int, solve_flow_block
-from aidpack.allocation.model import UNIT_EPSILON, Edges, build_blocks
+from aidpack.allocation.model import UNIT_EPSILON, BlockModel, Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.solve import MIP_NOISE, SolveOptions, solve_block
@@ -310,43 +310,11 @@ def mip_round(
     # Pledges of one size that reach the same needs are interchangeable in the tier stages: HiGHS gets one
     # column per such class and need (a transformer block of 23 pledges in 8 classes: 212 columns for 767,
     # and no symmetric branches), and the classes' units are shared out to their pledges afterwards.
-    packs = pack_classes(block, arcs, by_transit=by_hub)
-    needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
-    pair = packs.arc_class * needs.size + n_local
-    pairs, arc_pair = np.unique(pair, return_inverse=True)
-    pair_class, pair_need = pairs // needs.size, pairs % needs.size
-    pair_transit = np.full(pairs.size, np.iinfo(np.int64).max)
-    np.minimum.at(pair_transit, arc_pair, block.transit[arcs])
-    zeros_n = np.zeros(needs.size, dtype=np.int64)
-    zeros_c = np.zeros(packs.n_classes, dtype=np.int64)
-    sub = Problem(
-        plan_date=0,
-        capabilities=("block",),
-        need_refs=tuple(str(i) for i in needs),
-        need_capability=zeros_n,
-        need_demand=block.demand[needs],
-        need_tier=block.tier[needs],
-        need_deadline=zeros_n,
-        need_region=zeros_n,
-        need_people=block.people[needs],
-        pledge_refs=tuple(str(i) for i in range(packs.n_classes)),
-        pledge_capability=zeros_c,
-        pledge_factor=packs.factor,
-        pledge_integer=packs.integer,
-        pledge_supply=packs.units,
-        pledge_start=zeros_c,
-        pledge_hub=zeros_c,
-        transit=np.zeros((1, 1), dtype=np.int64),
-    )
-    sub_edges = Edges(
-        pledge=pair_class.astype(np.int64), need=pair_need.astype(np.int64),
-        eta=np.zeros(pairs.size, dtype=np.int64), transit=pair_transit,
-    )
-    models = build_blocks(sub, sub_edges)
-    if len(models) != 1:
+    classed = classed_model(block, arcs, by_transit=by_hub)
+    if classed is None:
         return incumbent
-    model = models[0]
-    incumbent_pairs = np.bincount(arc_pair, weights=incumbent.units[arcs], minlength=pairs.size)
+    model, arc_pair, packs, pair_class = classed.model, classed.arc_pair, classed.packs, classed.pair_class
+    incumbent_pairs = np.bincount(arc_pair, weights=incumbent.units[arcs], minlength=pair_class.size)
     start = np.minimum(incumbent_pairs[model.edge_ids], model.col_upper[: model.n_x])
     stage_options = SolveOptions(
         tier_gap=options.tier_gap, final_gap=options.final_gap, hold_tolerance=options.hold_tolerance,
@@ -358,7 +326,7 @@ def mip_round(
                          hold_slack=slack, share_time=True, abs_gap=slack, fixed_tiers=fixed_tiers)
     if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
         return incumbent
-    pair_units = np.zeros(pairs.size)
+    pair_units = np.zeros(pair_class.size)
     pair_units[model.edge_ids] = np.where(packs.integer[pair_class[model.edge_ids]], np.rint(result.x),
                                           np.maximum(result.x, 0.0))
     units = np.zeros(block.n_arcs)
@@ -422,6 +390,58 @@ def pack_classes(block: FlowBlock, arcs: IntArray, *, by_transit: bool = False) 
     integer[pledge_class[members]] = block.integer[members]
     units = np.bincount(pledge_class[members], weights=block.units[members], minlength=n)
     return PackClasses(pledge_class[block.arc_pledge[arcs]], factor, integer, units.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class ClassedModel:
+    """A block's MIP over pack classes (:func:`classed_model`): one column per (class, need) pair."""
+
+    model: BlockModel  # its x columns are pairs (``edge_ids`` index the pairs)
+    packs: PackClasses
+    arc_pair: IntArray  # per arc of the set, its pair
+    pair_class: IntArray  # per pair, its class
+
+
+def classed_model(block: FlowBlock, arcs: IntArray, *, by_transit: bool = False) -> ClassedModel | None:
+    """The block's model on ``arcs`` with pledges grouped into pack classes (:func:`pack_classes`): every
+    tier value a plan over pledges serves, one over classes serves, and the reverse (a pair's transit is its
+    nearest member's, exact with ``by_transit``). None when the arcs make no single block."""
+    packs = pack_classes(block, arcs, by_transit=by_transit)
+    needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
+    pair = packs.arc_class * needs.size + n_local
+    pairs, arc_pair = np.unique(pair, return_inverse=True)
+    pair_class, pair_need = pairs // needs.size, pairs % needs.size
+    pair_transit = np.full(pairs.size, np.iinfo(np.int64).max)
+    np.minimum.at(pair_transit, arc_pair, block.transit[arcs])
+    zeros_n = np.zeros(needs.size, dtype=np.int64)
+    zeros_c = np.zeros(packs.n_classes, dtype=np.int64)
+    sub = Problem(
+        plan_date=0,
+        capabilities=("block",),
+        need_refs=tuple(str(i) for i in needs),
+        need_capability=zeros_n,
+        need_demand=block.demand[needs],
+        need_tier=block.tier[needs],
+        need_deadline=zeros_n,
+        need_region=zeros_n,
+        need_people=block.people[needs],
+        pledge_refs=tuple(str(i) for i in range(packs.n_classes)),
+        pledge_capability=zeros_c,
+        pledge_factor=packs.factor,
+        pledge_integer=packs.integer,
+        pledge_supply=packs.units,
+        pledge_start=zeros_c,
+        pledge_hub=zeros_c,
+        transit=np.zeros((1, 1), dtype=np.int64),
+    )
+    sub_edges = Edges(
+        pledge=pair_class.astype(np.int64), need=pair_need.astype(np.int64),
+        eta=np.zeros(pairs.size, dtype=np.int64), transit=pair_transit,
+    )
+    models = build_blocks(sub, sub_edges)
+    if len(models) != 1:
+        return None
+    return ClassedModel(models[0], packs, arc_pair, pair_class)
 
 
 def _share_out(block: FlowBlock, arcs: IntArray, arc_pair: IntArray, pair_units: FloatArray) -> FloatArray:

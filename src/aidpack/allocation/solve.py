@@ -160,7 +160,7 @@ def new_highs(seed: int = 0) -> highspy.Highs:
     return h
 
 
-def _pass_model(h: highspy.Highs, model: BlockModel) -> None:
+def pass_model(h: highspy.Highs, model: BlockModel) -> None:
     lp = highspy.HighsLp()
     lp.num_col_ = model.n_cols
     lp.num_row_ = int(model.matrix.shape[0])
@@ -214,7 +214,7 @@ def solve_block(
     ``fixed_tiers`` (people, per tier): hold each tier at least there from the start and optimise transit
     alone (a plan serving them is known, ``initial_x``); each tier's log entry says what it was held at."""
     h = new_highs(options.seed)
-    _pass_model(h, model)
+    pass_model(h, model)
     cols = np.arange(model.n_cols, dtype=np.int32)
     termination = Termination.OPTIMAL
     tier_values = np.zeros(4)
@@ -222,7 +222,7 @@ def solve_block(
     log: list[dict[str, float | str | int]] = []
     solution: FloatArray | None = None
     if initial_x is not None:
-        solution = np.concatenate([initial_x, _covered_fraction(model, initial_x)])
+        solution = np.concatenate([initial_x, covered_fraction(model, initial_x)])
 
     stages: list[tuple[str, FloatArray, float]] = [
         (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
@@ -379,7 +379,7 @@ def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:
     return abs(float(cost @ values) - reported) <= 1e-6 * max(abs(reported), 1.0)
 
 
-def _covered_fraction(model: BlockModel, x: FloatArray) -> FloatArray:
+def covered_fraction(model: BlockModel, x: FloatArray) -> FloatArray:
     """z = min(1, Σ f·x / d) for a plan given per edge column (from the cover rows of the matrix)."""
     n_p = model.pledges.size
     cover = model.matrix[n_p:, : model.n_x]
