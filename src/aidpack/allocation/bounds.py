@@ -297,6 +297,12 @@ def proved_tier_bound(
     return ProvedBound(upper, lower, exact)
 
 
+def _settled(exact: BoolArray) -> BoolArray:
+    """Per tier, whether every tier before it was proved exactly."""
+    before: BoolArray = np.concatenate([[True], np.cumprod(exact[:-1]).astype(bool)])
+    return before
+
+
 @dataclass(frozen=True)
 class PlanProof:
     """Per tier, the plan's reference for its gap: see :func:`proved_plan_bound`."""
@@ -304,7 +310,7 @@ class PlanProof:
     bound: FloatArray
     proved_blocks: int  # blocks short of their LP optimum whose bound HiGHS proved
     exact_blocks: int  # of those, blocks whose every tier HiGHS proved exactly
-    open_blocks: int  # blocks short of their LP optimum left at it (too large, or out of time)
+    open_blocks: int  # blocks short of their LP optimum not proved (too large, or out of time)
 
 
 def proved_plan_bound(
@@ -314,34 +320,42 @@ def proved_plan_bound(
     blocks are independent, so the plan's optimum is the sum of its blocks'. A block whose plan serves its LP
     optimum in every tier is at its optimum; one that falls short gets HiGHS's proved bound
     (:func:`proved_tier_bound`, blocks of at most ``max_arcs`` arcs, at most ``block_seconds`` each, largest
-    shortfall first within ``seconds``); the rest keep their LP optimum, which bounds the critical tier only
-    (``open_blocks`` says how many). Measurement, not planning."""
+    shortfall first within ``seconds``) for each tier whose earlier tiers it proved exactly; the other tiers
+    and blocks keep the reference :func:`plan_bounds` gives them (whole-unit or LP optimum, which bounds the
+    first tier only; ``open_blocks`` says how many blocks). Measurement, not planning."""
     deadline = time.perf_counter() + seconds
     total = np.zeros(4)
-    short: list[tuple[float, FlowBlock, FloatArray]] = []
+    short: list[tuple[float, FlowBlock, FloatArray, BoolArray]] = []
     for block in flow_blocks(problem, edges):
-        lp = solve_flow_block(block).tier_values
-        plan_units = units[block.edge_ids]
-        gaps = tier_gaps(lp, block_tier_values(block, plan_units))
-        if block.is_integer and float(gaps.max(initial=0.0)) > 1e-9:
-            short.append((float((lp - block_tier_values(block, plan_units)).clip(min=0).sum()), block, lp))
+        flow = solve_flow_block(block)
+        lp, served = flow.tier_values, block_tier_values(block, units[block.edge_ids])
+        if block.is_integer and float(tier_gaps(lp, served).max(initial=0.0)) > 1e-9:
+            short.append((float((lp - served).clip(min=0).sum()), block, lp, flow.amount > 0))
         else:
             total += lp
     proved = exact = left = 0
-    for _, block, lp in sorted(short, key=lambda item: -item[0]):
+    for _, block, lp, support in sorted(short, key=lambda item: -item[0]):
         room = deadline - time.perf_counter()
         found = None
         if block.n_arcs <= max_arcs and room > 0:
             found = proved_tier_bound(block, min(block_seconds, room), units[block.edge_ids])
+        # Where nothing is proved: the whole-unit LP bound where packs exceed needs (as plan_bounds), else the LP's.
+        settled = np.zeros(4, dtype=bool) if found is None else _settled(found.exact)
+        fallback = lp
+        if not settled.all():
+            whole = whole_unit_bound(block, support) if has_oversize(block) else None
+            fallback = lp if whole is None else whole
         if found is None:
-            total += lp
+            total += fallback
             left += 1
             continue
         upper = found.upper.copy()
         # The LP optimum bounds the first tier with people too (nothing holds it).
         first = int(np.flatnonzero(np.bincount(block.tier, weights=block.people, minlength=4)[:4] > 0)[0])
         upper[first] = min(upper[first], lp[first])
-        total += upper
+        # A tier's proved bound counts while every tier before it is exact; after the first tier HiGHS left open,
+        # its bounds rest on holds the optimum may exceed, looser than the LP's reference: that stands in.
+        total += np.where(settled, upper, fallback)
         proved += 1
         exact += int(found.exact.all())
     return PlanProof(total, proved, exact, left)
