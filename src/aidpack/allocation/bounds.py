@@ -297,12 +297,6 @@ def proved_tier_bound(
     return ProvedBound(upper, lower, exact)
 
 
-def _settled(exact: BoolArray) -> BoolArray:
-    """Per tier, whether every tier before it was proved exactly."""
-    before: BoolArray = np.concatenate([[True], np.cumprod(exact[:-1]).astype(bool)])
-    return before
-
-
 @dataclass(frozen=True)
 class PlanProof:
     """Per tier, the plan's reference for its gap: see :func:`proved_plan_bound`."""
@@ -320,9 +314,9 @@ def proved_plan_bound(
     blocks are independent, so the plan's optimum is the sum of its blocks'. A block whose plan serves its LP
     optimum in every tier is at its optimum; one that falls short gets HiGHS's proved bound
     (:func:`proved_tier_bound`, blocks of at most ``max_arcs`` arcs, at most ``block_seconds`` each, largest
-    shortfall first within ``seconds``) for each tier whose earlier tiers it proved exactly; the other tiers
-    and blocks keep the reference :func:`plan_bounds` gives them (whole-unit or LP optimum, which bounds the
-    first tier only; ``open_blocks`` says how many blocks). Measurement, not planning."""
+    shortfall first within ``seconds``); the other blocks keep the reference :func:`plan_bounds` gives them
+    (whole-unit or LP optimum, a bound on the first tier only; ``open_blocks`` says how many). Measurement, not
+    planning."""
     deadline = time.perf_counter() + seconds
     total = np.zeros(4)
     short: list[tuple[float, FlowBlock, FloatArray, BoolArray]] = []
@@ -339,23 +333,20 @@ def proved_plan_bound(
         found = None
         if block.n_arcs <= max_arcs and room > 0:
             found = proved_tier_bound(block, min(block_seconds, room), units[block.edge_ids])
-        # Where nothing is proved: the whole-unit LP bound where packs exceed needs (as plan_bounds), else the LP's.
-        settled = np.zeros(4, dtype=bool) if found is None else _settled(found.exact)
-        fallback = lp
-        if not settled.all():
-            whole = whole_unit_bound(block, support) if has_oversize(block) else None
-            fallback = lp if whole is None else whole
         if found is None:
-            total += fallback
+            # Not proved: the whole-unit LP bound where packs exceed needs (as plan_bounds), else the LP's.
+            whole = whole_unit_bound(block, support) if has_oversize(block) else None
+            total += lp if whole is None else whole
             left += 1
             continue
         upper = found.upper.copy()
-        # The LP optimum bounds the first tier with people too (nothing holds it).
+        # The LP optimum bounds the first tier with people too (nothing holds it). Every later tier's bound
+        # holds as proved, exact or not: each hold is at what the optimum serves at least (looser after a
+        # tier HiGHS left open, never invalid, unlike the LP's later tiers, which bound only an optimum that
+        # reaches the LP's earlier ones).
         first = int(np.flatnonzero(np.bincount(block.tier, weights=block.people, minlength=4)[:4] > 0)[0])
         upper[first] = min(upper[first], lp[first])
-        # A tier's proved bound counts while every tier before it is exact; after the first tier HiGHS left open,
-        # its bounds rest on holds the optimum may exceed, looser than the LP's reference: that stands in.
-        total += np.where(settled, upper, fallback)
+        total += upper
         proved += 1
         exact += int(found.exact.all())
     return PlanProof(total, proved, exact, left)
