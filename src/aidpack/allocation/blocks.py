@@ -78,10 +78,14 @@ MIP_SLACK_MARGIN = 0.9
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).
 LARGE_MIP_ARCS = 100_000
-#: The most such a block gets: HiGHS rarely improves it within seconds (1e6 bench: a 136,000-arc generator
-#: block gained nothing in 0.5 s; 2e6: the 730,000-arc diesel block gained 6,500 medium-tier people in
-#: 0.66 s in one run of two, and overran its limit by 0.4 s).
+#: The most such a block gets in a plan of up to half a million edges: HiGHS rarely improves it within
+#: a fraction of a second (1e6 bench: a 136,000-arc generator block gained nothing in 0.5 s).
 LARGE_MIP_SECONDS = 0.25
+#: Beyond, the most grows with the plan as the integer budget does (:func:`large_mip_seconds`): both HiGHS's
+#: root and building its restricted model grow with the block. 2e6 bench: the 730,000-arc diesel block
+#: gains 7,020 medium-tier people (3.2e-4 of the tier) with 0.75 s, nothing with 0.5 s or less, and building
+#: its model takes 0.23 s more; the 314,000-arc generator block of the core shape gains nothing even in 4 s.
+LARGE_MIP_SECONDS_PER_MILLION_EDGES = 0.5
 #: A block's share of the MIP budget grows with its arcs up to this many.
 MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
@@ -407,6 +411,7 @@ def _solve_flow(
         budget = integer_end - time.perf_counter()
         phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
+        large_cap = large_mip_seconds(len(edges))
 
         def second(stage: _Stage1) -> None:
             if stage.rounded is None or stage.amount is None:
@@ -414,7 +419,7 @@ def _solve_flow(
             remaining = phase_end - time.perf_counter()
             share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
             if stage.block.n_arcs > LARGE_MIP_ARCS:
-                share = min(share, LARGE_MIP_SECONDS)
+                share = min(share, large_cap)
             share = min(max(share, MIN_MIP_SECONDS), remaining)
             if share < MIN_MIP_SECONDS / 2:
                 return
@@ -454,6 +459,11 @@ def _solve_flow(
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
+
+
+def large_mip_seconds(edges: int) -> float:
+    """The most HiGHS's MIP gets on a block of more than ``LARGE_MIP_ARCS`` arcs in a plan of ``edges``."""
+    return max(LARGE_MIP_SECONDS, LARGE_MIP_SECONDS_PER_MILLION_EDGES * edges / 1e6)
 
 
 def _mip_order(stages: list[_Stage1], short: BoolArray) -> list[_Stage1]:

@@ -40,8 +40,10 @@ INTEGER_BUDGET_SMALL = 2.0
 INTEGER_BUDGET_LARGE = 0.25
 SMALL_PLAN_EDGES = 10_000
 #: From national size on, the budget grows again in proportion to the plan (whose first pass does too), so
-#: that the larger blocks of a larger plan get time to close their gap: 0.5 s at 1e6 edges, 1 s at 2e6.
-INTEGER_SECONDS_PER_MILLION_EDGES = 0.5
+#: that the larger blocks of a larger plan get time to close their gap: 0.75 s at 1e6 edges, 1.5 s at 2e6
+#: (2e6 bench: 0.5 s per million left the 730,000-arc diesel block 0.66 s, short of the 0.75 s in which it
+#: gains 7,000 medium-tier people; the plan took 0.4 s longer for them).
+INTEGER_SECONDS_PER_MILLION_EDGES = 0.75
 #: With ``share_time``, the share of a block's remaining time each later stage keeps back from an earlier one.
 LATER_STAGE_RESERVE = 0.1
 
