@@ -27,7 +27,15 @@ from aidpack.allocation.model import UNIT_EPSILON, Edges, oversize_edges, unit_g
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import block_tier_values, classed_model, covered_tier_values, tier_gaps
-from aidpack.allocation.solve import MIP_NOISE, covered_fraction, hold_bound, map_status, new_highs, pass_model
+from aidpack.allocation.solve import (
+    MIP_NOISE,
+    covered_fraction,
+    hold_bound,
+    map_status,
+    new_highs,
+    pass_model,
+    quiet_stdout,
+)
 
 #: Arcs per need (largest gain first) in the first restricted LP, besides the LP optimum's support.
 START_PER_NEED = 4
@@ -272,7 +280,8 @@ def proved_tier_bound(
             h.setSolution(sol)
         left = max(deadline - time.perf_counter(), 0.01)
         h.setOptionValue("time_limit", left / (len(tiers) - position))
-        h.run()
+        with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
+            h.run()
         status = map_status(h.getModelStatus())
         if status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
             return None

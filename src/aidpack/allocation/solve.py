@@ -123,7 +123,7 @@ _stdout_saved: int | None = None
 
 
 @contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     """HiGHS prints from C++ (a banner when an instance is created, the odd debug line while solving);
     keep it out of our stdout. Reference-counted, so that threads solving side by side share one
     redirection and the last one out restores the real stdout."""
@@ -153,7 +153,7 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def new_highs(seed: int = 0) -> highspy.Highs:
-    with _quiet_stdout():
+    with quiet_stdout():
         h = _HighsFactory()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("log_to_console", False)
@@ -259,7 +259,7 @@ def solve_block(
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
         if model.is_mip:
-            with _quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
+            with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
                 h.run()
         else:
             h.run()
@@ -270,7 +270,7 @@ def solve_block(
             # HiGHS 1.16 can hand back the injected starting solution with another solution's objective:
             # solve the stage again from scratch.
             h.clearSolver()
-            with _quiet_stdout():
+            with quiet_stdout():
                 h.run()
             status = map_status(h.getModelStatus())
             info = h.getInfo()
