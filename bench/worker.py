@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import aidpack.models  # noqa: F401  (every table, for the ORM)
 from aidpack.allocation.blocks import Previous, previous_units
-from aidpack.allocation.bounds import PlanProof, plan_bounds, proved_plan_bound
+from aidpack.allocation.bounds import PlanProof, block_bounds, bound_totals, proved_plan_bound
 from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Line
@@ -61,7 +61,8 @@ def _bounds(
     for _, need_id, _, amount in lines:
         covered[need_index[need_id]] += amount
     edges = candidate_edges(problem)
-    lp, whole = plan_bounds(problem, edges, np.minimum(covered, problem.need_demand))
+    bounds = block_bounds(problem, edges, np.minimum(covered, problem.need_demand))
+    lp, whole = bound_totals(bounds)
     sent = Previous(
         pledge=np.array([pledge_index[p] for p, _, _, _ in lines], dtype=np.int64),
         need=np.array([need_index[n] for _, n, _, _ in lines], dtype=np.int64),
@@ -69,7 +70,7 @@ def _bounds(
     )
     units = previous_units(problem, edges, sent)
     proof = proved_plan_bound(
-        problem, edges, np.zeros(len(edges)) if units is None else units,
+        bounds, np.zeros(len(edges)) if units is None else units,
         seconds=PROOF_SECONDS, block_seconds=PROOF_BLOCK_SECONDS, max_arcs=PROOF_ARCS,
     )
     return [float(v) for v in lp], [float(v) for v in whole], proof

@@ -17,6 +17,7 @@ that hold earlier tiers touch only the coverage columns, so an arc's reduced cos
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import highspy
@@ -26,9 +27,10 @@ from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
 from aidpack.allocation.model import UNIT_EPSILON, Edges, oversize_edges, unit_gain
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
-from aidpack.allocation.rounding import block_tier_values, classed_model, covered_tier_values, tier_gaps
+from aidpack.allocation.rounding import classed_model, covered_tier_values, tier_gaps
 from aidpack.allocation.solve import (
     MIP_NOISE,
+    as_solution,
     covered_fraction,
     hold_bound,
     map_status,
@@ -215,11 +217,29 @@ def _add_arcs(
     h.addCols(k, cost, np.zeros(k), upper[arcs], 2 * k, starts, index, value)
 
 
-def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Per tier, for a plan that covers ``covered`` of each need: the LP bound, and the whole-unit bound
-    (per block, :func:`whole_unit_bound` where the plan falls short of the block's LP bound and some
-    pack exceeds a need it reaches; the LP bound elsewhere). Measurement, not planning: no time limit."""
-    lp_total, whole_total = np.zeros(4), np.zeros(4)
+@dataclass(frozen=True)
+class BlockBounds:
+    """One block's references for a plan (see :func:`block_bounds`), per tier."""
+
+    block: FlowBlock
+    lp: FloatArray  # the block's LP optimum
+    whole: FloatArray  # the whole-unit bound where the plan falls short and packs exceed needs, else ``lp``
+    served: FloatArray  # what the plan serves
+
+    @property
+    def shortfall(self) -> float:
+        """People the plan serves below the LP optimum, over the tiers where it does (0 when at or beyond it,
+        or where every unit is divisible and the flows are exact)."""
+        if not self.block.is_integer or float(tier_gaps(self.lp, self.served).max(initial=0.0)) <= 1e-9:
+            return 0.0
+        return float((self.lp - self.served).clip(min=0).sum())
+
+
+def block_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> list[BlockBounds]:
+    """Per block, for a plan that covers ``covered`` of each need: the LP optimum, and the whole-unit bound
+    (:func:`whole_unit_bound`) where the plan falls short of the LP optimum and some pack exceeds a need it
+    reaches. Measurement, not planning: no time limit."""
+    result = []
     for block in flow_blocks(problem, edges):
         lp = solve_flow_block(block)
         served = covered_tier_values(block, covered[block.needs])
@@ -227,8 +247,22 @@ def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[Fl
         if has_oversize(block) and float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
             found = whole_unit_bound(block, lp.amount > 0)
             whole = lp.tier_values if found is None else found
-        lp_total += lp.tier_values
-        whole_total += whole
+        result.append(BlockBounds(block, lp.tier_values, whole, served))
+    return result
+
+
+def plan_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per tier, for a plan that covers ``covered`` of each need: the LP bound and the whole-unit bound,
+    summed over its blocks (:func:`block_bounds`)."""
+    return bound_totals(block_bounds(problem, edges, covered))
+
+
+def bound_totals(bounds: Sequence[BlockBounds]) -> tuple[FloatArray, FloatArray]:
+    """Per tier, the blocks' LP optima and whole-unit bounds summed."""
+    lp_total, whole_total = np.zeros(4), np.zeros(4)
+    for b in bounds:
+        lp_total += b.lp
+        whole_total += b.whole
     return lp_total, whole_total
 
 
@@ -250,8 +284,9 @@ def proved_tier_bound(
     tier is exact, the plan it finds serves the optimum's earlier tiers and so ``lower_t`` is what it serves
     (after a tier left open, 0). A block whose LP optimum no whole-unit plan reaches gets its true bound here:
     the 1e5 bench's transformer block serves its critical tier whole and at least 26,670 high-tier people,
-    and then no medium-tier one (the LP: 11,328). ``units`` (per arc, a whole-unit plan) starts HiGHS.
-    None when the arcs make no single block or HiGHS fails."""
+    and then no medium-tier one (the LP: 11,328). ``units`` (per arc, a whole-unit plan) starts HiGHS, and
+    checks it: a stage whose bound is below what that plan serves, while the plan meets the stage's holds,
+    proves nothing. None when the arcs make no single block or HiGHS fails."""
     classed = classed_model(block, np.arange(block.n_arcs))
     if classed is None:
         return None
@@ -265,19 +300,19 @@ def proved_tier_bound(
     upper, lower, exact = np.zeros(4), np.zeros(4), np.ones(4, dtype=bool)
     chain_exact = True
     solution: FloatArray | None = None
+    plan: FloatArray | None = None  # per tier, what the plan in ``units`` serves
+    hold_bound_row = np.zeros(4)  # per tier, what the later stages hold it at
     if units is not None:
         pairs = np.bincount(classed.arc_pair, weights=units, minlength=classed.pair_class.size)
         x = np.minimum(pairs[model.edge_ids], model.col_upper[: model.n_x])
         solution = np.concatenate([x, covered_fraction(model, x)])
+        plan = model.tier_cost @ solution
     deadline = time.perf_counter() + seconds
     tiers = [t for t in range(4) if people[t] > 0]
     for position, tier in enumerate(tiers):
         h.changeColsCost(model.n_cols, cols, -model.tier_cost[tier])
         if solution is not None:
-            sol = highspy.HighsSolution()
-            sol.col_value = list(solution)
-            sol.value_valid = True
-            h.setSolution(sol)
+            h.setSolution(as_solution(solution))
         left = max(deadline - time.perf_counter(), 0.01)
         h.setOptionValue("time_limit", left / (len(tiers) - position))
         with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
@@ -297,12 +332,24 @@ def proved_tier_bound(
         lower[tier] = min(found, upper[tier]) if chain_exact else 0.0
         exact[tier] = lower[tier] >= upper[tier] - noise
         chain_exact = chain_exact and bool(exact[tier])
-        if lower[tier] > noise:
+        if plan is not None and bool(np.all(plan[:tier] >= hold_bound_row[:tier])) and (
+            plan[tier] > upper[tier] + noise
+        ):
+            # The plan meets every hold and serves more than the stage's bound: HiGHS's tolerances misled it
+            # (a hold row a hair under a whole tier was called infeasible, and the start was kept as optimal).
+            return None
+        nz = np.flatnonzero(model.tier_cost[tier])
+        if lower[tier] >= people[tier] * (1 - 1e-12):
+            # Every need of the tier covered whole: fix that (z = 1), as solve_block does. A row a hair below
+            # the tier's people is one HiGHS's presolve calls infeasible (a critical tier of 201 people held at
+            # 201 - 2e-7 by six 500-litre packs on six 150-litre needs).
+            h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
+            hold_bound_row[tier] = float(people[tier])
+        elif lower[tier] > noise:
             # Held a hair below what the optimum serves (as tightly as whole_unit_bound holds): any looser, and
             # the later tiers gain what the earlier one gives up (7e-6 critical-tier people for 1.3e-4 high).
-            nz = np.flatnonzero(model.tier_cost[tier])
-            h.addRow(hold_bound(lower[tier], HOLD_TOLERANCE), np.inf, nz.size, nz.astype(np.int32),
-                     model.tier_cost[tier][nz])
+            hold_bound_row[tier] = hold_bound(lower[tier], HOLD_TOLERANCE)
+            h.addRow(hold_bound_row[tier], np.inf, nz.size, nz.astype(np.int32), model.tier_cost[tier][nz])
     return ProvedBound(upper, lower, exact)
 
 
@@ -317,35 +364,28 @@ class PlanProof:
 
 
 def proved_plan_bound(
-    problem: Problem, edges: Edges, units: FloatArray, *, seconds: float, block_seconds: float, max_arcs: int
+    bounds: Sequence[BlockBounds], units: FloatArray, *, seconds: float, block_seconds: float, max_arcs: int
 ) -> PlanProof:
-    """Per tier, the lexicographic whole-unit optimum's bound for the plan sending ``units`` along each edge:
-    blocks are independent, so the plan's optimum is the sum of its blocks'. A block whose plan serves its LP
-    optimum in every tier is at its optimum; one that falls short gets HiGHS's proved bound
-    (:func:`proved_tier_bound`, blocks of at most ``max_arcs`` arcs, at most ``block_seconds`` each, largest
-    shortfall first within ``seconds``); the other blocks keep the reference :func:`plan_bounds` gives them
-    (whole-unit or LP optimum, a bound on the first tier only; ``open_blocks`` says how many). Measurement, not
+    """Per tier, the lexicographic whole-unit optimum's bound for a plan (``bounds``, from :func:`block_bounds`;
+    ``units`` per edge, HiGHS's start): blocks are independent, so the plan's optimum is the sum of its
+    blocks'. A block whose plan serves its LP optimum in every tier is at its optimum; one that falls short
+    gets HiGHS's proved bound (:func:`proved_tier_bound`, blocks of at most ``max_arcs`` arcs, at most
+    ``block_seconds`` each, largest shortfall first within ``seconds``); the other blocks keep their
+    whole-unit bound (a bound on the first tier only; ``open_blocks`` says how many). Measurement, not
     planning."""
     deadline = time.perf_counter() + seconds
     total = np.zeros(4)
-    short: list[tuple[float, FlowBlock, FloatArray, BoolArray]] = []
-    for block in flow_blocks(problem, edges):
-        flow = solve_flow_block(block)
-        lp, served = flow.tier_values, block_tier_values(block, units[block.edge_ids])
-        if block.is_integer and float(tier_gaps(lp, served).max(initial=0.0)) > 1e-9:
-            short.append((float((lp - served).clip(min=0).sum()), block, lp, flow.amount > 0))
-        else:
-            total += lp
     proved = exact = left = 0
-    for _, block, lp, support in sorted(short, key=lambda item: -item[0]):
+    for b in sorted(bounds, key=lambda item: -item.shortfall):
+        if b.shortfall <= 0:
+            total += b.lp
+            continue
         room = deadline - time.perf_counter()
         found = None
-        if block.n_arcs <= max_arcs and room > 0:
-            found = proved_tier_bound(block, min(block_seconds, room), units[block.edge_ids])
+        if b.block.n_arcs <= max_arcs and room > 0:
+            found = proved_tier_bound(b.block, min(block_seconds, room), units[b.block.edge_ids])
         if found is None:
-            # Not proved: the whole-unit LP bound where packs exceed needs (as plan_bounds), else the LP's.
-            whole = whole_unit_bound(block, support) if has_oversize(block) else None
-            total += lp if whole is None else whole
+            total += b.whole
             left += 1
             continue
         upper = found.upper.copy()
@@ -353,8 +393,8 @@ def proved_plan_bound(
         # holds as proved, exact or not: each hold is at what the optimum serves at least (looser after a
         # tier HiGHS left open, never invalid, unlike the LP's later tiers, which bound only an optimum that
         # reaches the LP's earlier ones).
-        first = int(np.flatnonzero(np.bincount(block.tier, weights=block.people, minlength=4)[:4] > 0)[0])
-        upper[first] = min(upper[first], lp[first])
+        first = int(np.flatnonzero(np.bincount(b.block.tier, weights=b.block.people, minlength=4)[:4] > 0)[0])
+        upper[first] = min(upper[first], b.lp[first])
         total += upper
         proved += 1
         exact += int(found.exact.all())

@@ -247,7 +247,7 @@ def solve_block(
             tier_abs_gap = float(abs_gap[int(name[4:])]) if abs_gap is not None and name.startswith("tier") else 0.0
             h.setOptionValue("mip_abs_gap", max(tier_abs_gap, MIP_ABS_GAP))
             if solution is not None:
-                h.setSolution(_as_solution(solution))
+                h.setSolution(as_solution(solution))
         remaining = _remaining(deadline)
         if remaining is None and model.is_mip:
             remaining = options.mip_stage_budget
@@ -391,7 +391,7 @@ def covered_fraction(model: BlockModel, x: FloatArray) -> FloatArray:
     return z
 
 
-def _as_solution(values: FloatArray) -> highspy.HighsSolution:
+def as_solution(values: FloatArray) -> highspy.HighsSolution:
     sol = highspy.HighsSolution()
     sol.col_value = list(values)
     sol.value_valid = True
