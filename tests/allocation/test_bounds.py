@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aidpack.allocation.blocks import Previous, previous_units
 from aidpack.allocation.bounds import (
     block_bounds,
     plan_bounds,
@@ -176,9 +177,8 @@ def test_the_plan_measured_against_proved_bounds_is_at_its_whole_unit_optimum() 
     problem = two_transformers_two_clinics_and_a_school().problem()
     edges = candidate_edges(problem)
     result = allocate(problem, SolveOptions(workers=1))
-    units = np.zeros(len(edges))
-    for p, n, u in zip(result.line_pledge, result.line_need, result.line_units, strict=True):
-        units[np.flatnonzero((edges.pledge == p) & (edges.need == n))[0]] += u
+    units = previous_units(problem, edges, Previous(result.line_pledge, result.line_need, result.line_units))
+    assert units is not None
     bounds = block_bounds(problem, edges, result.need_covered)
     proof = proved_plan_bound(bounds, units, seconds=10.0, block_seconds=10.0, max_arcs=1_000)
     assert proof.bound[[0, 2]] == pytest.approx(result.tier_served[[0, 2]], abs=1e-4)
