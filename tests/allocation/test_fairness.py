@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+from typing import cast
 
+import numpy as np
 import pytest
+from bench.generate import generate
 from sqlalchemy.orm import Session
 
+import aidpack.allocation.fairness as fairness
 from aidpack.allocation.engine import allocate
-from aidpack.allocation.fairness import allocate_fair, region_coverage
+from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
+from aidpack.allocation.loader import default_plan_date, load_problem
+from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import Problem
 from aidpack.allocation.service import UnknownFairness, run_plan
+from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
+from aidpack.ingest.service import import_path
 from tests.allocation.builders import Instance, N, P
 from tests.factories import PLAN_DATE, make_item, make_need, make_pledge, make_region, unique
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory: pytest.TempPathFactory) -> Problem:
+    """The bench's national scenario of 1e4 candidate edges (seed 1: 998 needs in 25 regions, generators,
+    fuel in litres, drums and tankers, kits): holding each tier as a sum, HiGHS failed its low tier's fair
+    stage, and the same LP at 1e5 edges ran for over ten minutes."""
+    folder = tmp_path_factory.mktemp("national")
+    generate(folder / "scenario", edges=1e4, seed=1)
+    engine = make_engine(f"sqlite:///{folder / 'aidpack.db'}")
+    migrate(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        import_path(session, path=folder / "scenario", kind=None, actor="test")
+    with make_session_factory(engine)() as session:
+        problem = load_problem(session, plan_date=default_plan_date(session), include_proposed=False).problem
+    engine.dispose()
+    return problem
 
 
 def two_regions() -> Instance:
@@ -75,3 +102,59 @@ def test_run_plan_reports_the_worst_region_with_and_without_fairness(session: Se
 def test_an_unknown_fairness_is_refused(session: Session) -> None:
     with pytest.raises(UnknownFairness):
         run_plan(session, actor="test", plan_date=PLAN_DATE, fair="donors")
+
+
+def test_a_national_fair_plan_solves_every_stage_and_raises_the_worst_regions(national: Problem) -> None:
+    fair, standard = allocate_fair(national), allocate(national)
+    stages = [entry for entry in cast(list[dict[str, object]], fair.figures["log"]) if "stage" in entry]
+    assert [entry["stage"] for entry in stages] == [
+        "fair0", "tier0", "fair1", "tier1", "fair2", "tier2", "fair3", "tier3", "transit"]
+    assert all(entry["status"] == "optimal" for entry in stages)
+    assert fair.termination is not Termination.ERROR
+    worst, without = region_coverage(national, fair.need_covered), region_coverage(national, standard.need_covered)
+    # The critical tier's worst region is as well served as the standard plan serves it (no plan does better:
+    # the standard plan is one the fair LP could choose), and the low tier's worst region gets its share.
+    assert worst.coverage[0] == pytest.approx(without.coverage[0], abs=1e-6)
+    assert without.coverage[3] == pytest.approx(0.0)
+    assert worst.coverage[3] is not None
+    assert worst.coverage[3] > 0.1
+    # Each need keeps what its tier gave it, so the tiers after it take nothing back: the plan serves each
+    # tier what its stage reached, less what whole units cost (here at most 0.6 %, in the low tier).
+    reached = np.array([-float(cast(float, e["objective"])) for e in stages if str(e["stage"]).startswith("tier")])
+    assert np.all(fair.tier_served <= reached * (1 + 1e-9))
+    assert fair.tier_served == pytest.approx(reached, rel=1e-2)
+    # Under --fair, the fair plan ranks first.
+    assert fair_key(national, fair) > fair_key(national, standard)
+
+
+def test_a_failed_plan_ranks_below_any_plan_and_fairness_comes_before_people(national: Problem) -> None:
+    fair, standard = allocate_fair(national), allocate(national)
+    assert fair.tier_served[3] < standard.tier_served[3]  # fairness costs people...
+    assert fair_key(national, fair) > fair_key(national, standard)  # ...and is chosen for it
+    failed = dataclasses.replace(fair, termination=Termination.ERROR)
+    assert fair_key(national, standard) > fair_key(national, failed)
+
+
+def test_a_fair_lp_that_stops_short_gives_the_standard_plan_and_says_so(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capability = unique("KIT")
+    item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
+    rich, poor = make_region(session), make_region(session)
+    make_need(session, region=rich, capability=capability, quantity=Decimal(10), people_served=1000)
+    make_need(session, region=poor, capability=capability, quantity=Decimal(10), people_served=100)
+    make_pledge(session, item=item, units=Decimal(10))
+    solve = fairness._run
+    calls: list[int] = []
+
+    def out_of_time_at_the_first_stage(h: object, deadline: float | None) -> Termination:
+        calls.append(1)
+        status = solve(h, deadline)  # type: ignore[arg-type]
+        return Termination.TIME_LIMIT if len(calls) == 1 else status
+
+    monkeypatch.setattr(fairness, "_run", out_of_time_at_the_first_stage)
+    plan = run_plan(session, actor="test", plan_date=PLAN_DATE, fair="regions")
+    assert plan.figures["fair_fallback"] == (
+        "the fair LP stopped at its fair0 stage (time_limit); this is the standard plan")
+    assert plan.figures["fairness"]["worst"]["critical"]["coverage"] == pytest.approx(0.0)
+    assert plan.tiers["critical"]["served"] == pytest.approx(1000.0)

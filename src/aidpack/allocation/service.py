@@ -95,8 +95,15 @@ def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous |
         allocation = allocate_fair(loaded.problem, options, previous)
         standard = allocate(loaded.problem, options, previous)
         if fair_key(loaded.problem, standard) > fair_key(loaded.problem, allocation):
-            # Whole units can cost the fair LP its balance; the standard plan is then the fairer one.
-            standard.figures["fair_fallback"] = True
+            # The fair LP stopped short (a time limit), or whole units cost it its balance: the standard plan
+            # is then the fairer one, and the plan says so.
+            log = cast(list[dict[str, object]], allocation.figures.get("log", []))
+            stopped = next((entry for entry in log if entry.get("status") not in (None, Termination.OPTIMAL.value)),
+                           None)
+            standard.figures["fair_fallback"] = (
+                f"the fair LP stopped at its {stopped['stage']} stage ({stopped['status']})" if stopped
+                else "whole units left the fair plan no fairer"
+            ) + "; this is the standard plan"
             allocation = standard
         names = list(loaded.region_names)
         allocation.figures["fairness"] = {

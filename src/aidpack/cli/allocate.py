@@ -73,6 +73,8 @@ def render_extras(figures: dict[str, Any]) -> None:
                 table.add_row(tier, f"{a['coverage']:.1%}", str(a["region"]), f"{b['coverage']:.1%}",
                               str(b["region"]))
         console.print(table)
+        if isinstance(figures.get("fair_fallback"), str):
+            console.print(f"Fairness: {figures['fair_fallback']}.")
     consumables = figures.get("consumables")
     if isinstance(consumables, dict):
         implied = ", ".join(f"{cap} {_fmt(v)}" for cap, v in consumables.get("implied", {}).items()) or "nothing"
