@@ -158,3 +158,20 @@ def test_a_fair_lp_that_stops_short_gives_the_standard_plan_and_says_so(
         "the fair LP stopped at its fair0 stage (time_limit); this is the standard plan")
     assert plan.figures["fairness"]["worst"]["critical"]["coverage"] == pytest.approx(0.0)
     assert plan.tiers["critical"]["served"] == pytest.approx(1000.0)
+
+
+def test_edges_left_out_of_the_fair_lp_enter_when_they_would_improve_it(
+    national: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stages(start_edges: int) -> dict[str, tuple[float, int]]:
+        monkeypatch.setattr(fairness, "START_EDGES", start_edges)
+        log = cast(list[dict[str, object]], allocate_fair(national).figures["log"])
+        return {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"])) for e in log if "stage" in e}
+
+    everything, one = stages(10**6), stages(1)
+    assert everything.keys() == one.keys()
+    for stage, (value, edges) in one.items():
+        # From each need's and each pledge's nearest edge alone, pricing brings in what the stage needs: the same
+        # optimum as with every edge in the model.
+        assert value == pytest.approx(everything[stage][0], rel=1e-7, abs=1e-6), stage
+        assert edges < everything[stage][1]

@@ -23,16 +23,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from aidpack.allocation.blocks import BlockOutcome, Previous
+from aidpack.allocation.bounds import PRICING_TOLERANCE
 from aidpack.allocation.engine import Allocation, _assemble
 from aidpack.allocation.flow import flow_blocks
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
-from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
+from aidpack.allocation.problem import TIER_NAMES, BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import block_tier_values, coarse_fine_round, greedy_repair, lex_better
 from aidpack.allocation.solve import SolveOptions, hold_bound, map_status, new_highs
 
 #: A tier's needs keep the share of their quantity they were given, less this (HiGHS's own tolerance).
 LOCK_SLACK = 1e-7
+#: The fair LP starts from each need's and each pledge's this many shortest edges; the others enter as their
+#: reduced costs call for them, at most ``FAIR_ADD_PER_ROUND`` per round (see :class:`_FairLp`).
+START_EDGES = 8
+FAIR_ADD_PER_ROUND = 50_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,8 @@ def region_coverage(problem: Problem, covered: FloatArray) -> RegionCoverage:
 
 def fair_key(problem: Problem, allocation: Allocation) -> tuple[float, ...]:
     """How plans compare under `--fair regions`, best highest: a plan that failed last; then the worst
-    region's coverage tier by tier, critical first; then people served tier by tier (coverage rounded to
-    1e-6 and people to 1e-6, so that solver noise does not decide).
+    region's coverage tier by tier, critical first, to 1e-4 (a hundredth of a percent: whole units move it by
+    less, 1e4 bench: 8e-6); then people served tier by tier, to 1e-6.
 
     Fairness first in every tier, not tier by tier with people served between: whole units cost the fair
     LP a little of each tier (1e5 bench: 686 of 5.29 million high-tier people), which must not give the
@@ -90,7 +95,7 @@ def fair_key(problem: Problem, allocation: Allocation) -> tuple[float, ...]:
     worst = region_coverage(problem, allocation.need_covered).coverage
     return (
         0.0 if failed else 1.0,
-        *(round(worst[tier] or 0.0, 6) for tier in range(4)),
+        *(round(worst[tier] or 0.0, 4) for tier in range(4)),
         *(round(float(allocation.tier_served[tier]), 6) for tier in range(4)),
     )
 
@@ -115,53 +120,8 @@ def allocate_fair(
 def _solve_lp(
     problem: Problem, edges: Edges, usable: IntArray, options: SolveOptions
 ) -> tuple[FloatArray, FloatArray, Termination, list[dict[str, float | str | int]]]:
-    n_e, n_n, n_p = usable.size, problem.n_needs, problem.n_pledges
-    pledge, need = edges.pledge[usable], edges.need[usable]
-    x_cols = np.arange(n_e)
-    rows = np.concatenate([pledge, n_p + need, n_p + np.arange(n_n)])
-    cols = np.concatenate([x_cols, x_cols, n_e + np.arange(n_n)])
-    vals = np.concatenate([np.ones(n_e), -problem.pledge_factor[pledge], problem.need_demand])
-    matrix = sp.csc_matrix((vals, (rows, cols)), shape=(n_p + n_n, n_e + n_n))
-    h = new_highs(options.seed)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_e + n_n, n_p + n_n
-    lp.col_cost_ = np.zeros(n_e + n_n)
-    lp.col_lower_ = np.zeros(n_e + n_n)
-    lp.col_upper_ = np.concatenate([np.full(n_e, np.inf), np.ones(n_n)])
-    lp.row_lower_ = np.full(n_p + n_n, -np.inf)
-    lp.row_upper_ = np.concatenate([problem.pledge_supply, np.zeros(n_n)])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data.astype(np.float64)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_e + n_n, n_p + n_n
-    h.passModel(lp)
-    deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
-
-    log: list[dict[str, float | str | int]] = []
-    termination = Termination.OPTIMAL
-    tier_bound = np.zeros(4)
-    solution = np.zeros(n_e + n_n)
-
-    def run(name: str, cost: FloatArray) -> float | None:
-        """One stage: HiGHS's optimum of ``cost`` (None when it found none; ``termination`` says why)."""
-        nonlocal termination, solution
-        h.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
-        started = time.perf_counter()
-        status = _run(h, deadline)
-        if status is Termination.ERROR:
-            # HiGHS ended without a verdict (its warm start lost feasibility): once more from scratch.
-            h.clearSolver()
-            status = _run(h, deadline)
-        value = float(h.getInfo().objective_function_value)
-        log.append({"stage": name, "status": status.value, "seconds": round(time.perf_counter() - started, 4),
-                    "objective": value})
-        if status is not Termination.OPTIMAL:
-            termination = status if status is not Termination.INFEASIBLE else Termination.ERROR
-            return None
-        solution = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        return value
-
+    """The fair LP's stages; returns the units per usable edge, each tier's value, and how it ended."""
+    lp = _FairLp(problem, edges, usable, options)
     for tier in range(4):
         mask = problem.need_tier == tier
         if not mask.any():
@@ -169,49 +129,159 @@ def _solve_lp(
         members_of = np.flatnonzero(mask)
         tier_people = float(problem.need_people[mask].sum())
         regions = np.unique(problem.need_region[mask])
-        region_rows = np.zeros(0, dtype=np.int32)
+        lam, region_rows = -1, np.zeros(0, dtype=np.int32)
         if regions.size >= 2:
             # λ_t: a new column; one row per region: Σ (s_n / S_r) z_n − λ_t ≥ 0, its coverage at least λ_t. λ_t
             # is worth the tier's people S_t, so that its reduced costs are on the scale of the tier's own
             # objective: worth 1, HiGHS stopped short (1e5 bench, high tier: λ 0.92566 called optimal where
             # 0.92691 is reached) or stalled.
+            h = lp.h
             h.addCol(0.0, 0.0, 1.0, 0, np.zeros(0, dtype=np.int32), np.zeros(0))
             lam = h.getNumCol() - 1
             first_row = h.getNumRow()
             for region in regions:
                 members = np.flatnonzero(mask & (problem.need_region == region))
                 share = problem.need_people[members] / float(problem.need_people[members].sum())
-                index = np.concatenate([n_e + members, [lam]]).astype(np.int32)
+                index = np.concatenate([members, [lam]]).astype(np.int32)
                 h.addRow(0.0, np.inf, index.size, index, np.concatenate([share, [-1.0]]))
             region_rows = np.arange(first_row, h.getNumRow(), dtype=np.int32)
-            cost = np.zeros(h.getNumCol())
-            cost[lam] = -tier_people
-            best = run(f"fair{tier}", cost)
+            best = lp.run(f"fair{tier}", {lam: -tier_people})
             if best is None:
                 break
-            level = -best / tier_people
-            h.changeColBounds(lam, hold_bound(level, options.hold_tolerance), 1.0)
-        cost = np.zeros(h.getNumCol())
-        cost[n_e + members_of] = -problem.need_people[members_of]
-        best = run(f"tier{tier}", cost)
+            h.changeColBounds(lam, hold_bound(-best / tier_people, options.hold_tolerance), 1.0)
+        cost = {int(n): -float(problem.need_people[n]) for n in members_of}
+        best = lp.run(f"tier{tier}", cost)
         if best is None:
             break
-        tier_bound[tier] = -best
+        lp.tier_bound[tier] = -best
         # The tier's needs keep the share they were given (simple bounds, not a row holding the tier's sum:
         # with such rows, HiGHS ended the 1e5 bench's medium-tier stage without a verdict, units at -9.6).
         # Its regions' rows are then implied, and freed.
-        index = (n_e + members_of).astype(np.int32)
-        kept = np.clip(solution[index] - LOCK_SLACK, 0.0, 1.0)
-        h.changeColsBounds(index.size, index, kept, np.ones(index.size))
-        if region_rows.size:
-            for row in region_rows.tolist():  # one per region
-                h.changeRowBounds(row, -np.inf, np.inf)
-            h.changeColBounds(h.getNumCol() - 1, 0.0, 1.0)
-    if termination is Termination.OPTIMAL:
-        cost = np.zeros(h.getNumCol())
-        cost[:n_e] = edges.transit[usable] + UNIT_EPSILON
-        run("transit", cost)
-    return solution[:n_e], tier_bound, termination, log
+        index = members_of.astype(np.int32)
+        kept = np.clip(lp.solution[index] - LOCK_SLACK, 0.0, 1.0)
+        lp.h.changeColsBounds(index.size, index, kept, np.ones(index.size))
+        for row in region_rows.tolist():  # one per region
+            lp.h.changeRowBounds(row, -np.inf, np.inf)
+        if lam >= 0:
+            lp.h.changeColBounds(lam, 0.0, 1.0)
+    if lp.termination is Termination.OPTIMAL:
+        lp.run("transit", {}, edge_cost=(edges.transit[usable] + UNIT_EPSILON).astype(np.float64))
+    return lp.units(), lp.tier_bound, lp.termination, lp.log
+
+
+class _FairLp:
+    """The fair LP over a growing subset of the edges (column generation, as in
+    :func:`aidpack.allocation.bounds.whole_unit_bound`): it starts from each need's and each pledge's
+    ``START_EDGES`` shortest edges, and after each solve adds the edges whose reduced cost says they would
+    improve the stage, until none would. Columns: z_n (the share of need n covered) first, then the edges' x_e
+    as they enter, then each tier's λ. Rows: pledges (Σ x_e ≤ q_p), needs (d_n z_n − Σ f_p x_e ≤ 0), then the
+    regions' rows."""
+
+    def __init__(self, problem: Problem, edges: Edges, usable: IntArray, options: SolveOptions) -> None:
+        n_n, n_p = problem.n_needs, problem.n_pledges
+        self.n_n, self.n_p = n_n, n_p
+        self.pledge, self.need = edges.pledge[usable], edges.need[usable]
+        self.factor = problem.pledge_factor[self.pledge]
+        transit = edges.transit[usable].astype(np.float64)
+        self.column = np.full(usable.size, -1, dtype=np.int64)  # each edge's column, -1 while outside
+        self.h = h = new_highs(options.seed)
+        matrix = sp.csc_matrix((problem.need_demand, (n_p + np.arange(n_n), np.arange(n_n))), shape=(n_p + n_n, n_n))
+        model = highspy.HighsLp()
+        model.num_col_, model.num_row_ = n_n, n_p + n_n
+        model.col_cost_ = np.zeros(n_n)
+        model.col_lower_ = np.zeros(n_n)
+        model.col_upper_ = np.ones(n_n)
+        model.row_lower_ = np.full(n_p + n_n, -np.inf)
+        model.row_upper_ = np.concatenate([problem.pledge_supply, np.zeros(n_n)])
+        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        model.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        model.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        model.a_matrix_.value_ = matrix.data.astype(np.float64)
+        model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_n, n_p + n_n
+        h.passModel(model)
+        start = _shortest(self.need, transit, START_EDGES) | _shortest(self.pledge, transit, START_EDGES)
+        self._add(np.flatnonzero(start))
+        self.deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
+        self.log: list[dict[str, float | str | int]] = []
+        self.termination = Termination.OPTIMAL
+        self.tier_bound = np.zeros(4)
+        self.solution = np.zeros(n_n)
+
+    def _add(self, chosen: IntArray) -> None:
+        k = chosen.size
+        if k == 0:
+            return
+        first = self.h.getNumCol()
+        self.column[chosen] = first + np.arange(k)
+        index = np.empty(2 * k, dtype=np.int32)
+        index[0::2] = self.pledge[chosen]
+        index[1::2] = self.n_p + self.need[chosen]
+        value = np.empty(2 * k)
+        value[0::2] = 1.0
+        value[1::2] = -self.factor[chosen]
+        starts = (2 * np.arange(k)).astype(np.int32)
+        self.h.addCols(k, np.zeros(k), np.zeros(k), np.full(k, np.inf), 2 * k, starts, index, value)
+
+    def run(self, name: str, cost: dict[int, float], edge_cost: FloatArray | None = None) -> float | None:
+        """One stage: the optimum of ``cost`` (by column) plus ``edge_cost`` (by edge) over every edge; None
+        when HiGHS found none (``termination`` says why)."""
+        started = time.perf_counter()
+        scale = max([1.0, *(abs(v) for v in cost.values())]
+                    + ([float(np.abs(edge_cost).max(initial=0.0))] if edge_cost is not None else []))
+        rounds = 0
+        while True:
+            rounds += 1
+            full = np.zeros(self.h.getNumCol())
+            full[list(cost)] = list(cost.values())
+            inside = np.flatnonzero(self.column >= 0)
+            if edge_cost is not None:
+                full[self.column[inside]] = edge_cost[inside]
+            self.h.changeColsCost(full.size, np.arange(full.size, dtype=np.int32), full)
+            status = _run(self.h, self.deadline)
+            if status is Termination.ERROR:
+                # HiGHS ended without a verdict (its warm start lost feasibility): once more from scratch.
+                self.h.clearSolver()
+                status = _run(self.h, self.deadline)
+            if status is not Termination.OPTIMAL:
+                break
+            # Edges outside whose reduced cost c_e − (y_p − f_p·y_n) is negative would improve the stage.
+            row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
+            outside = np.flatnonzero(self.column < 0)
+            reduced = (np.zeros(outside.size) if edge_cost is None else edge_cost[outside]) - (
+                row_dual[self.pledge[outside]] - self.factor[outside] * row_dual[self.n_p + self.need[outside]])
+            better = np.flatnonzero(reduced < -PRICING_TOLERANCE * scale)
+            if better.size == 0:
+                break
+            if better.size > FAIR_ADD_PER_ROUND:
+                better = better[np.argpartition(reduced[better], FAIR_ADD_PER_ROUND)[:FAIR_ADD_PER_ROUND]]
+            self._add(outside[better])
+        value = float(self.h.getInfo().objective_function_value)
+        self.log.append({"stage": name, "status": status.value, "seconds": round(time.perf_counter() - started, 4),
+                         "objective": value, "rounds": rounds, "edges": int(np.count_nonzero(self.column >= 0))})
+        if status is not Termination.OPTIMAL:
+            self.termination = status if status is not Termination.INFEASIBLE else Termination.ERROR
+            return None
+        self.solution = np.asarray(self.h.getSolution().col_value, dtype=np.float64)
+        return value
+
+    def units(self) -> FloatArray:
+        """Units per usable edge in the last solution (0 outside the model)."""
+        units = np.zeros(self.column.size)
+        inside = np.flatnonzero(self.column >= 0)
+        if self.solution.size > self.n_n:
+            units[inside] = self.solution[self.column[inside]]
+        return units
+
+
+def _shortest(group: IntArray, key: FloatArray, k: int) -> BoolArray:
+    """The ``k`` smallest ``key`` in each group (ties by position)."""
+    order = np.lexsort((key, group))
+    sorted_group = group[order]
+    starts = np.r_[0, np.flatnonzero(sorted_group[1:] != sorted_group[:-1]) + 1] if order.size else np.zeros(0, int)
+    rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+    chosen = np.zeros(group.size, dtype=bool)
+    chosen[order[rank < k]] = True
+    return chosen
 
 
 def _run(h: highspy.Highs, deadline: float | None) -> Termination:
