@@ -116,7 +116,8 @@ def allocate_command(
     ] = False,
     fair: Annotated[
         str | None,
-        typer.Option("--fair", help="`regions`: within each tier, first raise the worst-served region's coverage."),
+        typer.Option("--fair", help="`regions`: within each tier, first raise the worst-served region's coverage "
+                     "(one LP over the whole plan: seconds at 1e5 candidate edges, minutes at 1e6)."),
     ] = None,
     with_consumables: Annotated[
         float | None,
