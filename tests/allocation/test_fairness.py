@@ -83,6 +83,21 @@ def test_fairness_is_within_a_tier_and_never_costs_a_higher_tier() -> None:
     assert fair.need_covered[2] == pytest.approx(2.0)
 
 
+
+def test_a_whole_unit_brings_a_need_no_more_than_it_asks_for_in_the_fair_lp() -> None:
+    # One 400 kVA transformer; two 100 kVA needs in two regions. Split four ways it would cover both (the
+    # plain LP's answer: both regions at 100 %), but a whole transformer goes to one need.
+    problem = Instance(
+        needs=[N("A", "TR-KVA", 100, people=10, region=0), N("B", "TR-KVA", 100, people=10, region=1)],
+        pledges=[P("T", "TR-KVA", 1, factor=400, integer=True)],
+        transit=[[2, 2]],
+    ).problem()
+    fair = allocate_fair(problem)
+    stages = {str(e["stage"]): cast(float, e["objective"])
+              for e in cast(list[dict[str, object]], fair.figures["log"]) if "stage" in e}
+    assert -stages["fair0"] / 20 == pytest.approx(0.5)  # the LP's best: half a unit's worth each
+    assert sorted(fair.need_covered.tolist()) == pytest.approx([0.0, 100.0])  # and one whole unit
+
 def test_run_plan_reports_the_worst_region_with_and_without_fairness(session: Session) -> None:
     capability = unique("KIT")
     item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
