@@ -38,6 +38,8 @@ LOCK_SLACK = 1e-7
 #: reduced costs call for them, at most ``FAIR_ADD_PER_ROUND`` per round (see :class:`_FairLp`).
 START_EDGES = 8
 FAIR_ADD_PER_ROUND = 50_000
+#: HiGHS's simplex_strategy for the primal simplex.
+PRIMAL_SIMPLEX = 4
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,10 @@ class _FairLp:
         transit = edges.transit[usable].astype(np.float64)
         self.column = np.full(usable.size, -1, dtype=np.int64)  # each edge's column, -1 while outside
         self.h = h = new_highs(options.seed)
+        # Each stage changes costs, adds columns at 0 and bounds the current solution meets: its basis stays
+        # primal feasible, and the primal simplex goes on from it (1e5 bench: 5.1 s against 7.6 s for the dual,
+        # the same optimum in every stage).
+        h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         matrix = sp.csc_matrix((problem.need_demand, (n_p + np.arange(n_n), np.arange(n_n))), shape=(n_p + n_n, n_n))
         model = highspy.HighsLp()
         model.num_col_, model.num_row_ = n_n, n_p + n_n
