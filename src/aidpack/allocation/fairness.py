@@ -130,7 +130,8 @@ def _solve_lp(
             continue
         members_of = np.flatnonzero(mask)
         tier_people = float(problem.need_people[mask].sum())
-        regions = np.unique(problem.need_region[mask])
+        # Regions whose needs in the tier serve anyone (a region of needs at sites serving 0 people has no share).
+        regions = np.flatnonzero(np.bincount(problem.need_region[mask], weights=problem.need_people[mask]) > 0)
         lam, region_rows = -1, np.zeros(0, dtype=np.int32)
         if regions.size >= 2:
             # λ_t: a new column; one row per region: Σ (s_n / S_r) z_n − λ_t ≥ 0, its coverage at least λ_t. λ_t
