@@ -13,13 +13,14 @@ from bench.generate import generate
 from sqlalchemy.orm import Session
 
 import aidpack.allocation.fairness as fairness
-from aidpack.allocation.engine import allocate
+from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import Problem
 from aidpack.allocation.service import UnknownFairness, run_plan
 from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
+from aidpack.geography.models import Region
 from aidpack.ingest.service import import_path
 from tests.allocation.builders import Instance, N, P
 from tests.factories import PLAN_DATE, make_item, make_need, make_pledge, make_region, unique
@@ -44,6 +45,12 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Problem:
     and tankers, kits): holding each tier as a sum, HiGHS failed its low tier's fair stage, and the same LP at
     1e5 edges ran for over ten minutes."""
     return bench_problem(tmp_path_factory.mktemp("national"), 1e4)
+
+
+@pytest.fixture(scope="module")
+def national_plans(national: Problem) -> tuple[Allocation, Allocation]:
+    """The national scenario's fair plan and standard plan."""
+    return allocate_fair(national), allocate(national)
 
 
 def two_regions() -> Instance:
@@ -98,18 +105,28 @@ def test_a_whole_unit_brings_a_need_no_more_than_it_asks_for_in_the_fair_lp() ->
         transit=[[2, 2]],
     ).problem()
     fair = allocate_fair(problem)
-    stages = {str(e["stage"]): cast(float, e["objective"])
-              for e in cast(list[dict[str, object]], fair.figures["log"]) if "stage" in e}
+    stages = {str(e["stage"]): cast(float, e["objective"]) for e in stage_log(fair)}
     assert -stages["fair0"] / 20 == pytest.approx(0.5)  # the LP's best: half a unit's worth each
     assert sorted(fair.need_covered.tolist()) == pytest.approx([0.0, 100.0])  # and one whole unit
 
-def test_run_plan_reports_the_worst_region_with_and_without_fairness(session: Session) -> None:
+def rich_and_poor(session: Session) -> Region:
+    """10 kits for two needs of 10: 1000 people in one region, 100 in the other (the poor region, returned)."""
     capability = unique("KIT")
     item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
     rich, poor = make_region(session), make_region(session)
     make_need(session, region=rich, capability=capability, quantity=Decimal(10), people_served=1000)
     make_need(session, region=poor, capability=capability, quantity=Decimal(10), people_served=100)
     make_pledge(session, item=item, units=Decimal(10))
+    return poor
+
+
+def stage_log(allocation: Allocation) -> list[dict[str, object]]:
+    """The fair LP's stages, in order (fair0, tier0, ..., transit)."""
+    return [entry for entry in cast(list[dict[str, object]], allocation.figures["log"]) if "stage" in entry]
+
+
+def test_run_plan_reports_the_worst_region_with_and_without_fairness(session: Session) -> None:
+    poor = rich_and_poor(session)
     plan = run_plan(session, actor="test", plan_date=PLAN_DATE, fair="regions")
     fairness = plan.figures["fairness"]
     assert fairness["by"] == "regions"
@@ -124,9 +141,11 @@ def test_an_unknown_fairness_is_refused(session: Session) -> None:
         run_plan(session, actor="test", plan_date=PLAN_DATE, fair="donors")
 
 
-def test_a_national_fair_plan_solves_every_stage_and_raises_the_worst_regions(national: Problem) -> None:
-    fair, standard = allocate_fair(national), allocate(national)
-    stages = [entry for entry in cast(list[dict[str, object]], fair.figures["log"]) if "stage" in entry]
+def test_a_national_fair_plan_solves_every_stage_and_raises_the_worst_regions(
+    national: Problem, national_plans: tuple[Allocation, Allocation]
+) -> None:
+    fair, standard = national_plans
+    stages = stage_log(fair)
     assert [entry["stage"] for entry in stages] == [
         "fair0", "tier0", "fair1", "tier1", "fair2", "tier2", "fair3", "tier3", "transit"]
     assert all(entry["status"] == "optimal" for entry in stages)
@@ -147,8 +166,10 @@ def test_a_national_fair_plan_solves_every_stage_and_raises_the_worst_regions(na
     assert fair_key(national, fair) > fair_key(national, standard)
 
 
-def test_a_failed_plan_ranks_below_any_plan_and_fairness_comes_before_people(national: Problem) -> None:
-    fair, standard = allocate_fair(national), allocate(national)
+def test_a_failed_plan_ranks_below_any_plan_and_fairness_comes_before_people(
+    national: Problem, national_plans: tuple[Allocation, Allocation]
+) -> None:
+    fair, standard = national_plans
     assert fair.tier_served[3] < standard.tier_served[3]  # fairness costs people...
     assert fair_key(national, fair) > fair_key(national, standard)  # ...and is chosen for it
     failed = dataclasses.replace(fair, termination=Termination.ERROR)
@@ -158,12 +179,7 @@ def test_a_failed_plan_ranks_below_any_plan_and_fairness_comes_before_people(nat
 def test_a_fair_lp_that_stops_short_gives_the_standard_plan_and_says_so(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    capability = unique("KIT")
-    item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)
-    rich, poor = make_region(session), make_region(session)
-    make_need(session, region=rich, capability=capability, quantity=Decimal(10), people_served=1000)
-    make_need(session, region=poor, capability=capability, quantity=Decimal(10), people_served=100)
-    make_pledge(session, item=item, units=Decimal(10))
+    rich_and_poor(session)
     solve = fairness._run
     calls: list[int] = []
 
@@ -185,8 +201,8 @@ def test_edges_left_out_of_the_fair_lp_enter_when_they_would_improve_it(
 ) -> None:
     def stages(start_edges: int) -> dict[str, tuple[float, int]]:
         monkeypatch.setattr(fairness, "START_EDGES", start_edges)
-        log = cast(list[dict[str, object]], allocate_fair(national).figures["log"])
-        return {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"])) for e in log if "stage" in e}
+        return {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"]))
+                for e in stage_log(allocate_fair(national))}
 
     everything, one = stages(10**6), stages(1)
     assert everything.keys() == one.keys()
@@ -202,9 +218,8 @@ def test_whole_units_keep_the_fairness_the_fair_lp_reached(tmp_path: Path) -> No
     # worst region kept 0.265 of the LP's 0.408 (tankers split between needs by the LP went elsewhere whole).
     problem = bench_problem(tmp_path, 1e5)
     fair = allocate_fair(problem)
-    log = cast(list[dict[str, object]], fair.figures["log"])
     reached = {int(str(e["stage"])[-1]): -cast(float, e["objective"])
-               for e in log if str(e.get("stage")).startswith("fair")}
+               for e in stage_log(fair) if str(e["stage"]).startswith("fair")}
     worst = region_coverage(problem, fair.need_covered).coverage
     for tier, value in reached.items():
         lp_level = value / float(problem.need_people[problem.need_tier == tier].sum())
