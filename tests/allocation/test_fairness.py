@@ -13,7 +13,8 @@ from bench.generate import generate
 from sqlalchemy.orm import Session
 
 import aidpack.allocation.fairness as fairness
-from aidpack.allocation.engine import Allocation, allocate
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.engine import Allocation, allocate, moved_units
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.models import Termination
@@ -225,3 +226,26 @@ def test_whole_units_keep_the_fairness_the_fair_lp_reached(tmp_path: Path) -> No
         lp_level = value / float(problem.need_people[problem.need_tier == tier].sum())
         # The medium tier's transformers cannot be split between needs: 0.0085 of its worst region is theirs.
         assert worst[tier] == pytest.approx(lp_level, abs=0.01), tier
+
+
+def test_a_fair_re_plan_keeps_the_previous_lines_among_plans_as_fair(
+    national: Problem, national_plans: tuple[Allocation, Allocation]
+) -> None:
+    fair = national_plans[0]
+    previous = Previous(pledge=fair.line_pledge, need=fair.line_need, units=fair.line_units)
+    assert allocate_fair(national, previous=previous).figures["moved_units"] == 0.0
+    # A pledge cut to what the plan sends from it: the previous plan still fits and is as fair. The fair LP
+    # finds another optimum (a plan made afresh moves a fifth of the units); the re-plan keeps the lines.
+    used = np.bincount(fair.line_pledge, weights=fair.line_units, minlength=national.n_pledges)
+    cut = int(np.argmax(np.where(used > 0, national.pledge_supply - used, -1.0)))
+    supply = national.pledge_supply.copy()
+    supply[cut] = used[cut]
+    changed = dataclasses.replace(national, pledge_supply=supply)
+    afresh = allocate_fair(changed)
+    moved_afresh = moved_units(previous, afresh.line_pledge, afresh.line_need, afresh.line_units)
+    re_plan = allocate_fair(changed, previous=previous)
+    total = float(fair.line_units.sum())
+    assert moved_afresh is not None
+    assert moved_afresh > 0.1 * total
+    assert cast(float, re_plan.figures["moved_units"]) < 1e-3 * total
+    assert not fairness._ranks_above(fair_key(changed, afresh)[1:], fair_key(changed, re_plan)[1:])

@@ -22,7 +22,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from aidpack.allocation.blocks import BlockOutcome, Previous
+from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units
 from aidpack.allocation.bounds import PRICING_TOLERANCE
 from aidpack.allocation.engine import Allocation, _assemble
 from aidpack.allocation.flow import FlowBlock, flow_blocks
@@ -115,7 +115,7 @@ def allocate_fair(
     usable = np.flatnonzero(problem.pledge_supply[edges.pledge] > 0)
     built = time.perf_counter()
     x, tier_bound, termination, log = _solve_lp(problem, edges, usable, options)
-    outcomes = _round(problem, edges, usable, x, termination, log)
+    outcomes = _round(problem, edges, usable, x, termination, previous_units(problem, edges, previous))
     solved = time.perf_counter()
     allocation = _assemble(problem, edges, options, outcomes, {"blocks": len(outcomes), "log": log[:200]},
                            previous, started, built, solved)
@@ -315,13 +315,18 @@ def _round(
     usable: IntArray,
     x: FloatArray,
     termination: Termination,
-    log: list[dict[str, float | str | int]],
+    kept: FloatArray | None = None,
 ) -> list[BlockOutcome]:
     """Whole units block by block (the LP fixed which needs each block serves), each block's rounding chosen
     for the plan's fairness: the one whose plan, with the other blocks as rounded so far, ranks first under
     :func:`coverage_key`. The roundings differ most where the fair LP sends part of a large pack (1e5 bench:
     the low tier's worst region kept 0.265 of the LP's 0.408 when each block kept its best rounding by tier
-    and people alone, the diesel block's tankers taking 0.122 of it)."""
+    and people alone, the diesel block's tankers taking 0.122 of it).
+
+    ``kept`` (units per edge of the previous plan's proposed lines): where they still fit a block, they are
+    one more rounding, chosen where no other ranks higher; the choice is made once from them and once from
+    the LP's roundings, and the first wins ties. A change that binds nowhere then moves nothing, where the LP,
+    finding another optimum, moved 18 % of the 1e4 bench's units."""
     units_per_edge = np.zeros(len(edges))
     units_per_edge[usable] = np.maximum(x, 0.0)
     blocks = flow_blocks(problem, edges)
@@ -349,32 +354,71 @@ def _round(
                           matched_round(capped, amount)]
             # The first by tier and people, as the standard plan would choose, breaks ties.
             candidates.sort(key=lambda c: tuple(-block_tier_values(block, c.units)))
-            choices.append([(c.units, f"fair-lp+{c.method}") for c in candidates])
+            options = [(c.units, f"fair-lp+{c.method}") for c in candidates]
         else:
-            choices.append([(snapped, "fair-lp")])
+            options = [(snapped, "fair-lp")]
+        previous = None if kept is None else kept[block.edge_ids]
+        if previous is not None and _fits(block, previous):
+            options.insert(0, (previous, "fair-kept"))
+        choices.append(options)
+    chosen = _choose(problem, blocks, choices, [1 if options[0][1] == "fair-kept" else 0 for options in choices])
+    if kept is not None:
+        from_kept = _choose(problem, blocks, choices, [0] * len(blocks))
+        if not _ranks_above(chosen[1], from_kept[1]):
+            chosen = from_kept
+    return [
+        BlockOutcome(block.capability, block.edge_ids, units, bound, termination=termination, method=method)
+        for block, (units, method), bound in zip(blocks, chosen[0], bounds, strict=True)
+    ]
+
+
+def _choose(
+    problem: Problem, blocks: list[FlowBlock], choices: list[list[tuple[FloatArray, str]]], start: list[int]
+) -> tuple[list[tuple[FloatArray, str]], tuple[float, ...]]:
+    """From the roundings ``start`` (an index per block), each block in turn, largest first, takes the
+    rounding whose plan ranks first under :func:`coverage_key` (the one it has on ties, then the first);
+    returns the roundings and the plan's key."""
+    chosen = [options[i] for options, i in zip(choices, start, strict=True)]
     covered = np.zeros(problem.n_needs)
-    chosen = [options[0] for options in choices]
     for block, (units, _) in zip(blocks, chosen, strict=True):
-        np.add.at(covered, block.needs, _brought(block, units))
+        covered[block.needs] += _brought(block, units)
+    key = coverage_key(problem, np.minimum(covered, problem.need_demand))
     for i in sorted(range(len(blocks)), key=lambda i: -blocks[i].n_arcs):
         if len(choices[i]) < 2:
             continue
         block = blocks[i]
         base = covered.copy()
         base[block.needs] -= _brought(block, chosen[i][0])
-        scores = []
-        for units, _ in choices[i]:
+        for option in choices[i]:
+            if option is chosen[i]:
+                continue
             trial = base.copy()
-            trial[block.needs] += _brought(block, units)
-            scores.append(coverage_key(problem, np.minimum(trial, problem.need_demand)))
-        best = choices[i][max(range(len(scores)), key=lambda k: (scores[k], -k))]  # the first of equals
-        chosen[i] = best
-        covered = base
-        covered[block.needs] += _brought(block, best[0])
-    return [
-        BlockOutcome(block.capability, block.edge_ids, units, bound, termination=termination, method=method)
-        for block, (units, method), bound in zip(blocks, chosen, bounds, strict=True)
-    ]
+            trial[block.needs] += _brought(block, option[0])
+            score = coverage_key(problem, np.minimum(trial, problem.need_demand))
+            if _ranks_above(score, key):
+                key, chosen[i], covered = score, option, trial
+    return chosen, key
+
+
+def _ranks_above(key: tuple[float, ...], other: tuple[float, ...], rel: float = 1e-6) -> bool:
+    """Whether a plan with :func:`coverage_key` ``key`` ranks above one with ``other``: a worst region better
+    served (to the key's 1e-4), or as well and people served beyond ``rel`` (as the standard engine's
+    re-plans compare tiers, :func:`rounding.beats_kept`): plans of equal merit do not reshuffle."""
+    for a, b in zip(key[:4], other[:4], strict=True):
+        if a != b:
+            return a > b
+    for a, b in zip(key[4:], other[4:], strict=True):
+        margin = rel * max(abs(a), abs(b), 1.0)
+        if abs(a - b) > margin:
+            return a > b
+    return False
+
+
+def _fits(block: FlowBlock, units: FloatArray) -> bool:
+    """Whether ``units`` per arc are a plan of the block: no pledge sends more than it has, whole units whole."""
+    sent = np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size)
+    whole = ~block.integer[block.arc_pledge] | (np.abs(units - np.rint(units)) <= 1e-9)
+    return bool(np.all(sent <= block.supply / block.factor + 1e-9) and np.all(whole))
 
 
 def _brought(block: FlowBlock, units: FloatArray) -> FloatArray:
