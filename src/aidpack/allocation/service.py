@@ -94,16 +94,21 @@ def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous |
     if fair == FAIR_REGIONS:
         allocation = allocate_fair(loaded.problem, options, previous)
         standard = allocate(loaded.problem, options, previous)
-        if fair_key(loaded.problem, standard) > fair_key(loaded.problem, allocation):
-            # The fair LP stopped short (a time limit), or whole units cost it its balance: the standard plan
-            # is then the fairer one, and the plan says so.
+        standard_key, fair_plan_key = fair_key(loaded.problem, standard), fair_key(loaded.problem, allocation)
+        if standard_key > fair_plan_key:
+            # The fair LP stopped short (a time limit), the standard plan is as fair and serves more people (the
+            # worst regions are as far as any plan can reach: the demo scenario), or whole units cost the fair
+            # plan its balance. The standard plan is then the fairer one, and the plan says why.
             log = cast(list[dict[str, object]], allocation.figures.get("log", []))
             stopped = next((entry for entry in log if entry.get("status") not in (None, Termination.OPTIMAL.value)),
                            None)
-            standard.figures["fair_fallback"] = (
-                f"the fair LP stopped at its {stopped['stage']} stage ({stopped['status']})" if stopped
-                else "whole units left the fair plan no fairer"
-            ) + "; this is the standard plan"
+            if stopped:
+                why = f"the fair LP stopped at its {stopped['stage']} stage ({stopped['status']})"
+            elif standard_key[1:5] == fair_plan_key[1:5]:
+                why = "the standard plan is as fair in every tier and serves more people"
+            else:
+                why = "whole units left the fair plan less fair"
+            standard.figures["fair_fallback"] = f"{why}; this is the standard plan"
             allocation = standard
         names = list(loaded.region_names)
         allocation.figures["fairness"] = {
