@@ -249,3 +249,25 @@ def test_a_fair_re_plan_keeps_the_previous_lines_among_plans_as_fair(
     assert moved_afresh > 0.1 * total
     assert cast(float, re_plan.figures["moved_units"]) < 1e-3 * total
     assert not fairness._ranks_above(fair_key(changed, afresh)[1:], fair_key(changed, re_plan)[1:])
+
+
+def test_a_fair_lp_stopped_at_any_point_gives_a_feasible_plan(
+    national: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From one edge per need and pledge, pricing adds edges in most stages; a time limit right after it left
+    # edges the last solution had not seen, and the plan's units were read past its end (IndexError).
+    monkeypatch.setattr(fairness, "START_EDGES", 1)
+    solve = fairness._run
+    for stop in range(1, 16):
+        calls: list[int] = []
+
+        def out_of_time(h: object, deadline: float | None, stop: int = stop, calls: list[int] = calls) -> Termination:
+            calls.append(1)
+            status = solve(h, deadline)  # type: ignore[arg-type]
+            return Termination.TIME_LIMIT if len(calls) == stop else status
+
+        monkeypatch.setattr(fairness, "_run", out_of_time)
+        plan = allocate_fair(national)
+        assert plan.termination is Termination.TIME_LIMIT, stop
+        sent = np.bincount(plan.line_pledge, weights=plan.line_units, minlength=national.n_pledges)
+        assert np.all(sent <= national.pledge_supply + 1e-6), stop

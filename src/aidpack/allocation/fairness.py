@@ -32,8 +32,10 @@ from aidpack.allocation.problem import TIER_NAMES, BoolArray, FloatArray, IntArr
 from aidpack.allocation.rounding import (
     block_tier_values,
     coarse_fine_round,
+    covered_tier_values,
     greedy_repair,
     kept_round,
+    lex_better,
     matched_round,
 )
 from aidpack.allocation.solve import SolveOptions, hold_bound, map_status, new_highs
@@ -291,11 +293,11 @@ class _FairLp:
         return value
 
     def units(self) -> FloatArray:
-        """Units per usable edge in the last solution (0 outside the model)."""
+        """Units per usable edge in the last stage's solution (0 outside the model)."""
         units = np.zeros(self.column.size)
-        inside = np.flatnonzero(self.column >= 0)
-        if self.solution.size > self.n_n:
-            units[inside] = self.solution[self.column[inside]]
+        # Edges that entered after it (a stage stopped by the time limit after pricing) send nothing in it.
+        inside = np.flatnonzero((self.column >= 0) & (self.column < self.solution.size))
+        units[inside] = self.solution[self.column[inside]]
         return units
 
 
@@ -344,9 +346,8 @@ def _round(
     for block in blocks:
         units = units_per_edge[block.edge_ids]
         amount = units * block.factor[block.arc_pledge]
-        brought = np.bincount(block.arc_need, weights=amount, minlength=block.needs.size)
-        fraction = np.minimum(brought / block.demand, 1.0)
-        bounds.append(np.bincount(block.tier, weights=block.people * fraction, minlength=4)[:4].astype(float))
+        brought = _brought(block, units)
+        bounds.append(covered_tier_values(block, brought))
         integer = block.integer[block.arc_pledge]
         # Units within solver tolerance of a whole number are that number (the LP holds tiers with 1e-7 slack).
         snapped = np.where(integer & (np.abs(units - np.rint(units)) <= 1e-5 * np.maximum(units, 1.0)),
@@ -417,11 +418,7 @@ def _ranks_above(key: tuple[float, ...], other: tuple[float, ...], rel: float = 
     for a, b in zip(key[:4], other[:4], strict=True):
         if a != b:
             return a > b
-    for a, b in zip(key[4:], other[4:], strict=True):
-        margin = rel * max(abs(a), abs(b), 1.0)
-        if abs(a - b) > margin:
-            return a > b
-    return False
+    return lex_better(np.array(key[4:]), np.array(other[4:]), rel=rel)
 
 
 def _brought(block: FlowBlock, units: FloatArray) -> FloatArray:
