@@ -135,6 +135,12 @@ def table(edges: int, import_seconds: float, results: list[dict[str, object]]) -
             out += ["", f"Re-plan with nothing changed (the plan above as its previous plan): "
                     f"{_float(engine, 'replan_seconds'):.2f} s end to end, {_num(_float(engine, 'replan_moved'))} "
                     f"of the plan's {_num(_float(engine, 'plan_units'))} units moved."]
+        if "read_seconds" in engine:
+            read, orm = _float(engine, "read_seconds"), _float(engine, "read_orm_seconds")
+            out += ["", f"Reading the plan back (not timed above): the summary `aidpack allocate` prints and the "
+                    f"SPEC §4 JSON, from rows, {read:.2f} s; its {_num(_float(engine, 'read_rows'))} lines and needs "
+                    f"loaded as ORM objects alone, as both did before, {orm:.2f} s ({orm / max(read, 1e-9):.1f}× as "
+                    "long)."]
         whole = _floats(engine, "tier_whole_unit_bound")
         to_whole = [(b - s) / b if b > 0 else 0.0 for b, s in zip(whole, served, strict=True)]
         out += ["", "Whole-unit bound (measured after the run, not timed: per block where the plan falls short of "

@@ -27,7 +27,8 @@ from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Line
 from aidpack.allocation.problem import TIER_NAMES
-from aidpack.allocation.service import run_plan
+from aidpack.allocation.service import plan_payload, run_plan
+from aidpack.allocation.summary import summarise
 from aidpack.db import make_engine, make_session_factory
 from bench.baselines import cbc_weighted, evaluate, greedy_fcfs, highs_weighted
 
@@ -124,6 +125,19 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
             result["replan_seconds"] = time.perf_counter() - started
             result["replan_moved"] = again.figures.get("moved_units")
             result["plan_units"] = float(sum(float(u) for u, _, _, _, _ in rows))
+            # Reading the first plan back as `aidpack allocate` prints it and as SPEC §4's JSON (not part of the
+            # timed run), and as a baseline in the same run, its lines and needs loaded as ORM objects, as the
+            # summary and the JSON did before (each line with its pledge, donor, item, hub, need and region).
+            session.expire_all()
+            started = time.perf_counter()
+            summarise(session, plan)
+            plan_payload(session, plan)
+            result["read_seconds"] = time.perf_counter() - started
+            session.expire_all()
+            started = time.perf_counter()
+            objects = [*plan.lines, *plan.kept_lines, *(outcome.need for outcome in plan.outcomes)]
+            result["read_orm_seconds"] = time.perf_counter() - started
+            result["read_rows"] = len(objects)
             session.rollback()
             return result
         started = time.perf_counter()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.models import Line, LineStatus, Plan
+from aidpack.allocation.readout import PlanLine, line_counts, plan_lines
 from aidpack.allocation.schemas import (
     LineDecision,
     LinePage,
@@ -57,7 +58,7 @@ def line_read(line: Line) -> LineRead:
     )
 
 
-def plan_summary(plan: Plan) -> PlanSummary:
+def plan_summary(plan: Plan, lines: int) -> PlanSummary:
     return PlanSummary(
         id=plan.id,
         created_at=plan.created_at,
@@ -66,22 +67,26 @@ def plan_summary(plan: Plan) -> PlanSummary:
         status=plan.status,
         gap=plan.gap,
         solve_seconds=plan.solve_seconds,
-        lines=len(plan.lines),
+        lines=lines,
     )
 
 
-def plan_read(session: Session, principal: Principal, plan: Plan) -> PlanRead:
-    """The SPEC §4 object, cut to the caller's lines and needs (staff see everything)."""
-    payload: dict[str, Any] = allocation_service.plan_payload(session, plan)
+def plan_read(session: Session, principal: Principal, plan: Plan, rows: list[PlanLine] | None = None) -> PlanRead:
+    """The SPEC §4 object, cut to the caller's lines and needs (staff see everything). ``rows``: the plan's
+    :func:`readout.plan_lines`, when the caller has them already."""
+    if rows is None:
+        rows = plan_lines(session, plan.id)
+    payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows)
     lines: list[dict[str, Any]] = payload["lines"]
     needs: list[dict[str, Any]] = payload["needs"]
     if not principal.is_staff:
         visible_lines = {
-            str(line.id) for line in list(plan.lines) + list(plan.kept_lines) if policy.line_visible(principal, line)
+            str(row.id) for row in rows
+            if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)
         }
         lines = [line for line in lines if line["id"] in visible_lines]
-        rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
-        visible_needs = {n.ref for n in rows}
+        need_rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
+        visible_needs = {n.ref for n in need_rows}
         needs = [{**n, "detail": None} for n in needs if n["ref"] in visible_needs]
     return PlanRead(
         plan=str(payload["plan"]),
@@ -101,7 +106,9 @@ def plan_read(session: Session, principal: Principal, plan: Plan) -> PlanRead:
 def list_plans(session: SessionDep, principal: CurrentPrincipal, page: PaginationDep) -> PlanPage:
     policy.require(principal, Action.READ_PLANS)
     rows, total = lookups.list_plans(session, limit=page.limit, offset=page.offset)
-    return PlanPage(items=[plan_summary(p) for p in rows], total=total, limit=page.limit, offset=page.offset)
+    counts = line_counts(session, [p.id for p in rows])
+    return PlanPage(items=[plan_summary(p, counts[p.id]) for p in rows], total=total, limit=page.limit,
+                    offset=page.offset)
 
 
 @router.post("/plans", response_model=PlanRead, status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan, plan_coverage
+from aidpack.allocation.models import LineStatus, Plan
 from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.readout import PlanLine, PlanOutcome, plan_lines, plan_outcomes
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.errors import RuleViolation
 from aidpack.ingest.service import import_path
@@ -77,22 +78,28 @@ class PlanDiff:
         }
 
 
-def _lines(plan: Plan) -> dict[tuple[str, str], Decimal]:
+def _lines(lines: list[PlanLine]) -> dict[tuple[str, str], Decimal]:
     units: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for line in list(plan.lines) + list(plan.kept_lines):
+    for line in lines:
         if line.status is not LineStatus.REJECTED:
-            units[(line.pledge.ref, line.need.ref)] += line.units
+            units[(line.pledge_ref, line.need_ref)] += line.units
     return units
 
 
-def _coverage(plan: Plan) -> dict[str, tuple[Decimal, Any]]:
-    coverage = plan_coverage(plan)
-    return {o.need.ref: (coverage[o.need_id], o.need) for o in plan.outcomes}
+def _coverage(session: Session, plan: Plan, lines: list[PlanLine]) -> dict[str, PlanOutcome]:
+    return {outcome.ref: outcome for outcome in plan_outcomes(session, plan.id, lines)}
 
 
-def diff_plans(session: Session, before: Plan, after: Plan, *, after_label: str | None = None) -> PlanDiff:
-    """What ``after`` does differently from ``before``."""
-    old, new = _lines(before), _lines(after)
+def diff_plans(
+    session: Session, before: Plan, after: Plan, *, after_label: str | None = None,
+    after_lines: list[PlanLine] | None = None,
+) -> PlanDiff:
+    """What ``after`` does differently from ``before`` (``after_lines``: its :func:`readout.plan_lines`, when the
+    caller has them already)."""
+    before_lines = plan_lines(session, before.id)
+    if after_lines is None:
+        after_lines = plan_lines(session, after.id)
+    old, new = _lines(before_lines), _lines(after_lines)
     moved_lines = []
     moved = Decimal(0)
     for key in sorted(set(old) | set(new)):
@@ -100,15 +107,15 @@ def diff_plans(session: Session, before: Plan, after: Plan, *, after_label: str 
         if a != b:
             moved += max(a - b, Decimal(0))
             moved_lines.append({"pledge": key[0], "need": key[1], "units_before": float(a), "units_after": float(b)})
-    cov_a, cov_b = _coverage(before), _coverage(after)
+    cov_a, cov_b = _coverage(session, before, before_lines), _coverage(session, after, after_lines)
     changes = []
     for ref in sorted(set(cov_a) | set(cov_b)):
-        need = (cov_b.get(ref) or cov_a[ref])[1]
-        a = cov_a[ref][0] if ref in cov_a else Decimal(0)
-        b = cov_b[ref][0] if ref in cov_b else Decimal(0)
+        need = cov_b.get(ref) or cov_a[ref]  # the need as it is now (both plans read the same row)
+        a = cov_a[ref].covered if ref in cov_a else Decimal(0)
+        b = cov_b[ref].covered if ref in cov_b else Decimal(0)
         if a != b:
-            changes.append(NeedChange(ref, need.priority.value, need.region.name, need.capability, float(need.quantity),
-                                      float(a), float(b), need.effective_people_served))
+            changes.append(NeedChange(ref, need.priority.value, need.region, need.capability, float(need.quantity),
+                                      float(a), float(b), need.people))
     order = {name: i for i, name in enumerate(TIER_NAMES)}
     gains = sorted((c for c in changes if c.after > c.before),
                    key=lambda c: (order[c.priority], -c.people_delta, c.ref))
@@ -146,11 +153,13 @@ def what_if(
         import_path(session, path=path, kind=kind, actor=actor)
         plan = run_plan(session, actor=actor, include_proposed=include_proposed, time_limit=time_limit,
                         plan_date=plan_date)
-        payload = plan_payload(session, plan)
+        lines = plan_lines(session, plan.id)
+        payload = plan_payload(session, plan, lines)
         payload["plan"] = "what-if"
         diff = None
         if latest_id is not None:
-            diff = diff_plans(session, get_plan(session, latest_id), plan, after_label="what-if").as_dict()
+            diff = diff_plans(session, get_plan(session, latest_id), plan, after_label="what-if",
+                              after_lines=lines).as_dict()
     finally:
         savepoint.rollback()
     session.expire_all()

@@ -135,15 +135,6 @@ class Line(Base):
         return delivered_amount(self.amount, self.units, self.received_units)
 
 
-def plan_coverage(plan: Plan) -> dict[int, Decimal]:
-    """Per need of a saved plan: what its own and kept lines bring (not rejected ones), at most the quantity."""
-    brought: dict[int, Decimal] = {}
-    for line in list(plan.lines) + list(plan.kept_lines):
-        if line.status is not LineStatus.REJECTED:
-            brought[line.need_id] = brought.get(line.need_id, Decimal(0)) + line.delivered_amount
-    return {o.need_id: min(brought.get(o.need_id, Decimal(0)), o.need.quantity) for o in plan.outcomes}
-
-
 class PlanNeed(Base):
     """A need as the plan saw it: open quantity, what fixed and new lines cover, why it is short."""
 

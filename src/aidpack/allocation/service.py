@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -15,8 +16,9 @@ from aidpack.allocation.consumables import add_needs, implied, pledge_rates
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_problem
-from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_coverage, plan_kept_lines
+from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_kept_lines
 from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.readout import PlanLine, plan_lines, plan_outcomes
 from aidpack.allocation.solve import SolveOptions
 from aidpack.audit.service import record
 from aidpack.db import QUANTITY_SCALE, bulk_insert, scaled, scaled_table
@@ -256,11 +258,13 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def line_payload(line: Line) -> dict[str, Any]:
+def line_payload(line: Line | PlanLine) -> dict[str, Any]:
+    """A line as SPEC §4 prints it (a saved line, or a plan's row of it)."""
+    refs = (line.pledge_ref, line.need_ref) if isinstance(line, PlanLine) else (line.pledge.ref, line.need.ref)
     return {
         "id": str(line.id),
-        "pledge": line.pledge.ref,
-        "need": line.need.ref,
+        "pledge": refs[0],
+        "need": refs[1],
         "units": _number(line.units),
         "amount": float(line.amount),
         "eta": line.eta.isoformat(),
@@ -268,31 +272,28 @@ def line_payload(line: Line) -> dict[str, Any]:
     }
 
 
-def plan_payload(session: Session, plan: Plan) -> dict[str, Any]:
-    """The SPEC §4 object for a saved plan; ``covered`` reflects receipts recorded since."""
-    own = list(plan.lines)
-    kept = list(plan.kept_lines)
-    coverage = plan_coverage(plan)
-    needs = []
-    for outcome in plan.outcomes:
-        need = outcome.need
-        covered = coverage[need.id]
-        needs.append(
-            {
-                "ref": need.ref,
-                "quantity": float(need.quantity),
-                "covered": float(covered),
-                "reason": outcome.reason.value if outcome.reason else None,
-                "detail": outcome.detail,
-            }
-        )
+def plan_payload(session: Session, plan: Plan, lines: Sequence[PlanLine] | None = None) -> dict[str, Any]:
+    """The SPEC §4 object for a saved plan; ``covered`` reflects receipts recorded since. ``lines``: the plan's
+    :func:`readout.plan_lines`, when the caller has them already."""
+    if lines is None:
+        lines = plan_lines(session, plan.id)
+    needs = [
+        {
+            "ref": outcome.ref,
+            "quantity": float(outcome.quantity),
+            "covered": float(outcome.covered),
+            "reason": outcome.reason.value if outcome.reason else None,
+            "detail": outcome.detail,
+        }
+        for outcome in plan_outcomes(session, plan.id, lines)
+    ]
     needs.sort(key=lambda item: str(item["ref"]))
     return {
         "plan": str(plan.id),
         "status": plan.status.value,
         "plan_date": plan.plan_date.isoformat(),
         "tiers": plan.tiers,
-        "lines": [line_payload(line) for line in own] + [line_payload(line) for line in kept],
+        "lines": [line_payload(line) for line in lines],
         "needs": needs,
         "solve_seconds": plan.solve_seconds,
         "gap": plan.gap,

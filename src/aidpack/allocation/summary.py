@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan, plan_coverage
+from aidpack.allocation.models import LineStatus, Plan
 from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.readout import plan_lines, plan_outcomes
 
 
 @dataclass(frozen=True)
@@ -79,24 +80,22 @@ def _detail_text(detail: dict[str, object] | None) -> str:
 
 
 def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummary:
-    own = [line for line in plan.lines if line.status is not LineStatus.REJECTED]
-    coverage = plan_coverage(plan)
+    lines = plan_lines(session, plan.id)
+    own = [line for line in lines if not line.kept and line.status is not LineStatus.REJECTED]
     tier_needs: dict[str, list[bool]] = defaultdict(list)
     gaps: list[GapRow] = []
-    for outcome in plan.outcomes:
-        need = outcome.need
-        covered = coverage[need.id]
-        tier_needs[need.priority.value].append(covered >= need.quantity)
+    for outcome in plan_outcomes(session, plan.id, lines):
+        tier_needs[outcome.priority.value].append(outcome.covered >= outcome.quantity)
         if outcome.reason is not None:
             gaps.append(
                 GapRow(
-                    ref=need.ref,
-                    region=need.region.name,
-                    capability=need.capability,
-                    priority=need.priority.value,
-                    quantity=need.quantity,
-                    covered=covered,
-                    people=need.effective_people_served,
+                    ref=outcome.ref,
+                    region=outcome.region,
+                    capability=outcome.capability,
+                    priority=outcome.priority.value,
+                    quantity=outcome.quantity,
+                    covered=outcome.covered,
+                    people=outcome.people,
                     reason=outcome.reason.value,
                     detail=_detail_text(outcome.detail),
                 )
@@ -115,11 +114,10 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
     ]
     donors: dict[str, DonorRow] = {}
     for line in own:
-        donor = line.pledge.donor
-        row = donors.setdefault(donor.code, DonorRow(code=donor.code, name=donor.name))
+        row = donors.setdefault(line.donor_code, DonorRow(code=line.donor_code, name=line.donor_name))
         row.lines += 1
-        row.needs.add(line.need.ref)
-        row.by_capability[line.need.capability] += line.amount
+        row.needs.add(line.need_ref)
+        row.by_capability[line.capability] += line.amount
     return PlanSummary(
         plan_id=plan.id,
         status=plan.status.value,

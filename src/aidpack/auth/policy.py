@@ -216,14 +216,20 @@ def line_scope(principal: Principal) -> ColumnElement[bool]:
 
 
 def line_visible(principal: Principal, line: Line) -> bool:
+    return line_in_scope(principal, donor_id=line.pledge.donor_id, need_org_id=line.need.org_id)
+
+
+def line_in_scope(principal: Principal, *, donor_id: int, need_org_id: int | None) -> bool:
+    """A line of a pledge of ``donor_id`` to a need of ``need_org_id``: staff see it, its donor and the
+    need's organisation."""
     if principal.is_staff:
         return True
     if principal.org_id is None or principal.is_anonymous:
         return False
     if principal.role is Role.DONOR:
-        return line.pledge.donor_id == principal.org_id
+        return donor_id == principal.org_id
     if principal.role is Role.RECIPIENT:
-        return line.need.org_id == principal.org_id
+        return need_org_id == principal.org_id
     return False
 
 

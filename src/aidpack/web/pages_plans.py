@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.api import plan_read
 from aidpack.allocation.models import LineStatus
+from aidpack.allocation.readout import line_counts, plan_lines
 from aidpack.auth import policy
 from aidpack.auth import service as auth_service
 from aidpack.auth.deps import PagePrincipal, WebSessionDep
@@ -18,6 +20,7 @@ from aidpack.auth.policy import Action
 from aidpack.needs.models import TIERS
 from aidpack.reports import lookups
 from aidpack.sites import service as sites_service
+from aidpack.sites.models import Site
 from aidpack.web.deps import SessionDep
 from aidpack.web.forms import require_login
 from aidpack.web.templating import redirect, render
@@ -37,6 +40,7 @@ def plans(request: Request, session: SessionDep, principal: PagePrincipal) -> Re
         {
             "principal": principal,
             "plans": rows,
+            "line_counts": line_counts(session, [p.id for p in rows]),
             "total": total,
             "can_run": policy.allows(principal, Action.RUN_PLANS),
         },
@@ -64,12 +68,17 @@ def plan_page(request: Request, plan_id: int, session: SessionDep, principal: Pa
     require_login(principal)
     policy.require(principal, Action.READ_PLANS)
     plan = lookups.get_plan(session, plan_id)
-    shown = plan_read(session, principal, plan)
-    lines = [line for line in list(plan.lines) + list(plan.kept_lines) if policy.line_visible(principal, line)]
+    rows = plan_lines(session, plan.id)
+    shown = plan_read(session, principal, plan, rows)
+    lines = [row for row in rows if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)]
+    site_ids = {line.need_site_id for line in lines if line.need_site_id is not None}
+    visible_sites = {
+        site.id: site.name
+        for site in session.execute(select(Site).where(Site.id.in_(site_ids))).scalars()
+        if policy.site_details_visible(principal, site)
+    } if site_ids else {}
     sites = {
-        line.need.ref: line.need.site.name
-        for line in lines
-        if line.need.site is not None and policy.site_details_visible(principal, line.need.site)
+        line.need_ref: visible_sites[line.need_site_id] for line in lines if line.need_site_id in visible_sites
     }
     return render(
         request,

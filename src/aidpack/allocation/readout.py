@@ -1,0 +1,158 @@
+"""A saved plan read back as plain rows: its lines and its per-need outcomes, each in one column query.
+
+Read through the ORM, every line of a plan loads its pledge (with donor, item and hub) and its need (with
+region, site and organisation) as objects. On the national bench that took longer than planning: at 1e6
+candidate edges (19,645 lines, 9,845 needs) the summary `aidpack allocate` prints took 3.3 s, the SPEC §4 JSON
+5.0 s and a plan diff 5.8 s, against 3 s for the engine. These rows carry only what the summary, the JSON,
+the diff and the pages show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, func, select
+from sqlalchemy.orm import Session
+
+from aidpack.allocation.models import Line, LineStatus, PlanNeed, ShortReason, delivered_amount, plan_kept_lines
+from aidpack.geography.models import Region
+from aidpack.needs.models import Need, Priority
+from aidpack.orgs.models import Organisation
+from aidpack.pledges.models import Pledge
+from aidpack.sites.models import Site
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One line as a plan shows it: its own lines, or a fixed line of an earlier plan that it kept."""
+
+    id: int
+    kept: bool
+    pledge_id: int
+    pledge_ref: str
+    donor_id: int
+    donor_code: str
+    donor_name: str
+    need_id: int
+    need_ref: str
+    need_org_id: int | None
+    need_site_id: int | None
+    region: str
+    capability: str
+    units: Decimal
+    amount: Decimal
+    received_units: Decimal | None
+    eta: dt.date
+    status: LineStatus
+
+    @property
+    def delivered_amount(self) -> Decimal:
+        """What the line brings to its need: the received part once received, else its amount."""
+        return delivered_amount(self.amount, self.units, self.received_units)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A need as the plan left it: what its lines (not rejected ones) cover, and why it is short."""
+
+    need_id: int
+    ref: str
+    quantity: Decimal
+    priority: Priority
+    region: str
+    capability: str
+    people: int  # the need's people served, else its site's, else 1 (Need.effective_people_served)
+    reason: ShortReason | None
+    detail: dict[str, Any] | None
+    covered: Decimal
+
+
+def _table(model: type[Any]) -> Table:
+    """A model's table: selecting its columns runs as a Core query, without the ORM's per-row loading."""
+    return cast(Table, model.__table__)
+
+
+_LINES, _PLEDGES, _ORGS = _table(Line), _table(Pledge), _table(Organisation)
+_NEEDS, _REGIONS, _SITES, _PLAN_NEEDS = _table(Need), _table(Region), _table(Site), _table(PlanNeed)
+
+
+def _line_query() -> Select[*tuple[Any, ...]]:
+    line, pledge, org, need, region = _LINES.c, _PLEDGES.c, _ORGS.c, _NEEDS.c, _REGIONS.c
+    return (
+        select(
+            line.id, line.pledge_id, pledge.ref, pledge.donor_id, org.code, org.name,
+            line.need_id, need.ref, need.org_id, need.site_id, region.name, need.capability,
+            line.units, line.amount, line.received_units, line.eta, line.status,
+        )
+        .select_from(_LINES)
+        .join(_PLEDGES, line.pledge_id == pledge.id)
+        .join(_ORGS, pledge.donor_id == org.id)
+        .join(_NEEDS, line.need_id == need.id)
+        .join(_REGIONS, need.region_id == region.id)
+        .order_by(line.id)
+    )
+
+
+def plan_lines(session: Session, plan_id: int) -> list[PlanLine]:
+    """The plan's own lines by id (rejected ones included), then the fixed lines it kept, by id."""
+    own = session.execute(_line_query().where(_LINES.c.plan_id == plan_id)).all()
+    kept = session.execute(
+        _line_query()
+        .join(plan_kept_lines, plan_kept_lines.c.line_id == _LINES.c.id)
+        .where(plan_kept_lines.c.plan_id == plan_id)
+    ).all()
+    return [PlanLine(row[0], is_kept, *row[1:]) for rows, is_kept in ((own, False), (kept, True)) for row in rows]
+
+
+def line_counts(session: Session, plan_ids: Sequence[int]) -> dict[int, int]:
+    """How many lines each plan made (rejected ones included), in one query."""
+    counts = {plan_id: 0 for plan_id in plan_ids}
+    if plan_ids:
+        rows = session.execute(
+            select(_LINES.c.plan_id, func.count())
+            .where(_LINES.c.plan_id.in_(list(plan_ids)))
+            .group_by(_LINES.c.plan_id)
+        ).all()
+        counts.update({int(plan_id): int(count) for plan_id, count in rows})
+    return counts
+
+
+def coverage(lines: Iterable[PlanLine]) -> dict[int, Decimal]:
+    """Per need: what the lines that are not rejected bring (uncapped)."""
+    brought: dict[int, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if line.status is not LineStatus.REJECTED:
+            brought[line.need_id] += line.delivered_amount
+    return brought
+
+
+def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine]) -> list[PlanOutcome]:
+    """Every need the plan saw, by need id, covered by ``lines`` (the plan's :func:`plan_lines`) up to its
+    quantity."""
+    plan_need, need, region, site = _PLAN_NEEDS.c, _NEEDS.c, _REGIONS.c, _SITES.c
+    people = func.coalesce(need.people_served, func.nullif(site.people_served, 0), 1)
+    rows = session.execute(
+        select(plan_need.need_id, need.ref, need.quantity, need.priority, region.name, need.capability, people,
+               plan_need.reason, plan_need.detail)
+        .select_from(_PLAN_NEEDS)
+        .join(_NEEDS, plan_need.need_id == need.id)
+        .join(_REGIONS, need.region_id == region.id)
+        .outerjoin(_SITES, need.site_id == site.id)
+        .where(plan_need.plan_id == plan_id)
+        .order_by(plan_need.need_id)
+    ).all()
+    brought = coverage(lines)
+    zero = Decimal(0)
+    return [
+        PlanOutcome(need_id, ref, quantity, priority, region, capability, int(served), reason, detail,
+                    min(brought.get(need_id, zero), quantity))
+        for need_id, ref, quantity, priority, region, capability, served, reason, detail in rows
+    ]
+
+
+__all__ = ["PlanLine", "PlanOutcome", "coverage", "line_counts", "plan_lines", "plan_outcomes"]
