@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from aidpack.allocation.models import LineStatus
 from aidpack.needs.models import Need, Priority
 from aidpack.pledges.models import Pledge
+from aidpack.web import pages_plans
 from aidpack.web.i18n import translations
 from aidpack.web.map import NO_DATA, outline
 from tests.factories import make_need, make_region
@@ -163,6 +165,33 @@ def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: Wor
         after = browser.get(f"/plans/{world.plan.id}?done=rejected").text
     assert "Lines rejected." in after
     assert 'name="line"' not in after  # nothing left to decide
+
+
+def test_a_plan_shows_its_lines_a_page_at_a_time(
+    app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A national plan has 20,000 lines: the page shows them in pages, and accepting all still means all."""
+    monkeypatch.setattr(pages_plans, "PAGE_LINES", 1)
+    first, second = sorted([world.line_a.id, world.line_b.id])
+    browser, _ = page_client(app, world.users["coordinator"])
+    with browser:
+        one = browser.get(f"/plans/{world.plan.id}").text
+        two = browser.get(f"/plans/{world.plan.id}?page=2").text
+        beyond = browser.get(f"/plans/{world.plan.id}?page=99").text
+        refused = browser.get(f"/plans/{world.plan.id}?page=0")
+    total = int(re.search(r"Lines 1–1 of (\d+)", one).group(1))  # type: ignore[union-attr]
+    assert total >= 2
+    assert f'name="line" value="{first}"' in one
+    assert f'name="line" value="{second}"' not in one
+    assert f'href="/plans/{world.plan.id}?page=2" rel="next"' in one
+    assert 'rel="prev"' not in one
+    assert f'name="line" value="{second}"' in two
+    assert f'name="line" value="{first}"' not in two
+    assert f'href="/plans/{world.plan.id}?page=1" rel="prev"' in two
+    assert f"Lines {total}–{total} of {total}" in beyond
+    assert 'rel="next"' not in beyond
+    assert f"Accept all {total} proposed lines" in one  # every proposed line, not the page's
+    assert refused.status_code == 422
 
 
 def test_donors_cannot_decide_plans_on_the_page(app: FastAPI, world: World, session: Session) -> None:
