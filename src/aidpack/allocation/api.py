@@ -71,6 +71,13 @@ def plan_summary(plan: Plan, lines: int) -> PlanSummary:
     )
 
 
+def visible_lines(principal: Principal, rows: list[PlanLine]) -> list[PlanLine]:
+    """The rows of a plan's lines that the caller may see (:func:`policy.line_in_scope`)."""
+    if principal.is_staff:
+        return rows
+    return [row for row in rows if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)]
+
+
 def plan_read(session: Session, principal: Principal, plan: Plan, rows: list[PlanLine] | None = None) -> PlanRead:
     """The SPEC §4 object, cut to the caller's lines and needs (staff see everything). ``rows``: the plan's
     :func:`readout.plan_lines`, when the caller has them already."""
@@ -80,11 +87,8 @@ def plan_read(session: Session, principal: Principal, plan: Plan, rows: list[Pla
     lines: list[dict[str, Any]] = payload["lines"]
     needs: list[dict[str, Any]] = payload["needs"]
     if not principal.is_staff:
-        visible_lines = {
-            str(row.id) for row in rows
-            if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)
-        }
-        lines = [line for line in lines if line["id"] in visible_lines]
+        shown = {str(row.id) for row in visible_lines(principal, rows)}
+        lines = [line for line in lines if line["id"] in shown]
         need_rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
         visible_needs = {n.ref for n in need_rows}
         needs = [{**n, "detail": None} for n in needs if n["ref"] in visible_needs]

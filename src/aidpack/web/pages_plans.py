@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
-from aidpack.allocation.api import plan_read
+from aidpack.allocation.api import plan_read, visible_lines
 from aidpack.allocation.models import LineStatus
 from aidpack.allocation.readout import line_counts, plan_lines
 from aidpack.auth import policy
@@ -80,9 +80,7 @@ def plan_page(
     plan = lookups.get_plan(session, plan_id)
     rows = plan_lines(session, plan.id)
     shown = plan_read(session, principal, plan, rows)
-    visible = [
-        row for row in rows if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)
-    ]
+    visible = visible_lines(principal, rows)
     pages = max(1, -(-len(visible) // PAGE_LINES))
     page = min(page, pages)
     lines = visible[(page - 1) * PAGE_LINES : page * PAGE_LINES]
