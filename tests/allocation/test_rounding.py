@@ -400,10 +400,11 @@ def test_the_integer_budget_shrinks_with_size_then_grows_again_at_national_scale
     assert SolveOptions(integer_budget=0.1).integer_seconds(2_000_000) == 0.1
 
 
-def test_a_large_block_gets_a_fraction_of_a_second_of_mip_growing_with_national_plans() -> None:
+def test_a_large_block_gets_a_fraction_of_a_second_of_mip_growing_beyond_a_million_edges() -> None:
     assert blocks.large_mip_seconds(100_000) == blocks.LARGE_MIP_SECONDS == 0.25
-    assert blocks.large_mip_seconds(1_000_000) == pytest.approx(0.5)
-    assert blocks.large_mip_seconds(2_000_000) == pytest.approx(1.0)
+    assert blocks.large_mip_seconds(1_000_000) == pytest.approx(0.25)
+    assert blocks.large_mip_seconds(2_000_000) == pytest.approx(0.75)
+    assert blocks.large_mip_seconds(3_000_000) == pytest.approx(1.25)
 
 
 def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_budget(

@@ -78,14 +78,20 @@ MIP_SLACK_MARGIN = 0.9
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).
 LARGE_MIP_ARCS = 100_000
-#: The most such a block gets in a plan of up to half a million edges: HiGHS rarely improves it within
-#: a fraction of a second (1e6 bench: a 136,000-arc generator block gained nothing in 0.5 s).
+#: The most such a block gets in a plan of up to a million edges: HiGHS rarely improves it within a
+#: fraction of a second. 1e6 bench: the 136,000-arc generator block's MIP gains critical-tier people and
+#: loses far more low-tier ones in 0.5 s, so the plan keeps the rounding; seeds 1 and 7 at 1e6 and seed 1 at
+#: 2e6 served the same people in every tier with 0.1, 0.25 and 0.5 s per million edges (the engine at
+#: 1e6: 1.57 s with 0.5 s, 1.18 s with 0.25 s).
 LARGE_MIP_SECONDS = 0.25
-#: Beyond, the most grows with the plan as the integer budget does (:func:`large_mip_seconds`): both HiGHS's
-#: root and building its restricted model grow with the block. 2e6 bench: the 730,000-arc diesel block
-#: gains 7,020 medium-tier people (3.2e-4 of the tier) with 0.75 s, nothing with 0.5 s or less, and building
-#: its model takes 0.23 s more; the 314,000-arc generator block of the core shape gains nothing even in 4 s.
+#: Beyond a million edges, the most grows with the plan, from LARGE_MIP_SECONDS at LARGE_MIP_FROM_EDGES by
+#: this much per million edges (:func:`large_mip_seconds`): both HiGHS's root and building its restricted
+#: model grow with the block. 2e6 bench, on a machine 2.6 times slower than the one above: the 730,000-arc
+#: diesel block gained 7,020 medium-tier people (3.2e-4 of the tier) with 0.75 s, nothing with 0.5 s or
+#: less, and building its model took 0.23 s more; the 314,000-arc generator block of the core shape gains
+#: nothing even in 4 s.
 LARGE_MIP_SECONDS_PER_MILLION_EDGES = 0.5
+LARGE_MIP_FROM_EDGES = 500_000
 #: A block's share of the MIP budget grows with its arcs up to this many.
 MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
@@ -462,8 +468,10 @@ def _solve_flow(
 
 
 def large_mip_seconds(edges: int) -> float:
-    """The most HiGHS's MIP gets on a block of more than ``LARGE_MIP_ARCS`` arcs in a plan of ``edges``."""
-    return max(LARGE_MIP_SECONDS, LARGE_MIP_SECONDS_PER_MILLION_EDGES * edges / 1e6)
+    """The most HiGHS's MIP gets on a block of more than ``LARGE_MIP_ARCS`` arcs in a plan of ``edges``:
+    LARGE_MIP_SECONDS up to a million edges, then 0.5 s more per million (2e6: 0.75 s)."""
+    grown = LARGE_MIP_SECONDS_PER_MILLION_EDGES * (edges - LARGE_MIP_FROM_EDGES) / 1e6
+    return max(LARGE_MIP_SECONDS, grown)
 
 
 def _mip_order(stages: list[_Stage1], short: BoolArray) -> list[_Stage1]:
