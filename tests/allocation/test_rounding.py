@@ -400,11 +400,11 @@ def test_the_integer_budget_shrinks_with_size_then_grows_again_at_national_scale
     assert SolveOptions(integer_budget=0.1).integer_seconds(2_000_000) == 0.1
 
 
-def test_a_large_block_gets_a_fraction_of_a_second_of_mip_growing_beyond_a_million_edges() -> None:
-    assert blocks.large_mip_seconds(100_000) == blocks.LARGE_MIP_SECONDS == 0.25
-    assert blocks.large_mip_seconds(1_000_000) == pytest.approx(0.25)
-    assert blocks.large_mip_seconds(2_000_000) == pytest.approx(0.75)
-    assert blocks.large_mip_seconds(3_000_000) == pytest.approx(1.25)
+def test_a_large_block_gets_mip_only_beyond_a_million_edges_and_a_fraction_of_a_second_then() -> None:
+    assert blocks.large_mip_seconds(100_000) == 0.0
+    assert blocks.large_mip_seconds(1_000_000) == 0.0
+    assert blocks.large_mip_seconds(2_000_000) == pytest.approx(0.5)
+    assert blocks.large_mip_seconds(3_000_000) == pytest.approx(1.0)
 
 
 def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_budget(
@@ -421,12 +421,15 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
     problem = town_or_farm_instance().problem()  # rounding leaves the farm short: HiGHS is asked
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert budgets
-    assert budgets[0] > blocks.LARGE_MIP_SECONDS
+    assert budgets[0] > 0.3
     budgets.clear()
     monkeypatch.setattr(blocks, "LARGE_MIP_ARCS", 1)  # now the block counts as large
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
+    assert not budgets  # a plan of a few edges: a large block's MIP does not pay
+    monkeypatch.setattr(blocks, "large_mip_seconds", lambda edges: 0.3)  # as in a plan of 1.6e6 edges
+    allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert budgets
-    assert budgets[0] <= blocks.LARGE_MIP_SECONDS
+    assert budgets[0] <= 0.3
 
 
 def test_highs_may_spend_only_what_the_plan_has_left_not_what_the_rounding_lost() -> None:

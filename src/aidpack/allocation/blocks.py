@@ -78,20 +78,17 @@ MIP_SLACK_MARGIN = 0.9
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).
 LARGE_MIP_ARCS = 100_000
-#: The most such a block gets in a plan of up to a million edges: HiGHS rarely improves it within a
-#: fraction of a second. 1e6 bench: the 136,000-arc generator block's MIP gains critical-tier people and
-#: loses far more low-tier ones in 0.5 s, so the plan keeps the rounding; seeds 1 and 7 at 1e6 and seed 1 at
-#: 2e6 served the same people in every tier with 0.1, 0.25 and 0.5 s per million edges (the engine at
-#: 1e6: 1.57 s with 0.5 s, 1.18 s with 0.25 s).
-LARGE_MIP_SECONDS = 0.25
-#: Beyond a million edges, the most grows with the plan, from LARGE_MIP_SECONDS at LARGE_MIP_FROM_EDGES by
-#: this much per million edges (:func:`large_mip_seconds`): both HiGHS's root and building its restricted
-#: model grow with the block. 2e6 bench, on a machine 2.6 times slower than the one above: the 730,000-arc
-#: diesel block gained 7,020 medium-tier people (3.2e-4 of the tier) with 0.75 s, nothing with 0.5 s or
-#: less, and building its model took 0.23 s more; the 314,000-arc generator block of the core shape gains
-#: nothing even in 4 s.
+#: Such blocks go to HiGHS's MIP only in plans of more than LARGE_MIP_FROM_EDGES edges, for at most this
+#: much per million edges beyond (:func:`large_mip_seconds`; 2e6: 0.5 s): HiGHS rarely improves them within
+#: a fraction of a second, and building the restricted model of a 337,000-arc block alone takes 0.1 s.
+#: 1e6 bench, seed 1: in 0.5 s the 136,000-arc generator block's MIP gains the 277 critical-tier people the
+#: rounding leaves and loses 237,000 low-tier ones, so the plan keeps the rounding. Seeds 1 and 7 at 1e6 and
+#: seed 1 at 2e6 served the same people in every tier with no large-block MIP as with 0.5 s per million edges
+#: (engine: 1.33 -> 1.10 s, 1.78 -> 1.44 s, 3.44 -> 3.21 s). Earlier, on a machine 2.6 times slower, the
+#: 2e6 bench's 730,000-arc diesel block gained 7,020 medium-tier people (3.2e-4 of the tier) with 0.75 s;
+#: the core shape's 314,000-arc generator block gains nothing even in 4 s.
 LARGE_MIP_SECONDS_PER_MILLION_EDGES = 0.5
-LARGE_MIP_FROM_EDGES = 500_000
+LARGE_MIP_FROM_EDGES = 1_000_000
 #: A block's share of the MIP budget grows with its arcs up to this many.
 MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
@@ -425,6 +422,8 @@ def _solve_flow(
             remaining = phase_end - time.perf_counter()
             share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
             if stage.block.n_arcs > LARGE_MIP_ARCS:
+                if large_cap < MIN_MIP_SECONDS:
+                    return  # a plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES)
                 share = min(share, large_cap)
             share = min(max(share, MIN_MIP_SECONDS), remaining)
             if share < MIN_MIP_SECONDS / 2:
@@ -469,9 +468,8 @@ def _solve_flow(
 
 def large_mip_seconds(edges: int) -> float:
     """The most HiGHS's MIP gets on a block of more than ``LARGE_MIP_ARCS`` arcs in a plan of ``edges``:
-    LARGE_MIP_SECONDS up to a million edges, then 0.5 s more per million (2e6: 0.75 s)."""
-    grown = LARGE_MIP_SECONDS_PER_MILLION_EDGES * (edges - LARGE_MIP_FROM_EDGES) / 1e6
-    return max(LARGE_MIP_SECONDS, grown)
+    nothing up to ``LARGE_MIP_FROM_EDGES``, then ``LARGE_MIP_SECONDS_PER_MILLION_EDGES`` per million beyond."""
+    return max(0.0, LARGE_MIP_SECONDS_PER_MILLION_EDGES * (edges - LARGE_MIP_FROM_EDGES) / 1e6)
 
 
 def _mip_order(stages: list[_Stage1], short: BoolArray) -> list[_Stage1]:
