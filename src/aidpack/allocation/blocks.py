@@ -415,6 +415,10 @@ def _solve_flow(
         phase_end = integer_end
         total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
         large_cap = large_mip_seconds(len(edges))
+        if large_cap < MIN_MIP_SECONDS:
+            # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
+            # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
+            candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS]
 
         def second(stage: _Stage1) -> None:
             if stage.rounded is None or stage.amount is None:
@@ -422,8 +426,6 @@ def _solve_flow(
             remaining = phase_end - time.perf_counter()
             share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
             if stage.block.n_arcs > LARGE_MIP_ARCS:
-                if large_cap < MIN_MIP_SECONDS:
-                    return  # a plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES)
                 share = min(share, large_cap)
             share = min(max(share, MIN_MIP_SECONDS), remaining)
             if share < MIN_MIP_SECONDS / 2:
