@@ -117,6 +117,24 @@ def test_a_plan_is_read_as_rows_in_the_same_few_queries_whatever_its_size(sessio
     assert loaded == {"Plan"}
 
 
+def test_a_plan_without_its_lines_has_the_same_tiers_and_needs(session: Session) -> None:
+    """The plan page shows its lines a page at a time, so it asks for the plan without them."""
+    capability = unique("BLANKET")
+    item = make_item(session, provides=capability, factor=Decimal(50), indivisible=True)
+    need = make_need(session, capability=capability, quantity=Decimal(80), people_served=10)
+    plan = make_plan(session)
+    make_line(session, plan=plan, pledge=make_pledge(session, item=item, units=Decimal(2)), need=need, units=1)
+    make_plan_need(session, plan=plan, need=need)
+
+    full = plan_payload(session, plan)
+    bare = plan_payload(session, plan, include_lines=False)
+
+    assert len(full["lines"]) == 1
+    assert bare["lines"] == []
+    assert {k: v for k, v in bare.items() if k != "lines"} == {k: v for k, v in full.items() if k != "lines"}
+    assert bare["needs"][0]["covered"] == 50.0
+
+
 def test_the_summary_counts_a_sites_people_for_a_need_without_its_own(session: Session) -> None:
     capability = unique("STOVE")
     item = make_item(session, provides=capability, factor=Decimal(1), indivisible=True)

@@ -78,17 +78,27 @@ def visible_lines(principal: Principal, rows: list[PlanLine]) -> list[PlanLine]:
     return [row for row in rows if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)]
 
 
-def plan_read(session: Session, principal: Principal, plan: Plan, rows: list[PlanLine] | None = None) -> PlanRead:
+def plan_read(
+    session: Session,
+    principal: Principal,
+    plan: Plan,
+    rows: list[PlanLine] | None = None,
+    *,
+    include_lines: bool = True,
+) -> PlanRead:
     """The SPEC §4 object, cut to the caller's lines and needs (staff see everything). ``rows``: the plan's
-    :func:`readout.plan_lines`, when the caller has them already."""
+    :func:`readout.plan_lines`, when the caller has them already. ``include_lines=False``: without its lines,
+    for the plan page, which shows :func:`visible_lines` a page at a time (at 1e6 edges, 19,644 lines took
+    0.37-0.49 s to build as the object's lines)."""
     if rows is None:
         rows = plan_lines(session, plan.id)
-    payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows)
+    payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows, include_lines=include_lines)
     lines: list[dict[str, Any]] = payload["lines"]
     needs: list[dict[str, Any]] = payload["needs"]
     if not principal.is_staff:
-        shown = {str(row.id) for row in visible_lines(principal, rows)}
-        lines = [line for line in lines if line["id"] in shown]
+        if lines:
+            shown = {str(row.id) for row in visible_lines(principal, rows)}
+            lines = [line for line in lines if line["id"] in shown]
         need_rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
         visible_needs = {n.ref for n in need_rows}
         needs = [{**n, "detail": None} for n in needs if n["ref"] in visible_needs]

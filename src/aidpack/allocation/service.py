@@ -272,9 +272,12 @@ def line_payload(line: Line | PlanLine) -> dict[str, Any]:
     }
 
 
-def plan_payload(session: Session, plan: Plan, lines: Sequence[PlanLine] | None = None) -> dict[str, Any]:
+def plan_payload(
+    session: Session, plan: Plan, lines: Sequence[PlanLine] | None = None, *, include_lines: bool = True
+) -> dict[str, Any]:
     """The SPEC §4 object for a saved plan; ``covered`` reflects receipts recorded since. ``lines``: the plan's
-    :func:`readout.plan_lines`, when the caller has them already."""
+    :func:`readout.plan_lines`, when the caller has them already. ``include_lines=False``: the object without
+    its lines (``"lines": []``), for a caller that shows them its own way (the plan page, a page at a time)."""
     if lines is None:
         lines = plan_lines(session, plan.id)
     needs = [
@@ -293,7 +296,7 @@ def plan_payload(session: Session, plan: Plan, lines: Sequence[PlanLine] | None 
         "status": plan.status.value,
         "plan_date": plan.plan_date.isoformat(),
         "tiers": plan.tiers,
-        "lines": [line_payload(line) for line in lines],
+        "lines": [line_payload(line) for line in lines] if include_lines else [],
         "needs": needs,
         "solve_seconds": plan.solve_seconds,
         "gap": plan.gap,

@@ -79,7 +79,7 @@ def plan_page(
     policy.require(principal, Action.READ_PLANS)
     plan = lookups.get_plan(session, plan_id)
     rows = plan_lines(session, plan.id)
-    shown = plan_read(session, principal, plan, rows)
+    shown = plan_read(session, principal, plan, rows, include_lines=False)  # the page shows its own page of rows
     visible = visible_lines(principal, rows)
     pages = max(1, -(-len(visible) // PAGE_LINES))
     page = min(page, pages)
