@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.diff import diff_plans
-from aidpack.allocation.models import LineStatus, plan_kept_lines
+from aidpack.allocation.models import LineStatus, Plan, plan_kept_lines
 from aidpack.allocation.readout import line_counts, plan_lines, plan_outcomes
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.allocation.summary import summarise
@@ -72,13 +72,19 @@ def test_a_need_is_covered_by_its_own_and_kept_lines_not_rejected_ones_and_recei
     assert line_counts(session, [plan.id, earlier.id]) == {plan.id: 2, earlier.id: 1}
 
 
-def test_a_need_never_counts_as_covered_beyond_its_quantity(session: Session) -> None:
+def blanket_plan(session: Session, *, units: int) -> Plan:
+    """A plan with one line: ``units`` blankets of 50 (a pledge of 2) for a need of 80 serving 10 people."""
     capability = unique("BLANKET")
     item = make_item(session, provides=capability, factor=Decimal(50), indivisible=True)
     need = make_need(session, capability=capability, quantity=Decimal(80), people_served=10)
     plan = make_plan(session)
-    make_line(session, plan=plan, pledge=make_pledge(session, item=item, units=Decimal(2)), need=need, units=2)
+    make_line(session, plan=plan, pledge=make_pledge(session, item=item, units=Decimal(2)), need=need, units=units)
     make_plan_need(session, plan=plan, need=need)
+    return plan
+
+
+def test_a_need_never_counts_as_covered_beyond_its_quantity(session: Session) -> None:
+    plan = blanket_plan(session, units=2)
 
     (outcome,) = plan_outcomes(session, plan.id, plan_lines(session, plan.id))
 
@@ -119,12 +125,7 @@ def test_a_plan_is_read_as_rows_in_the_same_few_queries_whatever_its_size(sessio
 
 def test_a_plan_without_its_lines_has_the_same_tiers_and_needs(session: Session) -> None:
     """The plan page shows its lines a page at a time, so it asks for the plan without them."""
-    capability = unique("BLANKET")
-    item = make_item(session, provides=capability, factor=Decimal(50), indivisible=True)
-    need = make_need(session, capability=capability, quantity=Decimal(80), people_served=10)
-    plan = make_plan(session)
-    make_line(session, plan=plan, pledge=make_pledge(session, item=item, units=Decimal(2)), need=need, units=1)
-    make_plan_need(session, plan=plan, need=need)
+    plan = blanket_plan(session, units=1)
 
     full = plan_payload(session, plan)
     bare = plan_payload(session, plan, include_lines=False)

@@ -88,8 +88,8 @@ def plan_read(
 ) -> PlanRead:
     """The SPEC §4 object, cut to the caller's lines and needs (staff see everything). ``rows``: the plan's
     :func:`readout.plan_lines`, when the caller has them already. ``include_lines=False``: without its lines,
-    for the plan page, which shows :func:`visible_lines` a page at a time (at 1e6 edges, 19,644 lines took
-    0.37-0.49 s to build as the object's lines)."""
+    for the plan page, which shows :func:`visible_lines` a page at a time (at 1e6 edges, with 19,644 lines,
+    this took 0.25-0.47 s with the lines and 0.10-0.18 s without)."""
     if rows is None:
         rows = plan_lines(session, plan.id)
     payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows, include_lines=include_lines)
