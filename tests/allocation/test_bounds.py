@@ -212,7 +212,9 @@ def test_the_proved_bounds_hold_the_exact_lexicographic_optimum_between_them(ins
         assert proof is not None
         if exact.termination is not Termination.OPTIMAL:
             continue
-        # HiGHS's tolerances: a unit whole to 1e-6 of a 5,000-litre pack is 5e-3 litres of a 150-litre need.
-        noise = 1e-4 + 1e-6 * model.tier_cost.sum(axis=1)
+        # HiGHS's tolerances: a unit whole to 1e-6 of a 5,000-litre pack is 5e-3 litres of a 150-litre need. A
+        # thousandth of a person is no loss (rounding.tier_gaps): a medium tier whose optimum is 0 came out of
+        # HiGHS at 1.7e-4 people one way and 1.8e-7 the other.
+        noise = 1e-3 + 1e-6 * model.tier_cost.sum(axis=1)
         assert np.all(exact.tier_values <= proof.upper + noise)
         assert np.all(exact.tier_values >= proof.lower - noise)

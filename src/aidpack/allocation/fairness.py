@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units
 from aidpack.allocation.bounds import PRICING_TOLERANCE
+from aidpack.allocation.consolidation import consolidate
 from aidpack.allocation.engine import Allocation, _assemble
 from aidpack.allocation.flow import FlowBlock, flow_blocks
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
@@ -37,8 +38,9 @@ from aidpack.allocation.rounding import (
     kept_round,
     lex_better,
     matched_round,
+    transit_of,
 )
-from aidpack.allocation.solve import SolveOptions, hold_bound, map_status, new_highs
+from aidpack.allocation.solve import FINAL_GAP, SolveOptions, hold_bound, map_status, new_highs
 
 #: A tier's needs keep the share of their quantity they were given, less this (HiGHS's own tolerance).
 LOCK_SLACK = 1e-7
@@ -377,10 +379,18 @@ def _round(
         from_kept = _choose(problem, blocks, choices, [0] * len(blocks))
         if not _ranks_above(chosen[1], from_kept[1]):
             chosen = from_kept
-    return [
-        BlockOutcome(block.capability, block.edge_ids, units, bound, termination=termination, method=method)
-        for block, (units, method), bound in zip(blocks, chosen[0], bounds, strict=True)
-    ]
+    outcomes = []
+    for block, (units, method), bound in zip(blocks, chosen[0], bounds, strict=True):
+        # Single-pledge covers that travel less (no need brought less, so no region either); the previous
+        # plan's lines only for more than the final gap, as the standard engine's re-plans.
+        fewer = consolidate(block, units)
+        if fewer is not units and (
+            method != "fair-kept" or transit_of(block, fewer) < transit_of(block, units) * (1 - FINAL_GAP)
+        ):
+            units = fewer
+        outcomes.append(BlockOutcome(block.capability, block.edge_ids, units, bound, termination=termination,
+                                     method=method))
+    return outcomes
 
 
 def _choose(
