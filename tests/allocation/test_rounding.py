@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation import blocks
+from aidpack.allocation import blocks, rounding
 from aidpack.allocation.blocks import (
     MIP_SLACK_MARGIN,
     SLACK_SHARE,
@@ -101,6 +101,24 @@ def test_with_mip_time_highs_proves_the_whole_unit_transit_and_the_plan_is_optim
     assert result.gap <= 1e-3
     assert result.figures["transit_gap"] <= 1e-3  # type: ignore[operator]
     assert result.termination is Termination.OPTIMAL
+
+
+def test_a_restricted_mip_also_searches_the_arcs_of_the_other_roundings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Restricted to the LP's support (tanker to the villages, loose litres to the town) and its start's arcs,
+    # HiGHS cannot send the tanker to town; given the arcs of another rounding (tanker to town, litres to the
+    # villages), it covers everyone.
+    monkeypatch.setattr(rounding, "FULL_MIP_ARCS", 0)
+    monkeypatch.setattr(rounding, "RESTRICTED_PER_NEED", 0)
+    block = only_block(tanker_instance())
+    lp = solve_flow_block(block)
+    nothing = Rounded(units=np.zeros(block.n_arcs), tier_values=np.zeros(4))
+    other = matched_round(block, lp.amount)
+    assert other.tier_values[0] == pytest.approx(5_800.0)
+    alone = mip_round(block, lp.amount, nothing, budget=5.0, options=SolveOptions())
+    assert alone.method == "restricted-mip"
+    assert alone.tier_values[0] < 5_800.0 - 1_000
+    both = mip_round(block, lp.amount, nothing, budget=5.0, options=SolveOptions(), also=other.units > 0)
+    assert both.tier_values[0] == pytest.approx(5_800.0)
 
 
 def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> _Stage1:

@@ -433,8 +433,13 @@ def _solve_flow(
             if share < MIN_MIP_SECONDS / 2:
                 return
             started = time.perf_counter()
+            # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
+            # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
+            # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
+            # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
+            also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
             better = mip_round(stage.block, stage.amount, stage.rounded, budget=share, options=options,
-                               slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options))
+                               slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options), also=also)
             stage.outcome.units = better.units
             stage.outcome.method = better.method
             stage.rounded = better

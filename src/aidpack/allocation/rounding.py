@@ -289,6 +289,7 @@ def mip_round(
     by_hub: bool = False,
     fixed_tiers: FloatArray | None = None,
     transit_tie: float = 0.0,
+    also: BoolArray | None = None,
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
@@ -299,13 +300,14 @@ def mip_round(
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
     ``fixed_tiers``: HiGHS holds the tiers there (people) and minimises transit alone (see :func:`solve_block`).
     ``transit_tie`` (a re-plan's kept lines): on tied tiers, HiGHS's plan replaces the incumbent only when it
-    saves more than this share of its unit-days.
+    saves more than this share of its unit-days. ``also``: arcs a restricted MIP keeps besides its own (the
+    other roundings' arcs).
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
         method = "mip"
     else:
-        arcs = np.flatnonzero(restricted_arcs(block, amount, incumbent.units))
+        arcs = np.flatnonzero(restricted_arcs(block, amount, incumbent.units) | (False if also is None else also))
         method = "restricted-mip"
     # Pledges of one size that reach the same needs are interchangeable in the tier stages: HiGHS gets one
     # column per such class and need (a transformer block of 23 pledges in 8 classes: 212 columns for 767,
