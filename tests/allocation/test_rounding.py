@@ -121,6 +121,25 @@ def test_a_restricted_mip_also_searches_the_arcs_of_the_other_roundings(monkeypa
     assert both.tier_values[0] == pytest.approx(5_800.0)
 
 
+def test_critical_remainders_take_an_overshooting_bladder_when_loose_litres_are_too_few() -> None:
+    # Two critical needs of 7,000 litres and a high one of 10,000; four 5,000-litre bladders and 2,000 loose
+    # litres. Placed without waste, the bladders go one to each critical need and two to the high one, and the
+    # loose litres cover only one critical remainder of 2,000. Taking the bladders up to their whole quantity,
+    # the critical needs are covered in full (a bladder overshooting each).
+    instance = Instance(
+        needs=[N("C1", "WATER-L", 7_000, people=100), N("C2", "WATER-L", 7_000, people=100),
+               N("H1", "WATER-L", 10_000, tier="high", people=100)],
+        pledges=[P("BLADDERS", "WATER-L", 4, factor=5_000, integer=True), P("LOOSE", "WATER-L", 2_000)],
+    )
+    block = only_block(instance)
+    lp = solve_flow_block(block)
+    assert lp.tier_values[0] == pytest.approx(200.0)
+    plain = matched_round(block, lp.amount)
+    assert plain.tier_values[0] < 200.0 - 10
+    ceiled = matched_round(block, lp.amount, ceil_tier=0)
+    assert ceiled.tier_values[0] == pytest.approx(200.0)
+
+
 def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> _Stage1:
     rounded = [Rounded(units=np.full(block.n_arcs, float(i)), tier_values=np.array(v), method=f"c{i}")
                for i, v in enumerate(candidates)]

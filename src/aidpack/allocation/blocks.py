@@ -329,6 +329,9 @@ def _round(
         # short: the spill among the first short tier's needs gives them their packs already.
         lambda: matched_round(block, flow.amount, previous, spill=True, second_try=False)
         if spills() and short_tier() < 3 and not spill_dominates() else None,
+        # The first short tier's needs take the smallest coarse size up to their whole quantity (their last pack
+        # overshooting) when the loose units are too few for their remainders.
+        lambda: matched_round(block, flow.amount, previous, ceil_tier=short_tier()) if short_tier() < 3 else None,
         # With one pack size only (every pledge fine), it re-solves the same flow as matched rounding did.
         lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)
         if not bool(size_classes(block)[1].all()) else None,
