@@ -8,7 +8,7 @@ edges (capability-matched, deadline-feasible pledge × need pairs) with the engi
 Two shapes: ``national`` (199 capabilities, the HS long tail included: many small blocks) and ``core`` (the
 22 main capabilities: the same edges in fewer, larger blocks, where HiGHS's LP has fewer rows).
 
-    python -m bench.generate OUT_DIR --edges 1e6 [--seed 1] [--shape national|core]
+    python -m bench.generate OUT_DIR --edges 1e6 [--seed 1] [--shape national|core] [--supply 1]
 """
 
 from __future__ import annotations
@@ -170,8 +170,11 @@ def _geo() -> tuple[list[dict[str, str]], list[dict[str, str]], list[str]]:
     return regions, hubs, donors + ["NATO-CAP", "EU"]
 
 
-def draw(scale: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES) -> Drawn:
-    """Needs ≈ 10·scale and pledges ≈ 8·scale over ``capabilities``, seeded."""
+def draw(
+    scale: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES, supply: float = 1.0
+) -> Drawn:
+    """Needs ≈ 10·scale and pledges ≈ 8·scale over ``capabilities``, seeded; ``supply`` scales every
+    capability's supply against its demand."""
     rng = np.random.default_rng(seed)
     regions, hubs, donors = _geo()
     items = items_of(capabilities)
@@ -204,9 +207,9 @@ def draw(scale: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAP
         picks = rng.choice(len(options), size=members.size, p=weights / weights.sum())
         pledge_item[members] = np.array(options)[picks]
     factors = np.array([item.factor for _, item in items])[pledge_item]
-    # Total supply per capability between 50% and 140% of the demand, spread over its pledges.
+    # Total supply per capability between 50% and 140% of the demand (times ``supply``), spread over its pledges.
     demand = np.bincount(need_cap, weights=need_qty, minlength=n_caps)
-    ratio = rng.uniform(0.5, 1.4, n_caps)
+    ratio = rng.uniform(0.5, 1.4, n_caps) * supply
     share = rng.lognormal(0.0, 1.0, n_pledges)
     share_sum = np.bincount(pledge_cap, weights=share, minlength=n_caps)
     amount = demand[pledge_cap] * ratio[pledge_cap] * share / np.maximum(share_sum[pledge_cap], 1e-12)
@@ -253,17 +256,17 @@ def count_edges(
 
 
 def calibrate(
-    target_edges: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES
+    target_edges: float, seed: int, capabilities: tuple[CapabilitySpec, ...] = CAPABILITIES, supply: float = 1.0
 ) -> tuple[Drawn, int]:
     """Scale the scenario until its candidate edges are within 3% of the target."""
     scale = math.sqrt(target_edges / 80.0) / 3.0
-    drawn = draw(scale, seed, capabilities)
+    drawn = draw(scale, seed, capabilities, supply)
     edges = count_edges(drawn, capabilities=capabilities)
     for _ in range(6):
         if abs(edges - target_edges) <= 0.03 * target_edges:
             break
         scale *= math.sqrt(target_edges / max(edges, 1))
-        drawn = draw(scale, seed, capabilities)
+        drawn = draw(scale, seed, capabilities, supply)
         edges = count_edges(drawn, capabilities=capabilities)
     return drawn, edges
 
@@ -317,12 +320,12 @@ def write(drawn: Drawn, folder: Path, *, name: str, capabilities: tuple[Capabili
     ])
 
 
-def generate(folder: Path, *, edges: float, seed: int = 1, shape: str = "national") -> int:
-    """Write a scenario of about ``edges`` candidate edges to ``folder`` (``shape``: a key of ``SHAPES``);
-    returns its exact edge count."""
+def generate(folder: Path, *, edges: float, seed: int = 1, shape: str = "national", supply: float = 1.0) -> int:
+    """Write a scenario of about ``edges`` candidate edges to ``folder`` (``shape``: a key of ``SHAPES``;
+    ``supply``: every capability's supply against its demand scaled by it); returns its exact edge count."""
     capabilities = SHAPES[shape]
-    drawn, count = calibrate(edges, seed, capabilities)
-    suffix = "" if shape == "national" else f"-{shape}"
+    drawn, count = calibrate(edges, seed, capabilities, supply)
+    suffix = ("" if shape == "national" else f"-{shape}") + ("" if supply == 1.0 else f"-supply{supply:g}")
     write(drawn, folder, name=f"bench-{int(edges):d}-seed{seed}{suffix}", capabilities=capabilities)
     return count
 
@@ -333,8 +336,9 @@ def main() -> None:
     parser.add_argument("--edges", type=float, default=1e5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="national")
+    parser.add_argument("--supply", type=float, default=1.0, help="scale every capability's supply by this")
     args = parser.parse_args()
-    count = generate(args.out, edges=args.edges, seed=args.seed, shape=args.shape)
+    count = generate(args.out, edges=args.edges, seed=args.seed, shape=args.shape, supply=args.supply)
     print(f"wrote {args.out}: {count:,} candidate edges")
 
 

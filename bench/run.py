@@ -2,7 +2,7 @@
 aidpack's engine (end to end from the database) with a folded-weights HiGHS LP, PuLP + CBC (small
 sizes only) and a first-come-first-served greedy fill. Prints the table and writes it to bench/results/.
 
-    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core] [--cbc-max 2e4]
+    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core] [--supply 1] [--cbc-max 2e4]
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ LABELS = {
 }
 
 
-def prepare(edges: float, seed: int, shape: str = "national") -> tuple[str, int, float]:
+def prepare(edges: float, seed: int, shape: str = "national", supply: float = 1.0) -> tuple[str, int, float]:
     """A scenario of about ``edges`` candidate edges imported into its own SQLite file (cached)."""
-    name = f"e{int(edges)}-s{seed}" + ("" if shape == "national" else f"-{shape}")
+    name = f"e{int(edges)}-s{seed}" + ("" if shape == "national" else f"-{shape}") + (
+        "" if supply == 1.0 else f"-supply{supply:g}")
     folder, db = WORK / name, WORK / f"{name}.db"
     marker = WORK / f"{name}.json"
     url = f"sqlite:///{db}"
@@ -44,7 +45,7 @@ def prepare(edges: float, seed: int, shape: str = "national") -> tuple[str, int,
     WORK.mkdir(parents=True, exist_ok=True)
     if db.exists():
         db.unlink()
-    count = generate(folder, edges=edges, seed=seed, shape=shape)
+    count = generate(folder, edges=edges, seed=seed, shape=shape, supply=supply)
     engine = make_engine(url)
     migrate(engine)
     started = time.perf_counter()
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="national",
                         help="national: every capability (198 blocks); core: 22 capabilities, fewer and larger blocks")
+    parser.add_argument("--supply", type=float, default=1.0,
+                        help="every capability's supply against its demand (50-140%%) scaled by this")
     parser.add_argument("--cbc-max", type=float, default=2e4, help="largest size on which PuLP + CBC runs")
     parser.add_argument("--highs-max", type=float, default=1.5e6, help="largest size for the folded HiGHS LP")
     parser.add_argument("--time-limit", type=float, default=240.0, help="seconds for the folded HiGHS LP")
@@ -181,7 +184,8 @@ def main() -> None:
     sections = [
         "# aidpack engine benchmark",
         "",
-        f"Seeded scenarios (seed {args.seed}, shape {args.shape}) from `bench/generate.py`: real regions, hubs "
+        f"Seeded scenarios (seed {args.seed}, shape {args.shape}, supply x{args.supply:g}) from `bench/generate.py`: "
+        "real regions, hubs "
         "and donors; synthetic "
         "needs and pledges. Each method runs in its own process on the same imported database; its time includes "
         "reading the data. PuLP + CBC runs only up to "
@@ -192,7 +196,7 @@ def main() -> None:
         "",
     ]
     for size in sizes:
-        url, edges, import_seconds = prepare(size, args.seed, args.shape)
+        url, edges, import_seconds = prepare(size, args.seed, args.shape, args.supply)
         methods = ["aidpack", "greedy"]
         if edges <= args.highs_max:
             methods.append("highs")

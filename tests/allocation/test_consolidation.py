@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 
 from aidpack.allocation import blocks, fairness
-from aidpack.allocation.consolidation import consolidate
+from aidpack.allocation.consolidation import consolidate, fewer_unit_days
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
-from aidpack.allocation.rounding import block_tier_values, greedy_round, transit_of
+from aidpack.allocation.rounding import block_tier_values, greedy_repair, greedy_round, transit_of
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import Instance, N, P, only_block
 from tests.allocation.test_bounds import mixed_blocks
@@ -124,7 +124,7 @@ def test_each_village_gets_a_spare_tanker_with_or_without_highs_transit_stage(
 def test_without_consolidation_the_large_block_path_sends_litres(monkeypatch: pytest.MonkeyPatch) -> None:
     # The case above is not one rounding already handles: without consolidation, the second village gets litres.
     monkeypatch.setattr(blocks, "TRANSIT_MIP_ARCS", 0)
-    monkeypatch.setattr(blocks, "consolidate", lambda block, units: units)
+    monkeypatch.setattr(blocks, "fewer_unit_days", lambda block, units: units)
     problem = two_villages().problem()
     assert sent(problem.pledge_refs, allocate(problem, SolveOptions(workers=1))) == [("TANKER", 1.0), ("LOOSE", 450.0)]
 
@@ -147,7 +147,25 @@ def test_the_fair_plan_covers_a_need_with_spare_drums_rather_than_loose_litres_f
                    for p, n, u in zip(fair.line_pledge, fair.line_need, fair.line_units, strict=True)
                    if problem.need_refs[n] == "V3")
     assert to_v3 == [("DRUMS", 3.0)]
-    monkeypatch.setattr(fairness, "consolidate", lambda block, units: units)
+    monkeypatch.setattr(fairness, "fewer_unit_days", lambda block, units: units)
     unconsolidated = allocate_fair(problem, SolveOptions(workers=1), None)
     assert np.array_equal(unconsolidated.tier_served, fair.tier_served)
     assert float(fair.line_transit @ fair.line_units) < float(unconsolidated.line_transit @ unconsolidated.line_units)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mixed_blocks())
+def test_units_consolidation_frees_go_to_needs_still_short(instance: Instance) -> None:
+    # fewer_unit_days: consolidate, then give out what that freed; no need is covered less, and where no tier
+    # gains, the plan travels no more. What it returns is left as it is by another repair (a re-plan's kept
+    # lines, repaired the same way, are the plan itself).
+    block = only_block(instance)
+    plan = greedy_round(block, solve_flow_block(block).amount).units
+    result = fewer_unit_days(block, plan)
+    covered_before = np.minimum(brought(block, plan), block.demand)
+    assert np.all(np.minimum(brought(block, result), block.demand) >= covered_before - 1e-6)
+    assert np.all(np.bincount(block.arc_pledge, weights=result, minlength=block.pledges.size) <= block.units + 1e-9)
+    if np.allclose(block_tier_values(block, result), block_tier_values(block, plan)):
+        assert transit_of(block, result) <= transit_of(block, plan) + 1e-9
+    if result is not plan:
+        assert np.array_equal(greedy_repair(block, result).units, result)

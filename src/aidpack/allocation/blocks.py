@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 
 from aidpack.allocation.bounds import has_oversize, transit_hold, whole_unit_bound, whole_unit_transit_bound
-from aidpack.allocation.consolidation import consolidate
+from aidpack.allocation.consolidation import fewer_unit_days
 from aidpack.allocation.flow import (
     FlowBlock,
     FlowResult,
@@ -616,18 +616,19 @@ def _transit_phase(
 
 
 def _consolidate(stages: list[_Stage1], final_gap: float, names: tuple[str, ...]) -> None:
-    """Each rounded block's plan with its needs' lines replaced by single-pledge covers that travel less
-    (:func:`consolidation.consolidate`: no need brought less, fewer unit-days). A re-plan's kept lines are
-    replaced only on the terms of :func:`rounding.beats_kept` (more than the final gap saved)."""
+    """Each rounded block's plan with its needs' lines replaced by single-pledge covers that travel less, the
+    units that frees given to needs still short (:func:`consolidation.fewer_unit_days`: no need brought less,
+    fewer unit-days where the tiers are as before). A re-plan's kept lines are replaced only on the terms of
+    :func:`rounding.beats_kept` (people served, or more than the final gap saved)."""
     for stage in stages:
         rounded = stage.rounded
         if rounded is None:
             continue
         started = time.perf_counter()
-        units = consolidate(stage.block, rounded.units)
+        units = fewer_unit_days(stage.block, rounded.units)
         if units is rounded.units:
             continue
-        # HiGHS's bounds still hold: every tier is served at least as before.
+        # HiGHS's bounds still hold: every need is brought at least as much as before.
         candidate = Rounded(units=units, tier_values=block_tier_values(stage.block, units), gap=rounded.gap,
                             method=rounded.method, stage_bounds=rounded.stage_bounds,
                             transit_bound=rounded.transit_bound)

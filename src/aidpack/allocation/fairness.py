@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units
 from aidpack.allocation.bounds import PRICING_TOLERANCE
-from aidpack.allocation.consolidation import consolidate
+from aidpack.allocation.consolidation import fewer_unit_days
 from aidpack.allocation.engine import Allocation, _assemble
 from aidpack.allocation.flow import FlowBlock, flow_blocks
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
@@ -383,7 +383,7 @@ def _round(
     for block, (units, method), bound in zip(blocks, chosen[0], bounds, strict=True):
         # Single-pledge covers that travel less (no need brought less, so no region either); the previous
         # plan's lines only for more than the final gap, as the standard engine's re-plans.
-        fewer = consolidate(block, units)
+        fewer = fewer_unit_days(block, units)
         if fewer is not units and (
             method != "fair-kept" or transit_of(block, fewer) < transit_of(block, units) * (1 - FINAL_GAP)
         ):
