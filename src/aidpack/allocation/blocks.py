@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -330,8 +330,10 @@ def _round(
         lambda: matched_round(block, flow.amount, previous, spill=True, second_try=False)
         if spills() and short_tier() < 3 and not spill_dominates() else None,
         # The first short tier's needs take the smallest coarse size up to their whole quantity (their last pack
-        # overshooting) when the loose units are too few for their remainders.
-        lambda: matched_round(block, flow.amount, previous, ceil_tier=short_tier()) if short_tier() < 3 else None,
+        # overshooting) when the loose units are too few for their remainders: tried where matched rounding gave
+        # packs to a later tier's needs (on the national bench it never wins, and costs 0.02 s at 1e5).
+        lambda: replace(matched_round(block, flow.amount, previous, ceil_tier=short_tier()), method="matched-ceil")
+        if short_tier() < 3 and candidates[0].latest_packed_tier > short_tier() else None,
         # With one pack size only (every pledge fine), it re-solves the same flow as matched rounding did.
         lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)
         if not bool(size_classes(block)[1].all()) else None,
