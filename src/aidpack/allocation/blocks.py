@@ -630,7 +630,7 @@ def _consolidate(stages: list[_Stage1], final_gap: float, names: tuple[str, ...]
         units = fewer_unit_days(stage.block, rounded.units)
         if units is rounded.units:
             continue
-        # HiGHS's bounds still hold: every need is brought at least as much as before.
+        # HiGHS's bounds still hold: every need is covered at least as much as before.
         candidate = Rounded(units=units, tier_values=block_tier_values(stage.block, units), gap=rounded.gap,
                             method=rounded.method, stage_bounds=rounded.stage_bounds,
                             transit_bound=rounded.transit_bound)

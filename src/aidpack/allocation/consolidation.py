@@ -94,8 +94,8 @@ def consolidate(block: FlowBlock, units: FloatArray) -> FloatArray:
 def fewer_unit_days(block: FlowBlock, units: FloatArray) -> FloatArray:
     """:func:`consolidate`, then the units it freed given to needs still short (:func:`rounding.greedy_repair`),
     until consolidating saves nothing more (at most ``REPAIR_ROUNDS`` times); ``units`` itself when nothing
-    saves. Freed loose units left idle beside a short need would cost it people, and a re-plan would give
-    them out (moving lines with nothing changed: 1e6 bench with three times the supply, one unit)."""
+    saves. Freed loose units left idle beside a short need would cost it people, and a re-plan, whose kept
+    lines are repaired the same way, would give them out and move lines with nothing changed."""
     result = units
     for _ in range(REPAIR_ROUNDS):
         fewer = consolidate(block, result)
