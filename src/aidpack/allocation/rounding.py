@@ -307,7 +307,10 @@ def mip_round(
         arcs: IntArray = np.arange(block.n_arcs)
         method = "mip"
     else:
-        arcs = np.flatnonzero(restricted_arcs(block, amount, incumbent.units) | (False if also is None else also))
+        mask = restricted_arcs(block, amount, incumbent.units)
+        if also is not None:
+            mask |= also
+        arcs = np.flatnonzero(mask)
         method = "restricted-mip"
     # Pledges of one size that reach the same needs are interchangeable in the tier stages: HiGHS gets one
     # column per such class and need (a transformer block of 23 pledges in 8 classes: 212 columns for 767,
