@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from aidpack.allocation.model import UNIT_EPSILON, Edges
 from aidpack.allocation.problem import FloatArray, Problem
-from aidpack.allocation.solve import new_highs
+from aidpack.allocation.solve import csc_lp, new_highs
 
 TIER_WEIGHTS = (1e6, 1e4, 1e2, 1.0)
 TRANSIT_WEIGHT = 1e-6
@@ -68,24 +68,12 @@ def _matrix(problem: Problem, edges: Edges) -> tuple[sp.csc_matrix, FloatArray, 
 
 def highs_weighted(problem: Problem, edges: Edges, *, time_limit: float) -> tuple[FloatArray, str]:
     """The folded-weights LP in one HiGHS solve (dual simplex, one thread)."""
-    import highspy
-
     matrix, upper, cost = _matrix(problem, edges)
     n_e = len(edges)
     h = new_highs()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.zeros(matrix.shape[1])
-    lp.col_upper_ = np.concatenate([np.full(n_e, np.inf), np.ones(problem.n_needs)])
-    lp.row_lower_ = np.full(matrix.shape[0], -np.inf)
-    lp.row_upper_ = upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data.astype(np.float64)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = matrix.shape[1], matrix.shape[0]
-    h.passModel(lp)
+    h.passModel(csc_lp(matrix, cost, np.zeros(matrix.shape[1]),
+                       np.concatenate([np.full(n_e, np.inf), np.ones(problem.n_needs)]),
+                       np.full(matrix.shape[0], -np.inf), upper))
     h.setOptionValue("time_limit", time_limit)
     h.run()
     status = str(h.getModelStatus()).rsplit(".", 1)[-1]

@@ -38,6 +38,12 @@ def brought(block: FlowBlock, units: np.ndarray) -> np.ndarray:
     return np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
 
 
+def assert_no_need_covered_less_and_no_pledge_over(block: FlowBlock, plan: np.ndarray, result: np.ndarray) -> None:
+    covered_before = np.minimum(brought(block, plan), block.demand)
+    assert np.all(np.minimum(brought(block, result), block.demand) >= covered_before - 1e-6)
+    assert np.all(np.bincount(block.arc_pledge, weights=result, minlength=block.pledges.size) <= block.units + 1e-9)
+
+
 def test_a_spare_tanker_replaces_450_litres_sent_one_by_one() -> None:
     block = only_block(village_and_tanker())
     loose, tanker = arc_of(block, 0), arc_of(block, 1)  # pledges by ref: LOOSE, TANKER
@@ -84,8 +90,7 @@ def test_no_need_is_brought_less_and_no_pledge_sends_more_than_it_has(instance: 
     block = only_block(instance)
     plan = greedy_round(block, solve_flow_block(block).amount).units
     result = consolidate(block, plan)
-    assert np.all(brought(block, result) >= np.minimum(brought(block, plan), block.demand) - 1e-6)
-    assert np.all(np.bincount(block.arc_pledge, weights=result, minlength=block.pledges.size) <= block.units + 1e-9)
+    assert_no_need_covered_less_and_no_pledge_over(block, plan, result)
     whole = block.integer[block.arc_pledge]
     assert np.array_equal(result[whole], np.rint(result[whole]))
     assert np.all(result >= 0)
@@ -162,9 +167,7 @@ def test_units_consolidation_frees_go_to_needs_still_short(instance: Instance) -
     block = only_block(instance)
     plan = greedy_round(block, solve_flow_block(block).amount).units
     result = fewer_unit_days(block, plan)
-    covered_before = np.minimum(brought(block, plan), block.demand)
-    assert np.all(np.minimum(brought(block, result), block.demand) >= covered_before - 1e-6)
-    assert np.all(np.bincount(block.arc_pledge, weights=result, minlength=block.pledges.size) <= block.units + 1e-9)
+    assert_no_need_covered_less_and_no_pledge_over(block, plan, result)
     if np.allclose(block_tier_values(block, result), block_tier_values(block, plan)):
         assert transit_of(block, result) <= transit_of(block, plan) + 1e-9
     if result is not plan:

@@ -17,14 +17,13 @@ worst region 0.8325 where holding sums reaches 0.8329.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units, worker_count
+from aidpack.allocation.blocks import BlockOutcome, Previous, parallel, previous_units, worker_count
 from aidpack.allocation.bounds import PRICING_TOLERANCE
 from aidpack.allocation.consolidation import fewer_unit_days
 from aidpack.allocation.engine import Allocation, _assemble
@@ -42,7 +41,7 @@ from aidpack.allocation.rounding import (
     matched_round,
     transit_of,
 )
-from aidpack.allocation.solve import FINAL_GAP, SolveOptions, hold_bound, map_status, new_highs
+from aidpack.allocation.solve import FINAL_GAP, SolveOptions, csc_lp, hold_bound, map_status, new_highs
 
 #: A tier's needs keep the share of their quantity they were given, less this (HiGHS's own tolerance).
 LOCK_SLACK = 1e-7
@@ -218,18 +217,8 @@ class _FairLp:
         # the same optimum in every stage).
         h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         matrix = sp.csc_matrix((problem.need_demand, (n_p + np.arange(n_n), np.arange(n_n))), shape=(n_p + n_n, n_n))
-        model = highspy.HighsLp()
-        model.num_col_, model.num_row_ = n_n, n_p + n_n
-        model.col_cost_ = np.zeros(n_n)
-        model.col_lower_ = np.zeros(n_n)
-        model.col_upper_ = np.ones(n_n)
-        model.row_lower_ = np.full(n_p + n_n, -np.inf)
-        model.row_upper_ = np.concatenate([problem.pledge_supply, np.zeros(n_n)])
-        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        model.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        model.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        model.a_matrix_.value_ = matrix.data.astype(np.float64)
-        model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_n, n_p + n_n
+        model = csc_lp(matrix, np.zeros(n_n), np.zeros(n_n), np.ones(n_n), np.full(n_p + n_n, -np.inf),
+                       np.concatenate([problem.pledge_supply, np.zeros(n_n)]))
         h.passModel(model)
         start = _shortest(self.need, transit, START_EDGES) | _shortest(self.pledge, transit, START_EDGES)
         self._add(np.flatnonzero(start))
@@ -323,9 +312,8 @@ def _transit_by_block(
     bounds = np.flatnonzero(np.r_[True, capability[order][1:] != capability[order][:-1], True])
     blocks = [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
     result = units.copy()
-    statuses: list[Termination] = []
 
-    def solve(block: IntArray) -> None:
+    def solve(block: IntArray) -> Termination:
         pledges, p_row = np.unique(lp.pledge[block], return_inverse=True)
         needs, n_row = np.unique(lp.need[block], return_inverse=True)
         # Rows: each pledge's units (≤ q_p), then each need's share (−Σ g·x ≤ −d·z, z at what the tiers left).
@@ -334,28 +322,16 @@ def _transit_by_block(
         cols = np.concatenate([np.arange(n_e), np.arange(n_e)])
         values = np.concatenate([np.ones(n_e), -lp.factor[block]])
         matrix = sp.csc_matrix((values, (rows, cols)), shape=(n_p + needs.size, n_e))
-        model = highspy.HighsLp()
-        model.num_col_, model.num_row_ = n_e, n_p + needs.size
-        model.col_cost_ = cost[block]
-        model.col_lower_ = np.zeros(n_e)
-        model.col_upper_ = np.full(n_e, np.inf)
-        model.row_lower_ = np.full(n_p + needs.size, -np.inf)
-        model.row_upper_ = np.concatenate([problem.pledge_supply[pledges],
-                                           -problem.need_demand[needs] * least[needs]])
-        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        model.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        model.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        model.a_matrix_.value_ = matrix.data.astype(np.float64)
-        model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_e, n_p + needs.size
+        row_upper = np.concatenate([problem.pledge_supply[pledges], -problem.need_demand[needs] * least[needs]])
         h = new_highs(options.seed)
-        h.passModel(model)
+        h.passModel(csc_lp(matrix, cost[block], np.zeros(n_e), np.full(n_e, np.inf),
+                           np.full(row_upper.size, -np.inf), row_upper))
         status = _run(h, lp.deadline)
-        statuses.append(status)
         if status is Termination.OPTIMAL:
             result[block] = np.maximum(np.asarray(h.getSolution().col_value, dtype=np.float64), 0.0)
+        return status
 
-    with ThreadPoolExecutor(max_workers=worker_count(options)) as pool:
-        list(pool.map(solve, sorted(blocks, key=lambda b: -b.size)))
+    statuses = parallel(solve, blocks, [b.size for b in blocks], worker_count(options))
     failed = [status for status in statuses if status is not Termination.OPTIMAL]
     if failed:
         lp.termination = failed[0] if failed[0] is not Termination.INFEASIBLE else Termination.ERROR

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 
 from aidpack.allocation.model import BlockModel
 from aidpack.allocation.models import Termination
@@ -162,21 +163,30 @@ def new_highs(seed: int = 0) -> highspy.Highs:
     return h
 
 
-def pass_model(h: highspy.Highs, model: BlockModel) -> None:
+def csc_lp(
+    matrix: sp.csc_matrix, cost: FloatArray, col_lower: FloatArray, col_upper: FloatArray,
+    row_lower: FloatArray, row_upper: FloatArray,
+) -> highspy.HighsLp:
+    """A HiGHS LP from a column-wise sparse matrix and its bounds (passed as arrays, no loop per entry)."""
+    n_rows, n_cols = (int(n) for n in matrix.shape)
     lp = highspy.HighsLp()
-    lp.num_col_ = model.n_cols
-    lp.num_row_ = int(model.matrix.shape[0])
-    lp.col_cost_ = np.zeros(model.n_cols)
-    lp.col_lower_ = model.col_lower
-    lp.col_upper_ = model.col_upper
-    lp.row_lower_ = model.row_lower
-    lp.row_upper_ = model.row_upper
+    lp.num_col_, lp.num_row_ = n_cols, n_rows
+    lp.col_cost_ = cost
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = model.matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = model.matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = model.matrix.data.astype(np.float64)
-    lp.a_matrix_.num_col_ = model.n_cols
-    lp.a_matrix_.num_row_ = int(model.matrix.shape[0])
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data.astype(np.float64)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, n_rows
+    return lp
+
+
+def pass_model(h: highspy.Highs, model: BlockModel) -> None:
+    lp = csc_lp(model.matrix, np.zeros(model.n_cols), model.col_lower, model.col_upper, model.row_lower,
+                model.row_upper)
     if model.is_mip:
         lp.integrality_ = [
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.integer
