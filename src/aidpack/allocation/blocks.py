@@ -37,6 +37,7 @@ from aidpack.allocation.flow import (
 )
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
+from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
@@ -263,6 +264,8 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
         outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
                                other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
         return _Stage1(block, outcome)
+    if one_pack_size(block):
+        return _one_size(block, flow, previous, kept, final_gap, entry)
     lp_transit = transit_of(block, flow.amount / factor)
     rounded, candidates = _round(block, flow, previous if changed else None, final_gap, lp_transit)
     if kept is not None and changed:
@@ -286,6 +289,30 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                            lp_bound=flow.tier_values)
     return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
+
+
+def _one_size(
+    block: FlowBlock,
+    flow: FlowResult,
+    previous: FloatArray | None,
+    kept: Rounded | None,
+    final_gap: float,
+    entry: dict[str, float | str | int],
+) -> _Stage1:
+    """A block of one pack size whose LP optimum splits packs: its exact whole-unit optimum by two flows
+    (:mod:`aidpack.allocation.packs`), which bounds its tiers in place of the LP's (no rounding, no HiGHS).
+    A re-plan keeps the previous lines unless the optimum beats them (the flows prefer them on ties)."""
+    started = time.perf_counter()
+    units = pack_flow(block, previous)
+    optimum = Rounded(units=units, tier_values=block_tier_values(block, units), method="packs")
+    chosen = optimum
+    if kept is not None and not beats_kept(block, optimum, kept, final_gap):
+        chosen = kept
+    entry["rounding_gap"] = float(tier_gaps(flow.tier_values, chosen.tier_values).max(initial=0.0))
+    entry["packs_seconds"] = round(time.perf_counter() - started, 4)
+    outcome = BlockOutcome(block.capability, block.edge_ids, chosen.units, optimum.tier_values,
+                           method=f"flow+{chosen.method}", log=[entry], lp_bound=flow.tier_values)
+    return _Stage1(block, outcome)
 
 
 def _whole_units(block: FlowBlock, amount: FloatArray) -> FloatArray:
@@ -353,6 +380,14 @@ def _round(
     for candidate in candidates[1:]:
         if better_plan(block, candidate, rounded):
             rounded = candidate
+    if float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0)) > 0.0:
+        # Roundings keep the LP's split packs where they were; coordinate descent over the pack sizes, each
+        # solved exactly given the others, moves them (from the best rounding, and from packs placed where they
+        # fit whole).
+        for descended in size_descents(block, rounded.units, previous):
+            candidates.append(descended)
+            if better_plan(block, descended, rounded):
+                rounded = descended
     return rounded, candidates
 
 

@@ -12,7 +12,7 @@ to the LP's support plus the few nearest pledges of every need — with the gree
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -543,13 +543,13 @@ def coarse_fine_round(
     bump = order[(ranked < extra[block.arc_pledge[order]]) & (remainder[order] > _TOL)]
     units[bump] += 1.0
     for _ in range(passes):
-        units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
+        units = refine_fine(block, units, arc_coarse, fine, divisible, f_min, previous)
         units = greedy_repair(block, units, previous).units
     repaired = greedy_repair(block, units, previous)
     return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="coarse-fine")
 
 
-def _refine(
+def refine_fine(
     block: FlowBlock,
     units: FloatArray,
     arc_coarse: BoolArray,
@@ -566,33 +566,39 @@ def _refine(
     residual = np.maximum(block.demand - brought, 0.0)
     fine_arcs = np.flatnonzero(~arc_coarse & (residual[block.arc_need] > _TOL))
     if fine_arcs.size:
-        pledges, p_local = np.unique(block.arc_pledge[fine_arcs], return_inverse=True)
-        needs, n_local = np.unique(block.arc_need[fine_arcs], return_inverse=True)
+        whole = sub_block(block, fine_arcs)
+        local_needs = np.searchsorted(block.needs, whole.needs)
         unit = 1.0 if divisible.any() else f_min
-        sub_demand = residual[needs] / unit
+        sub_demand = residual[local_needs] / unit
         if not divisible.any():
             sub_demand = np.ceil(sub_demand - 1e-9)
-        sub = FlowBlock(
-            capability=block.capability,
-            edge_ids=block.edge_ids[fine_arcs],
-            pledges=block.pledges[pledges],
-            needs=block.needs[needs],
-            arc_pledge=p_local.astype(np.int64),
-            arc_need=n_local.astype(np.int64),
-            factor=block.factor[pledges] / unit,
-            integer=block.integer[pledges],
-            supply=block.supply[pledges] / unit,
-            demand=sub_demand,
-            people=block.people[needs],
-            tier=block.tier[needs],
-            transit=block.transit[fine_arcs],
-        )
-        rank = block.need_rank[needs]
+        sub = replace(whole, factor=whole.factor / unit, supply=whole.supply / unit, demand=sub_demand)
+        rank = block.need_rank[local_needs]
         sub_previous = previous[fine_arcs] if previous is not None else None
         flow = solve_flow_block(sub, previous=sub_previous, rank=rank)
         units[fine_arcs] = flow.amount / sub.factor[sub.arc_pledge]
     return units
 
+
+def sub_block(block: FlowBlock, arcs: IntArray) -> FlowBlock:
+    """The block over some of its arcs (sorted), with the pledges and needs they reach."""
+    pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
+    needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
+    return FlowBlock(
+        capability=block.capability,
+        edge_ids=block.edge_ids[arcs],
+        pledges=block.pledges[pledges],
+        needs=block.needs[needs],
+        arc_pledge=p_local.astype(np.int64),
+        arc_need=n_local.astype(np.int64),
+        factor=block.factor[pledges],
+        integer=block.integer[pledges],
+        supply=block.supply[pledges],
+        demand=block.demand[needs],
+        people=block.people[needs],
+        tier=block.tier[needs],
+        transit=block.transit[arcs],
+    )
 
 
 def exact_fine(block: FlowBlock, plan: Rounded) -> Rounded:
@@ -603,7 +609,7 @@ def exact_fine(block: FlowBlock, plan: Rounded) -> Rounded:
     only for a plan that serves every tier as HiGHS held it. Tiers are compared to float noise (``EXACT``): a
     medium tier 5.9e-5 people up is no gain when the critical tier paid 2e-5 people (1e-7 of it) for it."""
     divisible, fine, f_min = size_classes(block)
-    units = _refine(block, plan.units, ~fine[block.arc_pledge], fine, divisible, f_min, None)
+    units = refine_fine(block, plan.units, ~fine[block.arc_pledge], fine, divisible, f_min, None)
     repaired = greedy_repair(block, units)
     if not better_plan(block, repaired, plan, rel=EXACT):
         return plan
@@ -706,7 +712,7 @@ def _matched(
         if spill:
             placed = _spill(block, units, placed, pledges[left > 0], left[left > 0], rank, block.tier <= spill_tier,
                             protect)
-    units = _refine(block, units, arc_coarse, fine, divisible, f_min, previous)
+    units = refine_fine(block, units, arc_coarse, fine, divisible, f_min, previous)
     repaired = greedy_repair(block, units, previous)
     return Rounded(units=repaired.units, tier_values=repaired.tier_values, method="matched", unplaced=unplaced,
                    latest_packed_tier=latest)

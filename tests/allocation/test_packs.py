@@ -1,0 +1,135 @@
+"""One pack size: the whole-unit optimum is two min-cost flows, not a rounding (allocation.packs). Several
+sizes: each size solved exactly given the others, in turn (coordinate descent), never worse than its start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.flow import FlowBlock, solve_flow_block
+from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
+from aidpack.allocation.rounding import block_tier_values, greedy_round, lex_better, transit_of
+from aidpack.allocation.solve import solve_block
+from tests.allocation.builders import EXACT_MIP, TIERS, Instance, N, P, blocks_and_models, only_block, previous_of
+from tests.allocation.test_bounds import mixed_blocks
+
+
+def one_bladder() -> Instance:
+    # One 5,000-litre bladder and three places that ask for water. The LP pours it out by people per litre:
+    # 1,000 litres to each school (150 people each, 0.15 a litre), 3,000 to the town (500 people, 0.1 a
+    # litre): 600 people. Whole, it serves the town's 500 or one school's 150.
+    return Instance(
+        needs=[
+            N("SCHOOL-A", "WATER-L", 1_000, tier="high", people=150),
+            N("SCHOOL-B", "WATER-L", 1_000, tier="high", people=150),
+            N("TOWN", "WATER-L", 5_000, tier="high", people=500),
+        ],
+        pledges=[P("BLADDER", "WATER-L", 1, factor=5_000, integer=True)],
+    )
+
+
+def exact(block_instance: Instance) -> tuple[FlowBlock, np.ndarray, float]:
+    """The block, and HiGHS's proved lexicographic whole-unit optimum (tiers and transit) of its MIP."""
+    ((block, model),) = blocks_and_models(block_instance)
+    result = solve_block(model, EXACT_MIP)
+    units = np.zeros(block.n_arcs)
+    units[np.searchsorted(block.edge_ids, model.edge_ids)] = result.x[: model.n_x]
+    return block, result.tier_values, transit_of(block, np.rint(units))
+
+
+def test_a_bladder_goes_whole_where_it_serves_most() -> None:
+    block = only_block(one_bladder())
+    units = pack_flow(block)
+    assert np.bincount(block.arc_need, weights=units, minlength=3).tolist() == [0.0, 0.0, 1.0]  # the town
+    assert block_tier_values(block, units).tolist() == [0.0, 500.0, 0.0, 0.0]
+
+
+def test_rounding_the_lp_gives_the_bladder_to_a_school() -> None:
+    # The LP's split bladder rounded down is nothing; the greedy fill then serves the best need per litre.
+    block = only_block(one_bladder())
+    rounded = greedy_round(block, solve_flow_block(block).amount)
+    assert rounded.tier_values.tolist() == [0.0, 150.0, 0.0, 0.0]
+
+
+@st.composite
+def one_size_blocks(draw: st.DrawFn) -> Instance:
+    """Random needs (several tiers, some with deadlines out of reach of one hub) and pledges of one pack size."""
+    size = draw(st.sampled_from([100, 500, 1_000, 5_000]))
+    needs = [
+        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 1_000, 2_500, 6_000, 12_000])),
+          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(0, 500)), region=draw(st.integers(0, 1)))
+        for i in range(draw(st.integers(1, 9)))
+    ]
+    pledges = [
+        P(f"P{j}", "WATER-L", draw(st.integers(0, 5)), factor=size, integer=True, hub=draw(st.integers(0, 1)))
+        for j in range(draw(st.integers(1, 5)))
+    ]
+    return Instance(needs=needs, pledges=pledges, transit=[[1, 3], [3, 1]])
+
+
+@settings(max_examples=80, deadline=None)
+@given(one_size_blocks())
+def test_the_flows_reach_highs_proved_whole_unit_optimum_in_every_tier_and_in_transit(instance: Instance) -> None:
+    if not any(p.units for p in instance.pledges):
+        return  # no block without units
+    block, tiers, transit = exact(instance)
+    assert one_pack_size(block)
+    units = pack_flow(block)
+    assert np.all(units == np.rint(units)) and np.all(units >= 0)
+    assert np.all(np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size) <= block.units)
+    assert block_tier_values(block, units) == pytest.approx(tiers, rel=1e-6, abs=1e-3)  # HiGHS: 1e-6 people noise
+    assert transit_of(block, units) == pytest.approx(transit, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks())
+def test_descent_over_pack_sizes_never_ends_below_its_start_and_keeps_every_limit(instance: Instance) -> None:
+    block = only_block(instance)
+    if not block.is_integer:
+        return
+    start = greedy_round(block, solve_flow_block(block).amount)
+    plans = size_descents(block, start.units)
+    # The first descends from the start; the second (when there is one) from packs placed where they fit.
+    assert not lex_better(start.tier_values, plans[0].tier_values, rel=1e-9)
+    for plan in plans:
+        assert np.all(plan.units >= -1e-12)
+        whole = block.integer[block.arc_pledge]
+        assert np.all(plan.units[whole] == np.rint(plan.units[whole]))
+        used = np.bincount(block.arc_pledge, weights=plan.units, minlength=block.pledges.size)
+        assert np.all(used <= block.units + 1e-9)
+
+
+def test_loose_litres_go_to_the_remainders_and_bladders_where_they_fit() -> None:
+    # 2 bladders and 3,000 loose litres. The best rounding of the LP leaves a bladder split; descent from packs
+    # placed where they fit whole gives the 10,000-litre town both bladders and the villages the loose litres.
+    instance = Instance(
+        needs=[
+            N("TOWN", "WATER-L", 10_000, tier="high", people=1_000),
+            N("VILLAGE-A", "WATER-L", 1_500, tier="high", people=150),
+            N("VILLAGE-B", "WATER-L", 1_500, tier="high", people=150),
+        ],
+        pledges=[
+            P("BLADDERS", "WATER-L", 2, factor=5_000, integer=True),
+            P("LOOSE", "WATER-L", 3_000, integer=True),
+        ],
+    )
+    block = only_block(instance)
+    best = max(size_descents(block, np.zeros(block.n_arcs)), key=lambda plan: plan.tier_values[1])
+    assert best.tier_values[1] == pytest.approx(1_300.0)
+
+
+def test_the_engine_plans_a_one_size_block_at_its_optimum_and_bounds_it_there() -> None:
+    problem = one_bladder().problem()
+    result = allocate(problem)
+    assert result.figures["block_methods"] == {"flow+packs": 1}
+    assert result.tier_served.tolist() == [0.0, 500.0, 0.0, 0.0]
+    # Its whole-unit optimum is proved: no tier gap, while the LP's bound (the split bladder) is reported beside.
+    assert result.gap == 0.0
+    assert result.termination.value == "optimal"
+    assert result.figures["tier_lp_bound"]["high"] == pytest.approx(600.0)  # type: ignore[index]
+    # A re-plan with nothing changed moves nothing.
+    again = allocate(problem, previous=previous_of(result))
+    assert again.figures["moved_units"] == 0.0
