@@ -128,8 +128,13 @@ def _tail() -> tuple[CapabilitySpec, ...]:
 #: The 22 capabilities above: a scenario of fewer, larger blocks (``shape="core"``).
 CORE = CAPABILITIES
 CAPABILITIES = CAPABILITIES + _tail()
-#: Scenario shapes: "national" (every capability, the long tail too) and "core" (no long tail).
-SHAPES: dict[str, tuple[CapabilitySpec, ...]] = {"national": CAPABILITIES, "core": CORE}
+#: Every capability pledged in its largest pack only (tankers, 1 MW plants, 10,000-litre bladders, pallets,
+#: boxes of 20): a scenario where packs are larger than most needs and every block has one pack size.
+BULK = tuple(
+    CapabilitySpec(c.code, c.median_need, (max(c.items, key=lambda item: item.factor),)) for c in CAPABILITIES
+)
+#: Scenario shapes: "national" (every capability, the long tail too), "core" (no long tail) and "bulk".
+SHAPES: dict[str, tuple[CapabilitySpec, ...]] = {"national": CAPABILITIES, "core": CORE, "bulk": BULK}
 
 
 def items_of(capabilities: tuple[CapabilitySpec, ...]) -> tuple[tuple[int, ItemSpec], ...]:

@@ -2,7 +2,7 @@
 aidpack's engine (end to end from the database) with a folded-weights HiGHS LP, PuLP + CBC (small
 sizes only) and a first-come-first-served greedy fill. Prints the table and writes it to bench/results/.
 
-    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core] [--supply 1] [--cbc-max 2e4]
+    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core|bulk] [--supply 1] [--cbc-max 2e4]
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="also 3e6 edges (several minutes)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="national",
-                        help="national: every capability (198 blocks); core: 22 capabilities, fewer and larger blocks")
+                        help="national: every capability (198 blocks); core: 22 capabilities, fewer and larger blocks; "
+                             "bulk: every capability in its largest pack only")
     parser.add_argument("--supply", type=float, default=1.0,
                         help="every capability's supply against its demand (50-140%%) scaled by this")
     parser.add_argument("--cbc-max", type=float, default=2e4, help="largest size on which PuLP + CBC runs")

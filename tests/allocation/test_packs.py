@@ -78,7 +78,8 @@ def test_the_flows_reach_highs_proved_whole_unit_optimum_in_every_tier_and_in_tr
     block, tiers, transit = exact(instance)
     assert one_pack_size(block)
     units = pack_flow(block)
-    assert np.all(units == np.rint(units)) and np.all(units >= 0)
+    assert np.all(units == np.rint(units))
+    assert np.all(units >= 0)
     assert np.all(np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size) <= block.units)
     assert block_tier_values(block, units) == pytest.approx(tiers, rel=1e-6, abs=1e-3)  # HiGHS: 1e-6 people noise
     assert transit_of(block, units) == pytest.approx(transit, rel=1e-9)
