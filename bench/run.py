@@ -2,7 +2,8 @@
 aidpack's engine (end to end from the database) with a folded-weights HiGHS LP, PuLP + CBC (small
 sizes only) and a first-come-first-served greedy fill. Prints the table and writes it to bench/results/.
 
-    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core|bulk] [--supply 1] [--cbc-max 2e4]
+    python -m bench.run [--sizes 1e4,1e5,1e6] [--large] [--seed 1] [--shape national|core|bulk] [--supply 1]
+                        [--cbc-max 2e4]
 """
 
 from __future__ import annotations

@@ -122,6 +122,26 @@ def test_loose_litres_go_to_the_remainders_and_bladders_where_they_fit() -> None
     assert best.tier_values[1] == pytest.approx(1_300.0)
 
 
+def test_with_packs_only_the_smallest_size_is_placed_as_packs_too() -> None:
+    # Two 250 kVA transformers and one 630 kVA. The 630 goes to Y (400 people). A flow of 250 kVA units ranks
+    # X first (1 person a kVA) and gives it both: the second brings 10 kVA, 10 people. As packs, X's second is
+    # worth 10 and W's first 150 (250 of its 500 kVA for 300 people): 400 + 250 + 150 = 800, HiGHS's optimum.
+    instance = Instance(
+        needs=[
+            N("W", "GRID-KVA", 500, tier="high", people=300),
+            N("X", "GRID-KVA", 260, tier="high", people=260),
+            N("Y", "GRID-KVA", 500, tier="high", people=400),
+        ],
+        pledges=[
+            P("T250", "GRID-KVA", 2, factor=250, integer=True),
+            P("T630", "GRID-KVA", 1, factor=630, integer=True),
+        ],
+    )
+    block, optimum, _ = exact(instance)
+    best = size_descents(block, np.zeros(block.n_arcs))[0]
+    assert best.tier_values.tolist() == pytest.approx(optimum.tolist()) == [0.0, 800.0, 0.0, 0.0]
+
+
 def test_the_engine_plans_a_one_size_block_at_its_optimum_and_bounds_it_there() -> None:
     problem = one_bladder().problem()
     result = allocate(problem)

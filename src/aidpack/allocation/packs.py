@@ -138,10 +138,13 @@ class _Descent:
         self.divisible, self.fine, self.f_min = size_classes(block)
         self.arc_coarse = ~self.fine[block.arc_pledge]
         self.arc_factor = block.factor[block.arc_pledge]
-        sizes: list[float] = np.unique(block.factor[~self.fine]).tolist()
+        # Without divisible pledges the finest size is packs too, and its step a pack flow like the others' (the
+        # flow of capability units would count its last pack to a need as bringing a whole pack's share).
+        self.packs_only = not bool(self.divisible.any())
+        sizes: list[float] = np.unique(block.factor[block.integer if self.packs_only else ~self.fine]).tolist()
         self.classes: list[tuple[IntArray, FlowBlock, IntArray]] = []
         for size in sizes[::-1]:  # largest first
-            arcs = np.flatnonzero((block.integer & ~self.fine & (block.factor == size))[block.arc_pledge])
+            arcs = np.flatnonzero((block.integer & (block.factor == size))[block.arc_pledge])
             sub = sub_block(block, arcs)
             self.classes.append((arcs, sub, np.searchsorted(block.needs, sub.needs)))
         # The finest units' flow is the costliest step: its last input (the coarse units) and result.
@@ -162,10 +165,11 @@ class _Descent:
 
     def fit_first(self) -> FloatArray:
         """Each coarse size, largest first, placed exactly where its packs fit whole (no overshoot), then the
-        finest units' flow around them."""
+        finest units around them (where they are packs too, their last pack to a need may overshoot)."""
         units = np.zeros(self.block.n_arcs)
+        last = len(self.classes) - 1
         for k in range(len(self.classes)):
-            units = self._coarse(units, k, overshoot=False)
+            units = self._coarse(units, k, overshoot=self.packs_only and k == last)
         return self._fine(units)
 
     def _coarse(self, units: FloatArray, k: int, *, overshoot: bool) -> FloatArray:
@@ -180,6 +184,8 @@ class _Descent:
         return others
 
     def _fine(self, units: FloatArray) -> FloatArray:
+        if self.packs_only:
+            return units  # the finest size was one of the classes
         coarse = np.where(self.arc_coarse, units, 0.0)
         if self._fine_memo is not None and np.array_equal(self._fine_memo[0], coarse):
             return self._fine_memo[1].copy()
