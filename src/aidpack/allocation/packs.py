@@ -147,7 +147,9 @@ class _Descent:
             arcs = np.flatnonzero((block.integer & (block.factor == size))[block.arc_pledge])
             sub = sub_block(block, arcs)
             self.classes.append((arcs, sub, np.searchsorted(block.needs, sub.needs)))
-        # The finest units' flow is the costliest step: its last input (the coarse units) and result.
+        # Each step's last input and result: a step whose input has not changed since (the round that confirms
+        # the descent has converged, or a class no other class has moved) is not solved again.
+        self._class_memo: dict[int, tuple[bool, FloatArray, FloatArray]] = {}
         self._fine_memo: tuple[FloatArray, FloatArray] | None = None
 
     def run(self, units: FloatArray) -> Rounded:
@@ -179,8 +181,14 @@ class _Descent:
         others[arcs] = 0.0
         brought = np.bincount(self.block.arc_need, weights=others * self.arc_factor, minlength=self.block.needs.size)
         residual = self.block.demand[local_needs] - brought[local_needs]
-        others[arcs] = pack_flow(sub, None if self.previous is None else self.previous[arcs], residual=residual,
-                                 overshoot=overshoot)
+        memo = self._class_memo.get(k)
+        if memo is not None and memo[0] == overshoot and np.array_equal(memo[1], residual):
+            others[arcs] = memo[2]
+            return others
+        packs = pack_flow(sub, None if self.previous is None else self.previous[arcs], residual=residual,
+                          overshoot=overshoot)
+        self._class_memo[k] = (overshoot, residual, packs)
+        others[arcs] = packs
         return others
 
     def _fine(self, units: FloatArray) -> FloatArray:
