@@ -130,6 +130,11 @@ def size_descents(block: FlowBlock, start: FloatArray, previous: FloatArray | No
     return found
 
 
+def descend(block: FlowBlock, units: FloatArray, previous: FloatArray | None = None) -> Rounded:
+    """``units`` improved by coordinate descent over the block's pack sizes (see :func:`size_descents`)."""
+    return _Descent(block, previous).run(units)
+
+
 class _Descent:
     """A block's size classes (their arcs and sub-blocks, built once) and the steps of a descent."""
 
