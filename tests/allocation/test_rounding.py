@@ -391,7 +391,10 @@ def test_a_tier_ends_at_most_its_slack_below_what_its_stage_proved(instance: Ins
             if name.startswith("tier") and np.isfinite(float(entry["bound"])):
                 tier = int(name[4:])
                 proved = -float(entry["bound"])
-                noise = 1e-6 * max(people[tier], 1.0)  # HiGHS's integrality noise (solve.MIP_NOISE)
+                # HiGHS's integrality noise (solve.MIP_NOISE), and never less than the thousandth of a person that
+                # the engine counts as no loss (rounding.tier_gaps): a one-person tier proved at 6.7e-6 was held at
+                # 3.3e-6 in a fresh clone's run.
+                noise = max(1e-6 * max(people[tier], 1.0), 1e-3)
                 assert float(entry["held"]) >= proved - slack[tier] - noise
                 assert result.tier_values[tier] >= proved - slack[tier] - noise
 

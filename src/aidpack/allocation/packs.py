@@ -27,7 +27,7 @@ from aidpack.allocation.rounding import Rounded, better_plan, block_tier_values,
 
 #: A need's quantity within this share of a whole number of packs is that number of packs (float noise).
 _WHOLE_TOLERANCE = 1e-9
-#: Rounds of :func:`size_descent` (each: one pack flow per coarse size and one flow of the finest units).
+#: Rounds of a descent (:func:`size_descents`; each: one pack flow per size class and one flow of the finest units).
 DESCENT_ROUNDS = 4
 
 
