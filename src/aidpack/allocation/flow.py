@@ -232,22 +232,15 @@ def solve_flow_block(
     cost = np.concatenate([np.zeros(n_p, dtype=np.int64), stage_cost, np.zeros(int(served.sum()), dtype=np.int64)])
     kept = np.zeros(0, dtype=np.int64)
     if previous is not None:
-        # The previous plan's amounts on parallel arcs, one cost unit cheaper.
         previous_amount = np.rint(previous * block.factor[block.arc_pledge] * scale).astype(np.int64)
-        kept = np.flatnonzero(previous_amount > 0)
-        tail = np.concatenate([tail, p0 + block.arc_pledge[kept]])
-        head = np.concatenate([head, n0 + block.arc_need[kept]])
-        cap = np.concatenate([cap, np.minimum(previous_amount[kept], arc_cap[kept])])
-        cost = np.concatenate([cost, stage_cost[kept] - 1])
+        kept, tail, head, cap, cost = previous_arcs(block, previous_amount, (tail, head, cap, cost), arc_cap,
+                                                    stage_cost, (p0, n0))
     supplies = np.zeros(l0 + levels.size, dtype=np.int64)
     supplies[source] = demand_total
     supplies[l0 : l0 + levels.size] = np.where(levels > 0, -level_total, 0)
     supplies[sink] = 0
     flows = min_cost_flow_int(l0 + levels.size, tail, head, cap, cost, supplies)
-    arc_flow = flows[n_p : n_p + n_a].copy()
-    extra = n_p + n_a + int(served.sum())
-    if kept.size:
-        np.add.at(arc_flow, kept, flows[extra : extra + kept.size])
+    arc_flow = arc_flows(flows, n_p, n_a, kept, extra=n_p + n_a + int(served.sum()))
 
     amount = arc_flow.astype(np.float64) / scale
     y_final = np.bincount(block.arc_need, weights=amount, minlength=n_n)
@@ -260,6 +253,39 @@ def solve_flow_block(
     else:
         transit_gap = 0.0 if true_cost <= 0 else min(1.0, 0.5 / cost_scale * float(amount.sum()) / true_cost)
     return FlowResult(amount=amount, tier_values=tier_values, transit_gap=transit_gap, scale=scale)
+
+
+def previous_arcs(
+    block: FlowBlock,
+    previous: IntArray,
+    network: tuple[IntArray, IntArray, IntArray, IntArray],
+    arc_cap: IntArray,
+    arc_cost: IntArray,
+    offsets: tuple[int, int],
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """The stability tie-break of a transit stage: ``network`` (tail, head, capacity, cost) with a parallel arc,
+    one cost unit cheaper, for every arc the previous plan used (``previous``, integer amounts per arc, capped at
+    the arc's capacity); ``offsets``: the first pledge node and the first need node. Returns the arcs used and
+    the extended network."""
+    p0, n0 = offsets
+    tail, head, cap, cost = network
+    kept = np.flatnonzero(previous > 0)
+    return (
+        kept,
+        np.concatenate([tail, p0 + block.arc_pledge[kept]]).astype(np.int64),
+        np.concatenate([head, n0 + block.arc_need[kept]]).astype(np.int64),
+        np.concatenate([cap, np.minimum(previous[kept], arc_cap[kept])]).astype(np.int64),
+        np.concatenate([cost, arc_cost[kept] - 1]).astype(np.int64),
+    )
+
+
+def arc_flows(flows: IntArray, n_p: int, n_a: int, kept: IntArray, *, extra: int) -> IntArray:
+    """Per block arc, its flow in a transit stage (nodes' arcs first, then the block's ``n_a`` arcs) plus its
+    parallel previous-plan arc's (``kept``, whose arcs start at ``extra``)."""
+    arc_flow = flows[n_p : n_p + n_a].copy()
+    if kept.size:
+        np.add.at(arc_flow, kept, flows[extra : extra + kept.size])
+    return arc_flow
 
 
 def transit_costs(block: FlowBlock, total: int) -> tuple[IntArray, float]:

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from aidpack.allocation.flow import STABILITY_SCALE, FlowBlock, min_cost_flow_int, need_levels
+from aidpack.allocation.flow import (
+    STABILITY_SCALE,
+    FlowBlock,
+    arc_flows,
+    min_cost_flow_int,
+    need_levels,
+    previous_arcs,
+)
 from aidpack.allocation.model import UNIT_EPSILON
 from aidpack.allocation.problem import FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, better_plan, block_tier_values, refine_fine, size_classes, sub_block
@@ -96,19 +103,13 @@ def pack_flow(
     kept = np.zeros(0, dtype=np.int64)
     if previous is not None:
         previous_packs = np.rint(np.maximum(previous, 0.0)).astype(np.int64)
-        kept = np.flatnonzero(previous_packs > 0)
-        tail = np.concatenate([tail, p0 + block.arc_pledge[kept]])
-        head = np.concatenate([head, n0 + block.arc_need[kept]])
-        cap = np.concatenate([cap, np.minimum(previous_packs[kept], arc_cap[kept])])
-        cost = np.concatenate([cost, arc_cost[kept] - 1])
+        kept, tail, head, cap, cost = previous_arcs(block, previous_packs, (tail, head, cap, cost), arc_cap,
+                                                    arc_cost, (p0, n0))
     supplies = np.zeros(l0 + levels.size, dtype=np.int64)
     supplies[source] = int(level_total[levels > 0].sum())
     supplies[l0:] = np.where(levels > 0, -level_total, 0)
     flows = min_cost_flow_int(l0 + levels.size, tail, head, cap, cost, supplies)
-    arc_flow = flows[n_p : n_p + n_a].copy()
-    if kept.size:
-        extra = n_p + n_a + int(served.sum())
-        np.add.at(arc_flow, kept, flows[extra : extra + kept.size])
+    arc_flow = arc_flows(flows, n_p, n_a, kept, extra=n_p + n_a + int(served.sum()))
     return arc_flow.astype(np.float64)
 
 
