@@ -118,8 +118,8 @@ def size_descents(block: FlowBlock, start: FloatArray, previous: FloatArray | No
     whole where indivisible) and from packs placed where they fit whole (:meth:`_Descent.fit_first`, a start
     that does not lean on the LP's split packs; skipped where it is a plan already found).
 
-    Each round re-solves each coarse size's packs exactly given every other unit (:func:`pack_flow` on what
-    the needs still lack), largest size first, then the finest units' flow given the packs
+    Each round re-solves each size's packs exactly given every other unit (:func:`pack_flow` on what the needs
+    still lack), largest size first, then, where some pledges are divisible, their flow given the packs
     (:func:`aidpack.allocation.rounding.refine_fine`); rounds go on while they improve the plan (tiers, then
     transit), at most ``DESCENT_ROUNDS``. Each step is exact given the rest, so no round makes the plan
     worse."""
@@ -163,8 +163,8 @@ class _Descent:
         for _ in range(DESCENT_ROUNDS):
             step = best.units
             for k in range(len(self.classes)):
-                step = self._coarse(step, k, overshoot=True)
-            step = self._fine(step)
+                step = self._class_step(step, k, overshoot=True)
+            step = self._fine_step(step)
             candidate = Rounded(units=step, tier_values=block_tier_values(self.block, step), method="descent")
             if not better_plan(self.block, candidate, best):
                 break
@@ -177,11 +177,11 @@ class _Descent:
         units = np.zeros(self.block.n_arcs)
         last = len(self.classes) - 1
         for k in range(len(self.classes)):
-            units = self._coarse(units, k, overshoot=self.packs_only and k == last)
-        return self._fine(units)
+            units = self._class_step(units, k, overshoot=self.packs_only and k == last)
+        return self._fine_step(units)
 
-    def _coarse(self, units: FloatArray, k: int, *, overshoot: bool) -> FloatArray:
-        """``units`` with the packs of size class ``k`` re-solved exactly given all other units."""
+    def _class_step(self, units: FloatArray, k: int, *, overshoot: bool) -> FloatArray:
+        """``units`` with the packs of size class ``k`` (largest first) re-solved exactly given all other units."""
         arcs, sub, local_needs = self.classes[k]
         others = units.copy()
         others[arcs] = 0.0
@@ -197,7 +197,8 @@ class _Descent:
         others[arcs] = packs
         return others
 
-    def _fine(self, units: FloatArray) -> FloatArray:
+    def _fine_step(self, units: FloatArray) -> FloatArray:
+        """``units`` with the divisible pledges' flow re-solved given the packs (nothing to do without any)."""
         if self.packs_only:
             return units  # the finest size was one of the classes
         coarse = np.where(self.arc_coarse, units, 0.0)
