@@ -489,7 +489,9 @@ def _solve_flow(
                 if better_plan(stage.block, polished, better):
                     better = replace(better, units=polished.units, tier_values=polished.tier_values)
             stage.candidates.append(better)
-            if start is stage.rounded or _beats(stage.block, better, stage.rounded, slacks[id(stage)]):
+            # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
+            # would find those unit-days and move lines).
+            if start is stage.rounded or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)]):
                 stage.outcome.units = better.units
                 stage.outcome.method = better.method
                 stage.rounded = better
@@ -530,15 +532,6 @@ def _solve_flow(
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
-
-
-def _beats(block: FlowBlock, a: Rounded, b: Rounded, slack: FloatArray) -> bool:
-    """Whether ``a`` serves the tiers better than ``b`` (beyond ``slack``, people per tier), or as well and travels
-    less (a re-plan that starts HiGHS from the plan kept would otherwise find those unit-days and move lines)."""
-    if lex_better(a.tier_values, b.tier_values, slack=slack):
-        return True
-    return not lex_better(b.tier_values, a.tier_values, slack=slack) and transit_of(block, a.units) < transit_of(
-        block, b.units) * (1 - 1e-12)
 
 
 def _mip_start(stage: _Stage1) -> Rounded:

@@ -98,12 +98,14 @@ def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6, slack: FloatArra
     return False
 
 
-def better_plan(block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6) -> bool:
-    """Whether ``a`` beats ``b``: tiers lexicographically (within ``rel``: see :func:`lex_better`), then fewer
-    unit-days in transit."""
-    if lex_better(a.tier_values, b.tier_values, rel=rel):
+def better_plan(
+    block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6, slack: FloatArray | None = None
+) -> bool:
+    """Whether ``a`` beats ``b``: tiers lexicographically (within ``rel``, and ``slack`` people per tier: see
+    :func:`lex_better`), then fewer unit-days in transit."""
+    if lex_better(a.tier_values, b.tier_values, rel=rel, slack=slack):
         return True
-    if lex_better(b.tier_values, a.tier_values, rel=rel):
+    if lex_better(b.tier_values, a.tier_values, rel=rel, slack=slack):
         return False
     return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
 
