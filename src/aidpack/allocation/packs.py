@@ -18,6 +18,8 @@ of this optimum by up to 17 % of a tier in a block of 390 needs and 5,000-litre 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from aidpack.allocation.flow import (
@@ -113,10 +115,13 @@ def pack_flow(
     return arc_flow.astype(np.float64)
 
 
-def size_descents(block: FlowBlock, start: FloatArray, previous: FloatArray | None = None) -> list[Rounded]:
+def size_descents(
+    block: FlowBlock, start: FloatArray, previous: FloatArray | None = None, *, also: Sequence[FloatArray] = ()
+) -> list[Rounded]:
     """Plans improved by coordinate descent over the block's pack sizes, from ``start`` (pledge units per arc,
-    whole where indivisible) and from packs placed where they fit whole (:meth:`_Descent.fit_first`, a start
-    that does not lean on the LP's split packs; skipped where it is a plan already found).
+    whole where indivisible), from packs placed where they fit whole (:meth:`_Descent.fit_first`, a start
+    that does not lean on the LP's split packs) and from each of ``also``; a start that is a plan already
+    tried or found is skipped.
 
     Each round re-solves each size's packs exactly given every other unit (:func:`pack_flow` on what the needs
     still lack), largest size first, then, where some pledges are divisible, their flow given the packs
@@ -125,9 +130,11 @@ def size_descents(block: FlowBlock, start: FloatArray, previous: FloatArray | No
     worse."""
     descent = _Descent(block, previous)
     found = [descent.run(start)]
-    other = descent.fit_first()
-    if not any(np.array_equal(other, units) for units in (start, found[0].units)):
-        found.append(descent.run(other))
+    tried = [start]
+    for other in [descent.fit_first(), *also]:
+        if not any(np.array_equal(other, units) for units in [*tried, *(f.units for f in found)]):
+            tried.append(other)
+            found.append(descent.run(other))
     return found
 
 
