@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, cast
 
@@ -64,6 +66,38 @@ def run_plan(
     """
     if fair not in (None, FAIR_REGIONS):
         raise UnknownFairness(f"unknown fairness {fair!r}; the only one is {FAIR_REGIONS!r}", context={"fair": fair})
+    with _collector_paused():
+        return _run_plan(session, actor=actor, include_proposed=include_proposed, time_limit=time_limit,
+                         plan_date=plan_date, stable=stable, fair=fair, consumable_days=consumable_days,
+                         with_consumables=with_consumables)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a plan runs. The run builds few reference cycles but
+    many short-lived tuples (the saved rows), each batch of which made the collector walk every object the
+    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_plan(
+    session: Session,
+    *,
+    actor: str,
+    include_proposed: bool,
+    time_limit: float | None,
+    plan_date: dt.date | None,
+    stable: bool,
+    fair: str | None,
+    consumable_days: float | None,
+    with_consumables: bool,
+) -> Plan:
     plan_date = plan_date or default_plan_date(session)
     options = SolveOptions(time_limit=time_limit)
     loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
