@@ -176,7 +176,8 @@ def test_a_descent_also_starts_from_the_rounding_that_serves_the_most_people() -
             best = candidate
     most = max(roundings, key=lambda c: float(c.tier_values.sum()))
     assert best.tier_values[:2].tolist() == pytest.approx([4.0, 1.25])
-    assert most.tier_values[0] < 4.0 and most.tier_values.sum() > best.tier_values.sum()
+    assert most.tier_values[0] < 4.0
+    assert most.tier_values.sum() > best.tier_values.sum()
     assert max(d.tier_values[1] for d in size_descents(block, best.units)) == pytest.approx(1.25)
     assert plan.method == "descent"
     assert plan.tier_values.tolist() == pytest.approx(optimum.tolist())
