@@ -145,10 +145,10 @@ def test_with_packs_only_the_smallest_size_is_placed_as_packs_too() -> None:
 
 def test_a_descent_also_starts_from_the_rounding_that_serves_the_most_people() -> None:
     # Three 100 kVA and three 500 kVA transformers for seven sites (Hypothesis found it; the order of the refs breaks
-    # the LP's ties). The lexicographically best
-    # roundings serve the critical tier whole and the high tier 1.25 people, and descending from them stays there.
-    # The rounding that serves the most people in all leaves critical sites short (1.67 of 4) for the high tier (3);
-    # descending from it gives the critical tier back and keeps 1.67 high-tier people: HiGHS's proved optimum.
+    # the LP's ties). The lexicographically best roundings serve the critical tier whole and the high tier 1.25
+    # people, and descending from them stays there. The rounding that serves the most people in all leaves critical
+    # sites short (1.67 of 4) for the high tier (3); descending from it gives the critical tier back and keeps 1.67
+    # high-tier people: HiGHS's proved optimum.
     instance = Instance(
         needs=[
             N("A-SCHOOL", "GRID-KVA", 150, tier="high", people=1),
