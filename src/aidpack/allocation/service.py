@@ -76,7 +76,9 @@ def run_plan(
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector held off while a plan runs. The run builds few reference cycles but
     many short-lived tuples (the saved rows), each batch of which made the collector walk every object the
-    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving."""
+    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving.
+    The switch is the process's: in the web app, other requests go without it meanwhile, and overlapping runs
+    leave it on as soon as the first that found it on has ended (never off for good)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
