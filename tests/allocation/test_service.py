@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation import service
 from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination
 from aidpack.allocation.service import PlanNotFound, get_plan, plan_payload, run_plan
 from aidpack.audit.models import Event
@@ -162,6 +165,40 @@ def test_same_data_gives_the_same_lines(session: Session) -> None:
     assert first == second
     assert sum(units for _, _, units in first) == 36  # type: ignore[misc]
     assert len(needs) == 10
+
+
+def test_a_plan_runs_without_the_cyclic_garbage_collector_and_leaves_it_as_it_was(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capability = unique("BLANKET")
+    make_need(session, capability=capability, quantity=Decimal(4))
+    make_pledge(session, item=make_item(session, provides=capability, factor=Decimal(1)), units=Decimal(4))
+    seen: list[bool] = []
+    allocate = service._allocate
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return allocate(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_allocate", watched)
+    run_plan(session, actor="test", plan_date=PLAN_DATE)
+    assert seen == [False]
+    assert gc.isenabled()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(service, "_allocate", failing)
+    with pytest.raises(RuntimeError):
+        run_plan(session, actor="test", plan_date=PLAN_DATE)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(service, "_allocate", watched)
+        run_plan(session, actor="test", plan_date=PLAN_DATE)
+        assert not gc.isenabled()  # found off, left off
+    finally:
+        gc.enable()
 
 
 def test_unknown_plan_is_a_clear_not_found(session: Session) -> None:
