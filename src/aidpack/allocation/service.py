@@ -43,6 +43,23 @@ class SolverFailed(DomainError):
     http_status = 500
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a plan runs. The run builds few reference cycles but
+    many short-lived tuples (the saved rows), each batch of which made the collector walk every object the
+    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving.
+    The switch is the process's: in the web app, other requests go without it meanwhile, and overlapping runs
+    leave it on as soon as the first that found it on has ended (never off for good)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_collector_paused()
 def run_plan(
     session: Session,
     *,
@@ -66,40 +83,6 @@ def run_plan(
     """
     if fair not in (None, FAIR_REGIONS):
         raise UnknownFairness(f"unknown fairness {fair!r}; the only one is {FAIR_REGIONS!r}", context={"fair": fair})
-    with _collector_paused():
-        return _run_plan(session, actor=actor, include_proposed=include_proposed, time_limit=time_limit,
-                         plan_date=plan_date, stable=stable, fair=fair, consumable_days=consumable_days,
-                         with_consumables=with_consumables)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while a plan runs. The run builds few reference cycles but
-    many short-lived tuples (the saved rows), each batch of which made the collector walk every object the
-    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving.
-    The switch is the process's: in the web app, other requests go without it meanwhile, and overlapping runs
-    leave it on as soon as the first that found it on has ended (never off for good)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _run_plan(
-    session: Session,
-    *,
-    actor: str,
-    include_proposed: bool,
-    time_limit: float | None,
-    plan_date: dt.date | None,
-    stable: bool,
-    fair: str | None,
-    consumable_days: float | None,
-    with_consumables: bool,
-) -> Plan:
     plan_date = plan_date or default_plan_date(session)
     options = SolveOptions(time_limit=time_limit)
     loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
