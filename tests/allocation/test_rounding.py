@@ -472,6 +472,32 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
     assert budgets[0] <= 0.3
 
 
+def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_keeps_the_better_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seeds: list[int] = []
+    real = mip_round
+
+    def recorded(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
+        options = kwargs["options"]
+        assert isinstance(options, SolveOptions)
+        seeds.append(options.seed)
+        result = real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
+        # The second seed's plan is the incumbent: the first seed's, HiGHS's, must be kept.
+        return result if options.seed == 0 else incumbent
+
+    monkeypatch.setattr(blocks, "mip_round", recorded)
+    problem = town_or_farm_instance().problem()  # rounding leaves the farm short: HiGHS is asked
+    alone = allocate(problem, SolveOptions(workers=1, integer_budget=1.0))
+    assert seeds == [0]
+    seeds.clear()
+    paired = allocate(problem, SolveOptions(workers=2, integer_budget=1.0))
+    assert sorted(seeds) == [0, 1]
+    assert paired.tier_served.tolist() == pytest.approx(alone.tier_served.tolist())
+    entry = next(e for e in paired.figures["log"] if e.get("seeds"))  # type: ignore[attr-defined]
+    assert entry["seeds"] == 2
+
+
 def test_highs_may_spend_only_what_the_plan_has_left_not_what_the_rounding_lost() -> None:
     block = only_block(tanker_instance())
     # The plan's high tier: 100,010 people, 10.001 within its gap; the small block's rounding lost 6 of them.
