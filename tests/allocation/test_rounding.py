@@ -4,6 +4,7 @@ spends its tier gap where it buys most (SPEC §4: each tier within a relative ga
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -496,6 +497,25 @@ def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_ke
     assert paired.tier_served.tolist() == pytest.approx(alone.tier_served.tolist())
     entry = next(e for e in paired.figures["log"] if e.get("seeds"))  # type: ignore[attr-defined]
     assert entry["seeds"] == 2
+
+
+def test_on_a_tie_the_first_seeds_plan_is_kept_whichever_finishes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = mip_round
+
+    def tied(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
+        options = kwargs["options"]
+        assert isinstance(options, SolveOptions)
+        result = real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
+        if options.seed == 0:
+            time.sleep(0.05)  # the second seed's plan comes back first
+            return result
+        return replace(result, method="second-seed")  # the same plan, by its label
+
+    monkeypatch.setattr(blocks, "mip_round", tied)
+    paired = allocate(town_or_farm_instance().problem(), SolveOptions(workers=2, integer_budget=1.0))
+    entry = next(e for e in paired.figures["log"] if e.get("seeds"))  # type: ignore[attr-defined]
+    assert entry["seeds"] == 2
+    assert entry["stage"] != "second-seed"
 
 
 def test_highs_may_spend_only_what_the_plan_has_left_not_what_the_rounding_lost() -> None:

@@ -476,7 +476,7 @@ def _solve_flow(
         tasks = [(stage, options.seed) for stage in candidates]
         tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
                   for k in range(max(workers - len(candidates), 0) if candidates else 0)]
-        attempts: dict[int, list[tuple[Rounded, Rounded, float, float]]] = {}
+        attempts: dict[int, list[tuple[int, Rounded, Rounded, float, float]]] = {}  # seed, plan, start, share, seconds
 
         def second(task: tuple[_Stage1, int]) -> None:
             stage, seed = task
@@ -504,17 +504,17 @@ def _solve_flow(
                 polished = descend(stage.block, better.units)
                 if better_plan(stage.block, polished, better):
                     better = replace(better, units=polished.units, tier_values=polished.tier_values)
-            attempts.setdefault(id(stage), []).append((better, start, share, time.perf_counter() - started))
+            attempts.setdefault(id(stage), []).append((seed, better, start, share, time.perf_counter() - started))
 
         _for_each(second, tasks, workers)
         for stage in candidates:
-            tried = attempts.get(id(stage))
+            tried = sorted(attempts.get(id(stage), []), key=lambda attempt: attempt[0])  # in the order of the seeds
             if not tried or stage.rounded is None:
                 continue
-            better, start, share, seconds = tried[0]
+            _, better, start, share, _ = tried[0]
             for other in tried[1:]:
-                if better_plan(stage.block, other[0], better, slack=slacks[id(stage)]):
-                    better = other[0]
+                if better_plan(stage.block, other[1], better, slack=slacks[id(stage)]):
+                    better = other[1]
             stage.candidates.append(better)
             # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
             # would find those unit-days and move lines).
@@ -530,7 +530,7 @@ def _solve_flow(
                                                       better.stage_bounds.for_plan(better.tier_values))
             stage.outcome.log.append({
                 "capability": problem.capabilities[stage.block.capability], "stage": better.method,
-                "seconds": round(max(t[3] for t in tried), 4), "budget": round(share, 3), "seeds": len(tried),
+                "seconds": round(max(t[4] for t in tried), 4), "budget": round(share, 3), "seeds": len(tried),
                 "gap": float(tier_gaps(stage.outcome.tier_bound, better.tier_values).max(initial=0.0)),
             })
         # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
