@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -473,21 +474,28 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
     assert budgets[0] <= 0.3
 
 
-def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_keeps_the_better_plan(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _mip_by_seed(
+    monkeypatch: pytest.MonkeyPatch, answer: Callable[[int, Rounded, Rounded], Rounded]
+) -> list[int]:
+    """HiGHS's MIP in the engine replaced by ``answer(seed, its plan, its start)``; returns the seeds it ran with."""
     seeds: list[int] = []
     real = mip_round
 
-    def recorded(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
+    def seeded(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
         options = kwargs["options"]
         assert isinstance(options, SolveOptions)
         seeds.append(options.seed)
-        result = real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
-        # The second seed's plan is the incumbent: the first seed's, HiGHS's, must be kept.
-        return result if options.seed == 0 else incumbent
+        return answer(options.seed, real(block, amount, incumbent, **kwargs), incumbent)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(blocks, "mip_round", recorded)
+    monkeypatch.setattr(blocks, "mip_round", seeded)
+    return seeds
+
+
+def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_keeps_the_better_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second seed's plan is the incumbent: the first seed's, HiGHS's, must be kept.
+    seeds = _mip_by_seed(monkeypatch, lambda seed, plan, start: plan if seed == 0 else start)
     problem = town_or_farm_instance().problem()  # rounding leaves the farm short: HiGHS is asked
     alone = allocate(problem, SolveOptions(workers=1, integer_budget=1.0))
     assert seeds == [0]
@@ -500,18 +508,13 @@ def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_ke
 
 
 def test_on_a_tie_the_first_seeds_plan_is_kept_whichever_finishes_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = mip_round
-
-    def tied(block: FlowBlock, amount: np.ndarray, incumbent: Rounded, **kwargs: object) -> Rounded:
-        options = kwargs["options"]
-        assert isinstance(options, SolveOptions)
-        result = real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
-        if options.seed == 0:
+    def tied(seed: int, plan: Rounded, start: Rounded) -> Rounded:
+        if seed == 0:
             time.sleep(0.05)  # the second seed's plan comes back first
-            return result
-        return replace(result, method="second-seed")  # the same plan, by its label
+            return plan
+        return replace(plan, method="second-seed")  # the same plan, by its label
 
-    monkeypatch.setattr(blocks, "mip_round", tied)
+    _mip_by_seed(monkeypatch, tied)
     paired = allocate(town_or_farm_instance().problem(), SolveOptions(workers=2, integer_budget=1.0))
     entry = next(e for e in paired.figures["log"] if e.get("seeds"))  # type: ignore[attr-defined]
     assert entry["seeds"] == 2

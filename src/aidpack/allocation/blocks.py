@@ -208,6 +208,18 @@ def _solve_highs(
     return parallel(run, list(range(len(blocks))), [b.n_cols for b in blocks], workers)
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """One HiGHS MIP run on a block in the MIP phase: its random seed, the plan it kept, the plan it started
+    from, its time share and the seconds it took."""
+
+    seed: int
+    plan: Rounded
+    start: Rounded
+    share: float
+    seconds: float
+
+
 @dataclass
 class _Stage1:
     block: FlowBlock
@@ -388,9 +400,8 @@ def _round(
         # descent from it gives the critical ones back and keeps most of the low tier, 568,539 low-tier people
         # against 492,738 from the best rounding, where HiGHS's MIP reached 569,490 in 20 s). From every rounding:
         # the same plans on the bench, 0.2 s longer at 1e6.
-        most = max(candidates, key=lambda c: float(c.tier_values.sum()))
-        also = [] if most is rounded else [most.units]
-        for descended in size_descents(block, rounded.units, previous, also=also):
+        most = max(candidates, key=lambda c: float(c.tier_values.sum()))  # skipped when it is the best
+        for descended in size_descents(block, rounded.units, previous, also=[most.units]):
             candidates.append(descended)
             if better_plan(block, descended, rounded):
                 rounded = descended
@@ -476,7 +487,7 @@ def _solve_flow(
         tasks = [(stage, options.seed) for stage in candidates]
         tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
                   for k in range(max(workers - len(candidates), 0) if candidates else 0)]
-        attempts: dict[int, list[tuple[int, Rounded, Rounded, float, float]]] = {}  # seed, plan, start, share, seconds
+        attempts: dict[int, list[_Attempt]] = {}
 
         def second(task: tuple[_Stage1, int]) -> None:
             stage, seed = task
@@ -504,17 +515,18 @@ def _solve_flow(
                 polished = descend(stage.block, better.units)
                 if better_plan(stage.block, polished, better):
                     better = replace(better, units=polished.units, tier_values=polished.tier_values)
-            attempts.setdefault(id(stage), []).append((seed, better, start, share, time.perf_counter() - started))
+            attempts.setdefault(id(stage), []).append(_Attempt(seed, better, start, share,
+                                                               time.perf_counter() - started))
 
         _for_each(second, tasks, workers)
         for stage in candidates:
-            tried = sorted(attempts.get(id(stage), []), key=lambda attempt: attempt[0])  # in the order of the seeds
+            tried = sorted(attempts.get(id(stage), []), key=lambda attempt: attempt.seed)
             if not tried or stage.rounded is None:
                 continue
-            _, better, start, share, _ = tried[0]
+            better, start, share = tried[0].plan, tried[0].start, tried[0].share
             for other in tried[1:]:
-                if better_plan(stage.block, other[1], better, slack=slacks[id(stage)]):
-                    better = other[1]
+                if better_plan(stage.block, other.plan, better, slack=slacks[id(stage)]):
+                    better = other.plan
             stage.candidates.append(better)
             # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
             # would find those unit-days and move lines).
@@ -530,7 +542,8 @@ def _solve_flow(
                                                       better.stage_bounds.for_plan(better.tier_values))
             stage.outcome.log.append({
                 "capability": problem.capabilities[stage.block.capability], "stage": better.method,
-                "seconds": round(max(t[4] for t in tried), 4), "budget": round(share, 3), "seeds": len(tried),
+                "seconds": round(max(attempt.seconds for attempt in tried), 4), "budget": round(share, 3),
+                "seeds": len(tried),
                 "gap": float(tier_gaps(stage.outcome.tier_bound, better.tier_values).max(initial=0.0)),
             })
         # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
