@@ -11,7 +11,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, DateTime, Dialect, Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -181,8 +193,25 @@ def alembic_config(url: str) -> Any:
     return config
 
 
+#: The newest revision in ``migrations/versions`` (a test holds it to Alembic's head). A database already at
+#: it is left alone without loading Alembic, whose import and scan of the scripts took 0.4 s of every
+#: `aidpack` command.
+SCHEMA_HEAD = "3c9f2b7d1e4a"
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at; None for a database Alembic has not touched."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (create it on an empty database)."""
+    if schema_revision(engine) == SCHEMA_HEAD:
+        return
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from aidpack.allocation.diff import diff_plans
 from aidpack.allocation.models import LineStatus, Plan, plan_kept_lines
-from aidpack.allocation.readout import line_counts, plan_lines, plan_outcomes
+from aidpack.allocation.readout import (
+    DonorTotals,
+    coverage,
+    donor_totals,
+    line_counts,
+    need_coverage,
+    plan_lines,
+    plan_outcomes,
+)
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.allocation.summary import summarise
 from aidpack.sites.models import Site
@@ -22,6 +30,7 @@ from tests.factories import (
     make_item,
     make_line,
     make_need,
+    make_org,
     make_plan,
     make_plan_need,
     make_pledge,
@@ -72,6 +81,37 @@ def test_a_need_is_covered_by_its_own_and_kept_lines_not_rejected_ones_and_recei
     assert line_counts(session, [plan.id, earlier.id]) == {plan.id: 2, earlier.id: 1}
 
 
+def test_the_database_sums_what_a_plans_lines_bring_as_reading_them_one_by_one_does(session: Session) -> None:
+    """The summary reads sums, not lines: per need, own and kept lines (received ones by their share, rejected
+    ones not at all); per donor, its own lines only."""
+    water, heat = unique("WATER-L"), unique("HEAT-KW")
+    litres = make_item(session, provides=water, factor=Decimal(1), indivisible=False)
+    heaters = make_item(session, provides=heat, factor=Decimal("2.5"), indivisible=True)
+    north, south = make_org(session), make_org(session)
+    tank, stove = (make_need(session, capability=c, quantity=Decimal(100)) for c in (water, heat))
+    earlier, plan = make_plan(session), make_plan(session)
+    kept = make_line(session, plan=earlier, pledge=make_pledge(session, donor=south, item=litres, units=Decimal(90)),
+                     need=tank, units=40, status=LineStatus.RECEIVED, received_units=Decimal("12.5"))
+    session.execute(plan_kept_lines.insert().values(plan_id=plan.id, line_id=kept.id))
+    north_litres = make_pledge(session, donor=north, item=litres, units=Decimal(1000))
+    make_line(session, plan=plan, pledge=north_litres, need=tank, units=Decimal("20.25"))
+    make_line(session, plan=plan, pledge=north_litres, need=tank, units=7, status=LineStatus.REJECTED)
+    make_line(session, plan=plan, pledge=make_pledge(session, donor=north, item=heaters, units=Decimal(9)),
+              need=stove, units=3)
+    make_line(session, plan=plan, pledge=make_pledge(session, donor=south, item=heaters, units=Decimal(9)),
+              need=stove, units=2)
+
+    summed = need_coverage(session, plan.id)
+
+    assert summed == coverage(plan_lines(session, plan.id))
+    assert summed == {tank.id: Decimal("32.75"), stove.id: Decimal("12.5")}  # 12.5 received + 20.25; 7.5 + 5
+    assert donor_totals(session, plan.id) == sorted(
+        [DonorTotals(north.code, north.name, 2, 2, {water: Decimal("20.25"), heat: Decimal("7.5")}),
+         DonorTotals(south.code, south.name, 1, 1, {heat: Decimal(5)})],  # the kept line is an earlier plan's
+        key=lambda donor: donor.code,
+    )
+
+
 def blanket_plan(session: Session, *, units: int) -> Plan:
     """A plan with one line: ``units`` blankets of 50 (a pledge of 2) for a need of 80 serving 10 people."""
     capability = unique("BLANKET")
@@ -119,7 +159,9 @@ def test_a_plan_is_read_as_rows_in_the_same_few_queries_whatever_its_size(sessio
     (small, _), (large, loaded) = read(3), read(40)
 
     assert small == large
-    assert large <= 16  # the two plans, then three queries per read of a plan (own lines, kept lines, needs)
+    # the two plans; the summary: needs, need sums (two), donor sums (two); the JSON and each side of the diff:
+    # own lines, kept lines, needs
+    assert large <= 16
     assert loaded == {"Plan"}
 
 

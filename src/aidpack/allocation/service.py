@@ -45,9 +45,10 @@ class SolverFailed(DomainError):
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while a plan runs. The run builds few reference cycles but
-    many short-lived tuples (the saved rows), each batch of which made the collector walk every object the
-    process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection while saving.
+    """Python's cyclic garbage collector held off while a plan runs or is read back whole. Both build few
+    reference cycles but many short-lived tuples (the saved rows), each batch of which made the collector walk
+    every object the process holds: 1e5 bench, 0.05-0.07 s of a 0.7 s plan, most of it in one full collection
+    while saving; the 1e6 bench's SPEC §4 object of 19,589 lines, 0.3 s of 1.1 s.
     The switch is the process's: in the web app, other requests go without it meanwhile, and overlapping runs
     leave it on as soon as the first that found it on has ended (never off for good)."""
     enabled = gc.isenabled()
@@ -291,6 +292,7 @@ def line_payload(line: Line | PlanLine) -> dict[str, Any]:
     }
 
 
+@_collector_paused()
 def plan_payload(
     session: Session, plan: Plan, lines: Sequence[PlanLine] | None = None, *, include_lines: bool = True
 ) -> dict[str, Any]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan
+from aidpack.allocation.models import Plan
 from aidpack.allocation.problem import TIER_NAMES
-from aidpack.allocation.readout import plan_lines, plan_outcomes
+from aidpack.allocation.readout import DonorTotals, donor_totals, plan_outcomes
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,6 @@ class GapRow:
         return self.quantity - self.covered
 
 
-@dataclass
-class DonorRow:
-    code: str
-    name: str
-    lines: int = 0
-    needs: set[str] = field(default_factory=set)
-    by_capability: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-
-
 @dataclass(frozen=True)
 class PlanSummary:
     plan_id: int
@@ -62,7 +53,7 @@ class PlanSummary:
     lines: int
     tiers: list[TierRow]
     gaps: list[GapRow]
-    donors: list[DonorRow]
+    donors: list[DonorTotals]  # most needs first
     short_needs: int
     tier_gap: float = 0.0  # the largest of the tiers' gaps to their bounds
     transit_gap: float = 0.0  # unit-days in transit above the proven bound, relative to the plan's
@@ -80,11 +71,10 @@ def _detail_text(detail: dict[str, object] | None) -> str:
 
 
 def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummary:
-    lines = plan_lines(session, plan.id)
-    own = [line for line in lines if not line.kept and line.status is not LineStatus.REJECTED]
+    """The digest from the database's sums (a fixed number of queries, no row per line)."""
     tier_needs: dict[str, list[bool]] = defaultdict(list)
     gaps: list[GapRow] = []
-    for outcome in plan_outcomes(session, plan.id, lines):
+    for outcome in plan_outcomes(session, plan.id):
         tier_needs[outcome.priority.value].append(outcome.covered >= outcome.quantity)
         if outcome.reason is not None:
             gaps.append(
@@ -112,22 +102,17 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
         )
         for name in TIER_NAMES
     ]
-    donors: dict[str, DonorRow] = {}
-    for line in own:
-        row = donors.setdefault(line.donor_code, DonorRow(code=line.donor_code, name=line.donor_name))
-        row.lines += 1
-        row.needs.add(line.need_ref)
-        row.by_capability[line.capability] += line.amount
+    donors = donor_totals(session, plan.id)
     return PlanSummary(
         plan_id=plan.id,
         status=plan.status.value,
         plan_date=plan.plan_date.isoformat(),
         gap=plan.gap,
         seconds=plan.solve_seconds,
-        lines=len(own),
+        lines=sum(donor.lines for donor in donors),
         tiers=tiers,
         gaps=gaps[:max_gaps],
-        donors=sorted(donors.values(), key=lambda d: (-len(d.needs), d.code)),
+        donors=sorted(donors, key=lambda d: (-d.needs, d.code)),
         short_needs=len(gaps),
         tier_gap=max((float(v) for v in dict((plan.figures or {}).get("tier_gap") or {}).values()), default=0.0),
         transit_gap=float((plan.figures or {}).get("transit_gap") or 0.0),

@@ -51,7 +51,7 @@ def render_summary(summary: PlanSummary) -> None:
             donors.add_column(column)
         for donor in summary.donors:
             amounts = ", ".join(f"{cap} {_fmt(float(v))}" for cap, v in sorted(donor.by_capability.items()))
-            donors.add_row(f"{donor.code} {donor.name}", str(donor.lines), str(len(donor.needs)), amounts)
+            donors.add_row(f"{donor.code} {donor.name}", str(donor.lines), str(donor.needs), amounts)
         console.print(donors)
 
 
