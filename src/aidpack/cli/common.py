@@ -33,6 +33,14 @@ def session_factory() -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
+def close_database() -> None:
+    """Close the configured database's connections, if a command opened it."""
+    if session_factory.cache_info().currsize:
+        engine = session_factory().kw["bind"]
+        engine.dispose()
+        session_factory.cache_clear()
+
+
 def cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
