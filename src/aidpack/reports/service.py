@@ -7,16 +7,15 @@ what was received); ``planned`` adds the proposed lines of the latest plan.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, PlanNeed
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, PlanNeed, ShortReason
+from aidpack.allocation.readout import sum_by_need
 from aidpack.auth import policy
 from aidpack.auth.policy import Principal
 from aidpack.needs.models import TIERS, Need, NeedStatus
@@ -187,31 +186,25 @@ class CoverageReport:
         }
 
 
-def _sum_by_need(lines: Iterable[Line], *, delivered: bool) -> dict[int, Decimal]:
-    totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for line in lines:
-        totals[line.need_id] += line.delivered_amount if delivered else line.amount
-    return totals
-
-
 def coverage(session: Session) -> CoverageReport:
-    """Coverage of the open needs by committed lines and by the latest plan."""
+    """Coverage of the open needs by committed lines and by the latest plan. The lines are summed by the
+    database rather than loaded (each line as an object loads its pledge and need with them): on the 1e6 bench,
+    the overview page took 4.2 s with 19,584 proposed lines loaded, most of it here."""
     categories = lookups.capability_categories(session)
     needs = list(session.execute(select(Need).where(Need.status == NeedStatus.OPEN).order_by(Need.ref)).scalars())
-    fixed = session.execute(select(Line).where(Line.status.in_(FIXED_LINE_STATUSES))).scalars().all()
-    committed = _sum_by_need(fixed, delivered=True)
+    committed = sum_by_need(session, Line.status.in_(FIXED_LINE_STATUSES))
     plan = lookups.latest_plan(session)
     proposed: dict[int, Decimal] = {}
-    outcomes: dict[int, PlanNeed] = {}
+    outcomes: dict[int, tuple[ShortReason | None, dict[str, Any] | None]] = {}
     if plan is not None:
-        proposed = _sum_by_need(
-            session.execute(select(Line).where(Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED))
-            .scalars()
-            .all(),
-            delivered=False,
-        )
+        proposed = sum_by_need(session, and_(Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED),
+                               delivered=False)
         outcomes = {
-            o.need_id: o for o in session.execute(select(PlanNeed).where(PlanNeed.plan_id == plan.id)).scalars()
+            need_id: (reason, detail)
+            for need_id, reason, detail in session.execute(
+                select(PlanNeed.need_id, PlanNeed.reason, PlanNeed.detail).where(PlanNeed.plan_id == plan.id,
+                                                                                  PlanNeed.reason.is_not(None))
+            )
         }
     items: list[NeedCoverage] = []
     for need in needs:
@@ -219,8 +212,8 @@ def coverage(session: Session) -> CoverageReport:
         planned = min(done + proposed.get(need.id, ZERO), need.quantity)
         outcome = outcomes.get(need.id)
         reason = None
-        if planned < need.quantity and outcome is not None and outcome.reason is not None:
-            reason = str(outcome.reason)
+        if planned < need.quantity and outcome is not None and outcome[0] is not None:
+            reason = str(outcome[0])
         items.append(
             NeedCoverage(
                 need=need,
@@ -230,7 +223,7 @@ def coverage(session: Session) -> CoverageReport:
                 planned=planned,
                 people=need.effective_people_served,
                 reason=reason,
-                detail=outcome.detail if outcome is not None and reason else None,
+                detail=outcome[1] if outcome is not None and reason else None,
             )
         )
     tiers = {str(t): Group(str(t), str(t)) for t in TIERS}
