@@ -17,7 +17,7 @@ from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import Allocation, allocate, moved_units
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import default_plan_date, load_problem
-from aidpack.allocation.model import UNIT_EPSILON, Edges
+from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import Problem
 from aidpack.allocation.service import UnknownFairness, run_plan
@@ -227,6 +227,9 @@ def test_the_last_stage_block_by_block_reaches_the_whole_lps_fewest_unit_days(
                edge_cost=(edges.transit[usable] + UNIT_EPSILON).astype(np.float64))
         return lp.units()
 
+    # The whole LP's last stage prices every block's edges, so no block is left out of it here (see
+    # test_blocks_a_whole_unit_plan_settles_stay_out_of_the_fair_lp_and_change_no_stage).
+    monkeypatch.setattr(fairness, "settled_blocks", lambda *args: None)
     by_block = {str(e["stage"]): cast(float, e["objective"]) for e in stage_log(allocate_fair(national))}
     monkeypatch.setattr(fairness, "_transit_by_block", whole_lp)
     whole = {str(e["stage"]): cast(float, e["objective"]) for e in stage_log(allocate_fair(national))}
@@ -290,3 +293,48 @@ def test_a_fair_lp_stopped_at_any_point_gives_a_feasible_plan(
         assert plan.termination is Termination.TIME_LIMIT, stop
         sent = np.bincount(plan.line_pledge, weights=plan.line_units, minlength=national.n_pledges)
         assert np.all(sent <= national.pledge_supply + 1e-6), stop
+
+
+def test_a_block_is_settled_through_the_last_tier_its_whole_unit_plan_serves_every_need_of_fully() -> None:
+    instance = Instance(
+        needs=[N("W1", "WATER", 10), N("W2", "WATER", 10, tier="low"),  # 30 litres: every tier
+               N("K1", "KIT", 5), N("K2", "KIT", 10, tier="medium"),  # 8 kits: critical (no high need), not medium
+               N("F1", "FUEL", 10),  # 4 litres: not even critical
+               N("G1", "POWER", 5, people=0.0)],  # served, but serves no one: never settled
+        pledges=[P("PW", "WATER", 30), P("PK", "KIT", 8, integer=True), P("PF", "FUEL", 4),
+                 P("PG", "POWER", 10)],
+    )
+    problem = instance.problem()
+    plan = allocate(problem)
+    edges = candidate_edges(problem)
+    usable = np.flatnonzero(problem.pledge_supply[edges.pledge] > 0)
+
+    settled = fairness.settled_blocks(problem, edges, usable, plan)
+
+    assert settled is not None
+    assert dict(zip(problem.need_refs, settled.need_through.tolist(), strict=True)) == {
+        "W1": 3, "W2": 3, "K1": 1, "K2": 1, "F1": -1, "G1": -1}
+    assert settled.edge_through.tolist() == settled.need_through[edges.need[usable]].tolist()
+    sent = {(problem.pledge_refs[p], problem.need_refs[n]): u
+            for p, n, u in zip(plan.line_pledge, plan.line_need, plan.line_units, strict=True)}
+    assert {(problem.pledge_refs[p], problem.need_refs[n]): u
+            for p, n, u in zip(edges.pledge[usable], edges.need[usable], settled.units, strict=True) if u > 0} == sent
+
+
+def test_blocks_a_whole_unit_plan_settles_stay_out_of_the_fair_lp_and_change_no_stage(
+    national: Problem, national_plans: tuple[Allocation, Allocation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fair LP leaves out the blocks that serve every need of the tiers so far: the same optimum in every
+    stage (to the λ holds' tolerance, within which each tier's value moves a few millionths) from fewer edges."""
+    settled = {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"]))
+               for e in stage_log(national_plans[0])}
+    monkeypatch.setattr(fairness, "settled_blocks", lambda *args: None)
+    everything = allocate_fair(national)
+    inside = {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"])) for e in stage_log(everything)}
+
+    assert settled.keys() == inside.keys()
+    for stage, (value, edges) in settled.items():
+        assert value == pytest.approx(inside[stage][0], rel=1e-5), stage
+        if stage != "transit":
+            assert edges < inside[stage][1], stage
+    assert fair_key(national, national_plans[0])[:4] == fair_key(national, everything)[:4]

@@ -114,8 +114,8 @@ def run_plan(
 
 def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None) -> Allocation:
     if fair == FAIR_REGIONS:
-        allocation = allocate_fair(loaded.problem, options, previous)
         standard = allocate(loaded.problem, options, previous)
+        allocation = allocate_fair(loaded.problem, options, previous, standard)
         standard_key, fair_plan_key = fair_key(loaded.problem, standard), fair_key(loaded.problem, allocation)
         if standard_key > fair_plan_key:
             # The fair LP stopped short (a time limit), the standard plan is as fair and serves more people (the

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import highspy
 import numpy as np
@@ -22,7 +23,7 @@ import scipy.sparse as sp
 
 from aidpack.allocation.model import BlockModel
 from aidpack.allocation.models import Termination
-from aidpack.allocation.problem import FloatArray
+from aidpack.allocation.problem import FloatArray, IntArray
 
 TIER_GAP = 1e-4
 FINAL_GAP = 1e-3
@@ -161,6 +162,11 @@ def new_highs(seed: int = 0) -> highspy.Highs:
     h.setOptionValue("random_seed", seed)
     h.setOptionValue("threads", 1)
     return h
+
+
+def change_rows_bounds(h: highspy.Highs, rows: IntArray, lower: FloatArray, upper: FloatArray) -> None:
+    """Several rows' bounds in one call: highspy has ``changeRowsBounds``, its type stubs lack it."""
+    cast(Any, h).changeRowsBounds(rows.size, rows.astype(np.int32), lower, upper)
 
 
 def csc_lp(

@@ -117,7 +117,8 @@ def allocate_command(
     fair: Annotated[
         str | None,
         typer.Option("--fair", help="`regions`: within each tier, first raise the worst-served region's coverage "
-                     "(one LP over the whole plan: seconds at 1e5 candidate edges, minutes at 1e6)."),
+                     "(one LP over the blocks the standard plan does not serve fully: seconds at 1e5 candidate edges, "
+                     "under a minute at 1e6)."),
     ] = None,
     with_consumables: Annotated[
         float | None,
