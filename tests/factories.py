@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, Plan, PlanNeed, Termination
@@ -324,3 +324,19 @@ def isolated_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, Engin
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def statements(session: Session) -> Iterator[list[str]]:
+    """The SQL statements the session runs inside the block."""
+    seen: list[str] = []
+    bind = session.connection().engine
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(bind, "before_cursor_execute", record)

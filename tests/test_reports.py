@@ -6,12 +6,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import LineStatus, ShortReason
 from aidpack.reports.service import coverage
-from tests.factories import make_item, make_line, make_need, make_plan, make_plan_need, make_pledge, unique
+from tests.factories import (
+    make_item,
+    make_line,
+    make_need,
+    make_plan,
+    make_plan_need,
+    make_pledge,
+    statements,
+    unique,
+)
 
 
 def test_a_need_counts_fixed_lines_as_committed_received_ones_by_their_share_and_the_latest_plans_proposals(
@@ -34,17 +42,8 @@ def test_a_need_counts_fixed_lines_as_committed_received_ones_by_their_share_and
     make_line(session, plan=latest, pledge=pledge, need=covered, units=8)
     make_plan_need(session, plan=latest, need=covered)
 
-    queries: list[str] = []
-    bind = session.connection().engine
-
-    def record(*args: object) -> None:
-        queries.append(str(args[2]))
-
-    event.listen(bind, "before_cursor_execute", record)
-    try:
+    with statements(session) as queries:
         report = coverage(session)
-    finally:
-        event.remove(bind, "before_cursor_execute", record)
     by_ref = {item.need.ref: item for item in report.needs}
 
     assert report.plan_id == latest.id

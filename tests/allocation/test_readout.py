@@ -3,12 +3,8 @@ of queries whatever the plan's size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.diff import diff_plans
@@ -35,24 +31,9 @@ from tests.factories import (
     make_plan_need,
     make_pledge,
     make_site,
+    statements,
     unique,
 )
-
-
-@contextmanager
-def statements(session: Session) -> Iterator[list[str]]:
-    """The SQL statements the session runs inside the block."""
-    seen: list[str] = []
-    bind = session.connection().engine
-
-    def count(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(bind, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(bind, "before_cursor_execute", count)
 
 
 def test_a_need_is_covered_by_its_own_and_kept_lines_not_rejected_ones_and_received_ones_by_their_share(
