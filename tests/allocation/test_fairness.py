@@ -52,7 +52,8 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Problem:
 @pytest.fixture(scope="module")
 def national_plans(national: Problem) -> tuple[Allocation, Allocation]:
     """The national scenario's fair plan and standard plan."""
-    return allocate_fair(national), allocate(national)
+    standard = allocate(national)
+    return allocate_fair(national, standard=standard), standard
 
 
 def two_regions() -> Instance:

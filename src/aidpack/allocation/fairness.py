@@ -181,16 +181,9 @@ def settled_blocks(problem: Problem, edges: Edges, usable: IntArray, plan: Alloc
         short = ~full & (problem.need_tier <= tier)
         blocked = np.bincount(problem.need_capability[short], minlength=n_caps) > 0
         through = np.where(blocked & (through >= tier), tier - 1, through)
-    pledge, need = edges.pledge[usable], edges.need[usable]
-    key = pledge.astype(np.int64) * problem.n_needs + need
-    order = np.argsort(key, kind="stable")
-    line_key = plan.line_pledge.astype(np.int64) * problem.n_needs + plan.line_need
-    at = np.clip(np.searchsorted(key[order], line_key), 0, max(key.size - 1, 0))
-    units = np.zeros(usable.size)
-    if key.size:
-        found = key[order][at] == line_key
-        np.add.at(units, order[at[found]], plan.line_units[found])
-    return Settled(through[problem.need_capability], through[problem.pledge_capability[pledge]], units)
+    sent = previous_units(problem, edges, Previous(plan.line_pledge, plan.line_need, plan.line_units))
+    units = np.zeros(usable.size) if sent is None else sent[usable]
+    return Settled(through[problem.need_capability], through[problem.pledge_capability[edges.pledge[usable]]], units)
 
 
 def _solve_lp(
