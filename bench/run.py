@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,16 +93,16 @@ def run_command(url: str) -> dict[str, float] | None:
     command = Path(sys.executable).with_name("aidpack")
     env = {**os.environ, "AIDPACK_DATABASE_URL": f"{prefix}{copy}", "COLUMNS": "120"}
     try:
-        started = time.perf_counter()
-        child = subprocess.Popen([str(command), "allocate"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            error = child.stderr.read().decode().strip().splitlines()[-1:] if child.stderr else []
-            print(f"aidpack allocate failed: {error}", file=sys.stderr)
-            return None
+        with tempfile.TemporaryFile() as errors:  # a file, not a pipe: the child never waits for a reader
+            started = time.perf_counter()
+            child = subprocess.Popen([str(command), "allocate"], stdout=subprocess.DEVNULL, stderr=errors, env=env)
+            _, status, usage = os.wait4(child.pid, 0)  # its own resource usage: peak memory
+            seconds = time.perf_counter() - started
+            if os.waitstatus_to_exitcode(status) != 0:
+                errors.seek(0)
+                last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+                print(f"aidpack allocate failed: {last}", file=sys.stderr)
+                return None
     finally:
         for path in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
             path.unlink(missing_ok=True)
@@ -229,7 +230,7 @@ def main() -> None:
     parser.add_argument("--out", default="latest.md", help="file name under bench/results/")
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",") if s.strip()] + ([3e6] if args.large else [])
-    sections = [
+    header = [
         "# aidpack engine benchmark",
         "",
         f"Seeded scenarios (seed {args.seed}, shape {args.shape}, supply x{args.supply:g}) from `bench/generate.py`: "
@@ -244,6 +245,7 @@ def main() -> None:
         "",
     ]
     before = _calibration()
+    sections: list[str] = []
     for size in sizes:
         url, edges, import_seconds = prepare(size, args.seed, args.shape, args.supply)
         methods = ["aidpack", "greedy"]
@@ -260,12 +262,12 @@ def main() -> None:
         section = table(edges, import_seconds, results, run_command(url))
         print(section, flush=True)
         sections.append(section)
-    sections.insert(4, f"This machine's speed, before and after the run: {before:.2f} s and {_calibration():.2f} s for "
-                    "`sum(range(3 * 10**7))` in a fresh Python (the same loop has taken from 0.5 s to 1.1 s on this "
-                    "kind of machine; the engine's times move with it, so compare runs by their ratios).\n")
+    header.append(f"This machine's speed, before and after the run: {before:.2f} s and {_calibration():.2f} s for "
+                  "`sum(range(3 * 10**7))` in a fresh Python (the same loop has taken from 0.5 s to 1.1 s on this "
+                  "kind of machine; the engine's times move with it, so compare runs by their ratios).\n")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / args.out
-    path.write_text("\n".join(sections), encoding="utf-8")
+    path.write_text("\n".join(header + sections), encoding="utf-8")
     print(f"written to {path}", file=sys.stderr)
 
 
