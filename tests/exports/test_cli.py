@@ -33,9 +33,7 @@ def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
         yield engine
     finally:
         engine.dispose()
-        if common.session_factory.cache_info().currsize:
-            common.session_factory().kw["bind"].dispose()
-        common.session_factory.cache_clear()
+        common.close_database()
 
 
 def flat(text: str) -> str:

@@ -30,9 +30,7 @@ def cli_db(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         try:
             yield make_session_factory(engine)
         finally:
-            if common.session_factory.cache_info().currsize:
-                common.session_factory().kw["bind"].dispose()
-            common.session_factory.cache_clear()
+            common.close_database()
 
 
 def run(*args: str) -> Result:

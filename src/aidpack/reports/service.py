@@ -195,11 +195,11 @@ def coverage(session: Session) -> CoverageReport:
     committed = sum_by_need(session, Line.status.in_(FIXED_LINE_STATUSES))
     plan = lookups.latest_plan(session)
     proposed: dict[int, Decimal] = {}
-    outcomes: dict[int, tuple[ShortReason | None, dict[str, Any] | None]] = {}
+    short: dict[int, tuple[ShortReason, dict[str, Any] | None]] = {}  # the plan's reason and detail per short need
     if plan is not None:
         proposed = sum_by_need(session, and_(Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED),
                                delivered=False)
-        outcomes = {
+        short = {
             need_id: (reason, detail)
             for need_id, reason, detail in session.execute(
                 select(PlanNeed.need_id, PlanNeed.reason, PlanNeed.detail).where(PlanNeed.plan_id == plan.id,
@@ -210,10 +210,7 @@ def coverage(session: Session) -> CoverageReport:
     for need in needs:
         done = committed.get(need.id, ZERO)
         planned = min(done + proposed.get(need.id, ZERO), need.quantity)
-        outcome = outcomes.get(need.id)
-        reason = None
-        if planned < need.quantity and outcome is not None and outcome[0] is not None:
-            reason = str(outcome[0])
+        why, detail = short.get(need.id, (None, None)) if planned < need.quantity else (None, None)
         items.append(
             NeedCoverage(
                 need=need,
@@ -222,8 +219,8 @@ def coverage(session: Session) -> CoverageReport:
                 committed=min(done, need.quantity),
                 planned=planned,
                 people=need.effective_people_served,
-                reason=reason,
-                detail=outcome[1] if outcome is not None and reason else None,
+                reason=None if why is None else str(why),
+                detail=detail,
             )
         )
     tiers = {str(t): Group(str(t), str(t)) for t in TIERS}
