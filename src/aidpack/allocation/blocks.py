@@ -38,6 +38,7 @@ from aidpack.allocation.flow import (
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.packs import descend, one_pack_size, pack_flow, size_descents
+from aidpack.allocation.patterns import pattern_model, pattern_round
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
@@ -507,9 +508,16 @@ def _solve_flow(
             # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
             also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
             start = _mip_start(stage)
-            better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
-                               slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options), also=also)
-            if better.method in ("mip", "restricted-mip"):
+            # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
+            # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
+            patterns = pattern_model(stage.block)
+            if patterns is not None and patterns.need.size <= stage.block.n_arcs:
+                better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
+                                       slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options))
+            else:
+                better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
+                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options), also=also)
+            if better.method in ("mip", "restricted-mip", "patterns"):
                 # HiGHS's plan, its stages stopped at their gaps: each pack size solved again given the others (the
                 # demo's generator block: 117 more high-tier people in 0.02 s).
                 polished = descend(stage.block, better.units)

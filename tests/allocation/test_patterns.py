@@ -1,0 +1,166 @@
+"""A few pack sizes, all whole: each need chooses a pattern of packs (allocation.patterns). The pattern MIP is a
+relaxation of the block, so its stages bound every plan; where every pledge reaches every need its optimum is
+the block's whole-unit optimum."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aidpack.allocation.flow import FlowBlock, solve_flow_block
+from aidpack.allocation.patterns import _start, pattern_model, pattern_round
+from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
+from aidpack.allocation.solve import SolveOptions
+from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
+from tests.allocation.test_packs import exact
+
+#: Solved to optimality, as the reference is.
+OPTIMAL = SolveOptions(tier_gap=0.0, final_gap=0.0)
+BUDGET = 30.0
+
+
+def substations() -> Instance:
+    # Two 630 kVA and four 250 kVA transformers. A critical substation needs 880 kVA (630 + 250 exactly), a
+    # high-tier one 1,000 (630 + 250 + 250, or four 250s) and a medium-tier one 380. Given 630 + 630, the
+    # critical one wastes 380 kVA; the best plan leaves one 250 for the medium-tier need: 250/380 of its 500.
+    return Instance(
+        needs=[
+            N("CRITICAL", "POWER-KVA", 880, tier="critical", people=1_000),
+            N("HIGH", "POWER-KVA", 1_000, tier="high", people=800),
+            N("MEDIUM", "POWER-KVA", 380, tier="medium", people=500),
+        ],
+        pledges=[
+            P("T630", "POWER-KVA", 2, factor=630, integer=True),
+            P("T250", "POWER-KVA", 4, factor=250, integer=True),
+        ],
+    )
+
+
+def wasteful_start(block: FlowBlock) -> Rounded:
+    """Both 630s to the critical need, the 250s in need order: the high-tier need gets all four."""
+    units = np.zeros(block.n_arcs)
+    for arc in range(block.n_arcs):
+        need, size = block.arc_need[arc], block.factor[block.arc_pledge[arc]]
+        if need == 0 and size == 630:  # CRITICAL sorts first
+            units[arc] = 2
+        if need == 1 and size == 250:  # HIGH
+            units[arc] = 4
+    return Rounded(units=units, tier_values=block_tier_values(block, units), method="greedy")
+
+
+def test_the_substations_get_the_patterns_that_waste_least() -> None:
+    block = only_block(substations())
+    model = pattern_model(block)
+    assert model is not None
+    start = wasteful_start(block)
+    assert start.tier_values.tolist() == [1_000.0, 800.0, 0.0, 0.0]
+    plan = pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    assert plan.method == "patterns"
+    assert plan.tier_values == pytest.approx([1_000.0, 800.0, 500 * 250 / 380, 0.0])
+    # Its stages proved it: no plan of these transformers serves the medium tier more.
+    assert plan.stage_bounds is not None
+    assert plan.stage_bounds.for_plan(plan.tier_values)[:3] == pytest.approx(plan.tier_values[:3])
+    brought = np.bincount(block.arc_need, weights=plan.units * block.factor[block.arc_pledge], minlength=3)
+    assert brought.tolist() == [880.0, 1_130.0, 250.0]
+
+
+def test_a_block_with_loose_units_or_many_sizes_has_no_patterns() -> None:
+    loose = Instance(
+        needs=[N("A", "WATER-L", 900)],
+        pledges=[P("DRUM", "WATER-L", 2, factor=200, integer=True), P("LOOSE", "WATER-L", 500)],
+    )
+    assert pattern_model(only_block(loose)) is None
+    many = Instance(
+        needs=[N("A", "WATER-L", 900)],
+        pledges=[P(f"S{size}", "WATER-L", 2, factor=size, integer=True) for size in (100, 200, 300, 400, 500)],
+    )
+    assert pattern_model(only_block(many)) is None
+
+
+@st.composite
+def few_size_blocks(draw: st.DrawFn, *, deadlines: bool) -> Instance:
+    """Random needs (several tiers) and whole packs of two or three sizes from two hubs; with ``deadlines``,
+    some needs are out of reach of the far hub."""
+    sizes = draw(st.lists(st.sampled_from([100, 250, 400, 630, 1_000]), min_size=2, max_size=3, unique=True))
+    needs = [
+        N(f"N{i}", "POWER-KVA", draw(st.sampled_from([120, 380, 500, 880, 1_000, 1_600, 2_500])),
+          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)),
+          deadline=T0 + dt.timedelta(days=2) if deadlines and draw(st.booleans()) else None)
+        for i in range(draw(st.integers(1, 7)))
+    ]
+    pledges = [
+        P(f"P{j}", "POWER-KVA", draw(st.integers(1, 4)), factor=draw(st.sampled_from(sizes)), integer=True,
+          hub=draw(st.integers(0, 1)))
+        for j in range(draw(st.integers(1, 6)))
+    ]
+    return Instance(needs=needs, pledges=pledges, transit=[[1, 3], [3, 1]])
+
+
+def feasible(block: FlowBlock, units: np.ndarray) -> bool:
+    used = np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size)
+    return bool(np.all(units >= 0) and np.all(units == np.rint(units)) and np.all(used <= block.units + 1e-9))
+
+
+@settings(max_examples=60, deadline=None)
+@given(few_size_blocks(deadlines=False))
+def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit_optimum(instance: Instance) -> None:
+    block, optimum, _ = exact(instance)
+    model = pattern_model(block)
+    assert model is not None
+    start = greedy_round(block, solve_flow_block(block).amount)
+    plan = pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    assert feasible(block, plan.units)
+    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert plan.stage_bounds is not None
+    bound = plan.stage_bounds.for_plan(optimum)
+    assert np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(few_size_blocks(deadlines=True))
+def test_the_pattern_stages_bound_every_plan_and_never_return_a_worse_one(instance: Instance) -> None:
+    if not blocks_and_models(instance):
+        return  # every pledge out of reach of every need
+    block, optimum, _ = exact(instance)
+    model = pattern_model(block)
+    assert model is not None
+    start = greedy_round(block, solve_flow_block(block).amount)
+    plan = pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    assert feasible(block, plan.units)
+    assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
+    # Never worse than its start, tier by tier from the first (lexicographic); and the proved optimum is
+    # within every bound that applies to it.
+    for t in range(4):
+        if not np.isclose(plan.tier_values[t], start.tier_values[t], rtol=1e-9, atol=1e-9):
+            assert plan.tier_values[t] > start.tier_values[t]
+            break
+    assert plan.stage_bounds is not None
+    bound = plan.stage_bounds.for_plan(optimum)
+    assert np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(few_size_blocks(deadlines=True), st.data())
+def test_any_whole_plan_is_a_pattern_per_need_with_the_same_coverage(instance: Instance, data: st.DataObject) -> None:
+    if not blocks_and_models(instance):
+        return
+    block = only_block(instance)
+    model = pattern_model(block)
+    assert model is not None
+    # A random whole plan within the pledges' units.
+    units = np.zeros(block.n_arcs)
+    left = block.units.copy()
+    for arc in data.draw(st.permutations(range(block.n_arcs))):
+        p = block.arc_pledge[arc]
+        take = data.draw(st.integers(0, int(left[p])))
+        units[arc], left[p] = take, left[p] - take
+    plan = Rounded(units=units, tier_values=block_tier_values(block, units))
+    chosen = _start(block, model, plan)
+    assert np.all(np.bincount(model.need, weights=chosen, minlength=block.needs.size) <= 1)
+    coverage = np.bincount(model.need, weights=chosen * model.coverage, minlength=block.needs.size)
+    brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
+    assert coverage == pytest.approx(np.minimum(brought / block.demand, 1.0))
