@@ -169,7 +169,8 @@ def test_a_descent_also_starts_from_the_rounding_that_serves_the_most_people() -
     block, optimum, _ = exact(instance)
     flow = solve_flow_block(block)
     plan, candidates = _round(block, flow, None, 1e-3, transit_of(block, flow.amount / block.factor[block.arc_pledge]))
-    roundings = [c for c in candidates if c.method != "descent"]
+    # The roundings of the LP (the pattern LP's, which reaches the optimum here on its own, set aside).
+    roundings = [c for c in candidates if c.method not in ("descent", "patterns-lp")]
     best = roundings[0]
     for candidate in roundings[1:]:
         if lex_better(candidate.tier_values, best.tier_values):
@@ -179,7 +180,8 @@ def test_a_descent_also_starts_from_the_rounding_that_serves_the_most_people() -
     assert most.tier_values[0] < 4.0
     assert most.tier_values.sum() > best.tier_values.sum()
     assert max(d.tier_values[1] for d in size_descents(block, best.units)) == pytest.approx(1.25)
-    assert plan.method == "descent"
+    descents = [c for c in candidates if c.method == "descent"]
+    assert any(d.tier_values.tolist() == pytest.approx(optimum.tolist()) for d in descents)
     assert plan.tier_values.tolist() == pytest.approx(optimum.tolist())
     assert optimum.tolist() == pytest.approx([4.0, 5 / 3, 0.0, 0.0])
 

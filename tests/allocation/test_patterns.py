@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
-from aidpack.allocation.patterns import _start, pattern_model, pattern_round
+from aidpack.allocation.patterns import _start, engine_patterns, pattern_lp_round, pattern_model, pattern_round
 from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
@@ -164,3 +165,60 @@ def test_any_whole_plan_is_a_pattern_per_need_with_the_same_coverage(instance: I
     coverage = np.bincount(model.need, weights=chosen * model.coverage, minlength=block.needs.size)
     brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
     assert coverage == pytest.approx(np.minimum(brought / block.demand, 1.0))
+
+
+def test_the_first_pass_rounds_each_stage_of_the_pattern_lp_to_whole_patterns() -> None:
+    # No branch and bound: the substations' LP chooses whole patterns already, and they are the optimum.
+    block = only_block(substations())
+    model = pattern_model(block)
+    assert model is not None
+    plan = pattern_lp_round(block, model, OPTIMAL)
+    assert plan.method == "patterns-lp"
+    assert plan.tier_values == pytest.approx([1_000.0, 800.0, 500 * 250 / 380, 0.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(few_size_blocks(deadlines=True))
+def test_the_lp_rounded_patterns_are_a_whole_plan_within_the_pledges(instance: Instance) -> None:
+    if not blocks_and_models(instance):
+        return
+    block = only_block(instance)
+    model = pattern_model(block)
+    assert model is not None
+    plan = pattern_lp_round(block, model, OPTIMAL)
+    assert feasible(block, plan.units)
+    assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
+
+
+def test_engine_patterns_are_for_blocks_with_no_more_patterns_than_arcs() -> None:
+    # Three needs reached by two pledges (6 arcs) have 18 patterns: the arc MIP is the smaller model.
+    block = only_block(substations())
+    assert pattern_model(block) is not None
+    assert engine_patterns(block) is None
+
+
+def test_with_no_time_for_highs_the_first_pass_reaches_the_whole_unit_optimum_of_a_transformer_block() -> None:
+    # Six 630 kVA transformers at one hub, two 250 kVA at another; three 1,000 kVA needs and two small ones.
+    # Without the pattern LP, the roundings of the first pass serve the medium tier 465.1 people; the optimum
+    # (HiGHS's arc MIP, solved to the end) serves 502.4.
+    instance = Instance(
+        needs=[
+            N("N0", "POWER-KVA", 380, tier="medium", people=104, region=0),
+            N("N1", "POWER-KVA", 1_000, tier="high", people=216, region=1),
+            N("N2", "POWER-KVA", 1_000, tier="medium", people=311, region=0),
+            N("N3", "POWER-KVA", 120, tier="medium", people=123, region=1),
+            N("N4", "POWER-KVA", 1_000, tier="high", people=233, region=1),
+        ],
+        pledges=[
+            P("P0", "POWER-KVA", 1, factor=630, integer=True, hub=0),
+            P("P1", "POWER-KVA", 1, factor=630, integer=True, hub=0),
+            P("P2", "POWER-KVA", 2, factor=630, integer=True, hub=0),
+            P("P3", "POWER-KVA", 2, factor=250, integer=True, hub=1),
+            P("P4", "POWER-KVA", 2, factor=630, integer=True, hub=0),
+        ],
+        transit=[[1, 3], [3, 1]],
+    )
+    _, optimum, _ = exact(instance)
+    assert optimum == pytest.approx([0.0, 449.0, 502.421053, 0.0])
+    plan = allocate(instance.problem(), SolveOptions(integer_budget=0.0))
+    assert plan.tier_served == pytest.approx(optimum)

@@ -38,7 +38,7 @@ from aidpack.allocation.flow import (
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.packs import descend, one_pack_size, pack_flow, size_descents
-from aidpack.allocation.patterns import pattern_model, pattern_round
+from aidpack.allocation.patterns import engine_patterns, pattern_lp_round, pattern_round
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
@@ -379,6 +379,8 @@ def _round(
         lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)
         if not bool(size_classes(block)[1].all()) else None,
         lambda: greedy_round(block, flow.amount, previous),
+        # A block of a few whole pack sizes: its pattern LP, stage by stage, rounded to whole patterns.
+        lambda: pattern_lp_round(block, patterns, SolveOptions()) if (patterns := engine_patterns(block)) else None,
     ]
     candidates: list[Rounded] = []
     for rounding in roundings:
@@ -510,8 +512,8 @@ def _solve_flow(
             start = _mip_start(stage)
             # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
             # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
-            patterns = pattern_model(stage.block)
-            if patterns is not None and patterns.need.size <= stage.block.n_arcs:
+            patterns = engine_patterns(stage.block)
+            if patterns is not None:
                 better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
                                        slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options))
             else:

@@ -70,9 +70,9 @@ class PatternModel:
     reach_units: FloatArray
 
 
-def pattern_model(block: FlowBlock) -> PatternModel | None:
+def pattern_model(block: FlowBlock, max_patterns: int = MAX_PATTERNS) -> PatternModel | None:
     """The block's patterns, or None where they do not suit it (a divisible pledge, more than ``MAX_SIZES``
-    sizes, needs too large against the smallest size)."""
+    sizes, needs too large against the smallest size, more than ``max_patterns`` patterns)."""
     if block.n_arcs == 0 or not bool(block.integer.all()):
         return None
     sizes = np.unique(block.factor)
@@ -87,6 +87,7 @@ def pattern_model(block: FlowBlock) -> PatternModel | None:
     if int(combinations.max(initial=0)) > MAX_COMBINATIONS_PER_NEED or int(combinations.sum()) > 4 * MAX_PATTERNS:
         return None
     needs, counts = [], []
+    found = 0
     for n in np.flatnonzero(caps.sum(axis=1) > 0).tolist():
         grid = np.indices(tuple((caps[n] + 1).tolist())).reshape(sizes.size, -1).T
         total = grid @ sizes
@@ -95,16 +96,24 @@ def pattern_model(block: FlowBlock) -> PatternModel | None:
         keep = (total > 0) & ~needless
         needs.append(np.full(int(keep.sum()), n, dtype=np.int64))
         counts.append(grid[keep])
+        found += int(keep.sum())
+        if found > max_patterns:
+            return None
     if not needs:
         return None
     need = np.concatenate(needs)
-    if need.size > MAX_PATTERNS:
-        return None
     count = np.concatenate(counts).astype(np.int64)
     coverage = np.minimum(count @ sizes / block.demand[need], 1.0)
     units = np.bincount(size_of, weights=block.units, minlength=sizes.size).astype(np.float64)
     reach_size, reach_needs, reach_units = _reach_rows(block, size_of, sizes.size)
     return PatternModel(sizes, size_of, units, need, count, coverage, reach_size, reach_needs, reach_units)
+
+
+def engine_patterns(block: FlowBlock) -> PatternModel | None:
+    """The block's patterns where the engine uses them: no more patterns than the block has arcs. A block of a
+    few arcs to large needs has many patterns and a small arc MIP, which HiGHS solves faster (the 1e5 bench: a
+    35-arc block of 954 patterns, proved by the arc MIP in 0.07 s, not by the pattern MIP in 0.27 s)."""
+    return pattern_model(block, max_patterns=min(block.n_arcs, MAX_PATTERNS))
 
 
 def _reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> tuple[IntArray, BoolArray, FloatArray]:
@@ -164,6 +173,19 @@ def pattern_round(
                    stage_bounds=bounds)
 
 
+def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOptions) -> Rounded:
+    """A rounding of the block for the first pass: each tier stage's pattern LP rounded to whole patterns
+    (no branch and bound, no time limit: milliseconds for a block of a few hundred needs), the patterns then
+    given pledges as in :func:`pattern_round`. Whatever HiGHS's MIP later gets done in its time, the plan has
+    this (the 1e5 scarce scenario's transformer block: 125,652 high-tier people, HiGHS's proved optimum, where
+    the other roundings reach 123,979)."""
+    values = block.people[model.need] * model.coverage
+    _, _, chosen = _solve(block, model, values, block.tier[model.need], np.zeros(model.need.size), np.inf,
+                          options, None, mip=False)
+    plan = greedy_repair(block, _assign(block, model, chosen))
+    return Rounded(units=plan.units, tier_values=plan.tier_values, method="patterns-lp")
+
+
 def _with_bounds(plan: Rounded, bounds: StageBounds) -> Rounded:
     return Rounded(plan.units, plan.tier_values, plan.gap, plan.method, stage_bounds=bounds,
                    transit_bound=plan.transit_bound)
@@ -198,10 +220,12 @@ def _solve(
     deadline: float,
     options: SolveOptions,
     slack: FloatArray | None,
+    mip: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The pattern MIP's tier stages, critical first, each tier held at what it reached (relative tolerance
     of SPEC §4) for the next: per tier, the bound its stage proved and the row it was held at; and the plan
-    of the last stage that found one (``start`` when none did)."""
+    of the last stage that found one (``start`` when none did). Without ``mip``, each stage's plan is its LP
+    relaxation rounded (:func:`_rounded_relaxation`), with no branch and bound."""
     n_patterns, n_needs, n_sizes = model.need.size, block.needs.size, model.sizes.size
     pattern_of = np.arange(n_patterns)
     # Rows: one pattern per need; each size's units; Hall's rows on reach (see PatternModel).
@@ -239,23 +263,26 @@ def _solve(
             solution = rounded
         # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
         stage_bound[tier] = relaxed_bound
-        given = highspy.HighsSolution()
-        given.col_value = list(solution)
-        given.value_valid = True
-        h.setSolution(given)
-        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01) if position == len(stages) - 1
-                         else max(remaining - (time.perf_counter() - stage_started), 0.01))
-        with quiet_stdout():
-            h.run()
-        status = map_status(h.getModelStatus())
-        info = h.getInfo()
-        if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
-            # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
+        if mip:
+            given = highspy.HighsSolution()
+            given.col_value = list(solution)
+            given.value_valid = True
+            h.setSolution(given)
+            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01) if position == len(stages) - 1
+                             else max(remaining - (time.perf_counter() - stage_started), 0.01))
+            with quiet_stdout():
+                h.run()
+            status = map_status(h.getModelStatus())
+            info = h.getInfo()
+            if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
+                # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
+                break
+            solution = np.rint(np.asarray(h.getSolution().col_value, dtype=np.float64))
+            if np.isfinite(info.mip_dual_bound):
+                stage_bound[tier] = min(stage_bound[tier], -float(info.mip_dual_bound))
+        elif rounded is None:
             break
-        solution = np.rint(np.asarray(h.getSolution().col_value, dtype=np.float64))
         value = float(-cost @ solution)
-        if np.isfinite(info.mip_dual_bound):
-            stage_bound[tier] = min(stage_bound[tier], -float(info.mip_dual_bound))
         stage_bound[tier] = max(stage_bound[tier], value)
         in_tier = np.flatnonzero(tiers == tier).astype(np.int32)
         held[tier] = hold_bound(value, options.hold_tolerance)
@@ -357,4 +384,4 @@ def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray) -> FloatA
     return units
 
 
-__all__ = ["PatternModel", "pattern_model", "pattern_round"]
+__all__ = ["PatternModel", "engine_patterns", "pattern_lp_round", "pattern_model", "pattern_round"]
