@@ -212,3 +212,12 @@ def test_highs_starts_from_a_rounding_of_the_lp_not_from_a_descents_local_optimu
     assert _mip_start(stage) is rounding
     stage.rounded = rounding
     assert _mip_start(stage) is rounding
+
+
+def test_a_descent_that_is_enough_ends_the_search() -> None:
+    # The caller stops the descents once one reaches the LP's tiers; the other starts are not descended.
+    block = only_block(one_bladder())
+    start = np.zeros(block.n_arcs)
+    also = [np.eye(block.n_arcs)[0]]
+    assert len(size_descents(block, start, also=also)) > 1
+    assert len(size_descents(block, start, also=also, enough=lambda plan: True)) == 1

@@ -18,7 +18,7 @@ of this optimum by up to 17 % of a tier in a block of 390 needs and 5,000-litre 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -116,7 +116,12 @@ def pack_flow(
 
 
 def size_descents(
-    block: FlowBlock, start: FloatArray, previous: FloatArray | None = None, *, also: Sequence[FloatArray] = ()
+    block: FlowBlock,
+    start: FloatArray,
+    previous: FloatArray | None = None,
+    *,
+    also: Sequence[FloatArray] = (),
+    enough: Callable[[Rounded], bool] | None = None,
 ) -> list[Rounded]:
     """Plans improved by coordinate descent over the block's pack sizes, from ``start`` (pledge units per arc,
     whole where indivisible), from packs placed where they fit whole (:meth:`_Descent.fit_first`, a start
@@ -127,14 +132,19 @@ def size_descents(
     still lack), largest size first, then, where some pledges are divisible, their flow given the packs
     (:func:`aidpack.allocation.rounding.refine_fine`); rounds go on while they improve the plan (tiers, then
     transit), at most ``DESCENT_ROUNDS``. Each step is exact given the rest, so no round makes the plan
-    worse."""
+    worse. A descent whose plan is ``enough`` (for the caller: the LP's tiers) ends the search."""
     descent = _Descent(block, previous)
     found = [descent.run(start)]
     tried = [start]
-    for other in [descent.fit_first(), *also]:
+    if enough is not None and enough(found[0]):
+        return found
+    for make in (descent.fit_first, *(lambda units=units: units for units in also)):
+        other = make()
         if not any(np.array_equal(other, units) for units in [*tried, *(f.units for f in found)]):
             tried.append(other)
             found.append(descent.run(other))
+            if enough is not None and enough(found[-1]):
+                break
     return found
 
 
