@@ -222,3 +222,13 @@ def test_with_no_time_for_highs_the_first_pass_reaches_the_whole_unit_optimum_of
     assert optimum == pytest.approx([0.0, 449.0, 502.421053, 0.0])
     plan = allocate(instance.problem(), SolveOptions(integer_budget=0.0))
     assert plan.tier_served == pytest.approx(optimum)
+
+
+def test_many_small_whole_units_against_large_needs_make_no_patterns() -> None:
+    # 2,000,000 blankets in bales of 1, 2, 5 and 10 for needs of 1,000,000: 1e22 combinations per need (beyond
+    # 64-bit integers, so counted in floats), and the block is left to the other roundings.
+    instance = Instance(
+        needs=[N(f"CAMP-{i}", "BLANKET", 1_000_000) for i in range(3)],
+        pledges=[P(f"BALE-{size}", "BLANKET", 2_000_000 // size, factor=size, integer=True) for size in (1, 2, 5, 10)],
+    )
+    assert pattern_model(only_block(instance)) is None

@@ -83,8 +83,9 @@ def pattern_model(block: FlowBlock, max_patterns: int = MAX_PATTERNS) -> Pattern
     reach = np.zeros((block.needs.size, sizes.size))
     np.add.at(reach, (block.arc_need, size_of[block.arc_pledge]), block.units[block.arc_pledge])
     caps = np.minimum(reach, np.ceil(block.demand[:, None] / sizes[None, :] - _TOL)).astype(np.int64)
-    combinations = np.prod(caps + 1, axis=1)
-    if int(combinations.max(initial=0)) > MAX_COMBINATIONS_PER_NEED or int(combinations.sum()) > 4 * MAX_PATTERNS:
+    # In floats: a block of 10,000 one-blanket units to large needs would overflow 64-bit integers here.
+    combinations = np.prod((caps + 1).astype(np.float64), axis=1)
+    if float(combinations.max(initial=0.0)) > MAX_COMBINATIONS_PER_NEED or float(combinations.sum()) > 4 * MAX_PATTERNS:
         return None
     needs, counts = [], []
     found = 0
