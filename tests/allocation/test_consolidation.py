@@ -14,7 +14,7 @@ from aidpack.allocation.fairness import allocate_fair
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
 from aidpack.allocation.rounding import block_tier_values, greedy_repair, greedy_round, transit_of
 from aidpack.allocation.solve import SolveOptions
-from tests.allocation.builders import Instance, N, P, only_block
+from tests.allocation.builders import Instance, N, P, only_block, previous_of
 from tests.allocation.test_bounds import mixed_blocks
 
 
@@ -172,3 +172,17 @@ def test_units_consolidation_frees_go_to_needs_still_short(instance: Instance) -
         assert transit_of(block, result) <= transit_of(block, plan) + 1e-9
     if result is not plan:
         assert np.array_equal(greedy_repair(block, result).units, result)
+
+
+def test_a_re_plan_keeps_its_lines_for_what_highs_transit_stage_would_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first plan had no time for HiGHS's transit stage (and here no consolidation): the second village gets 450
+    # loose litres where the spare tanker would travel a 450th of the unit-days. Given time, a fresh plan sends the
+    # tanker. A re-plan with nothing changed keeps the litres: donors are preparing them, and the tiers are the same.
+    monkeypatch.setattr(blocks, "fewer_unit_days", lambda block, units: units)
+    problem = two_villages().problem()
+    first = allocate(problem, SolveOptions(workers=1, integer_budget=0.0))
+    assert sent(problem.pledge_refs, first) == [("TANKER", 1.0), ("LOOSE", 450.0)]
+    assert sent(problem.pledge_refs, allocate(problem, SolveOptions(workers=1))) == [("TANKER", 1.0), ("TANKER", 1.0)]
+    again = allocate(problem, SolveOptions(workers=1), previous_of(first))
+    assert sent(problem.pledge_refs, again) == sent(problem.pledge_refs, first)
+    assert again.figures["moved_units"] == 0.0
