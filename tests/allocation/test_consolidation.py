@@ -12,7 +12,7 @@ from aidpack.allocation.consolidation import consolidate, fewer_unit_days
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
-from aidpack.allocation.rounding import block_tier_values, greedy_repair, greedy_round, transit_of
+from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_repair, greedy_round, mip_round, transit_of
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import Instance, N, P, only_block, previous_of
 from tests.allocation.test_bounds import mixed_blocks
@@ -186,3 +186,20 @@ def test_a_re_plan_keeps_its_lines_for_what_highs_transit_stage_would_save(monke
     again = allocate(problem, SolveOptions(workers=1), previous_of(first))
     assert sent(problem.pledge_refs, again) == sent(problem.pledge_refs, first)
     assert again.figures["moved_units"] == 0.0
+
+
+@pytest.mark.parametrize(("transit_tie", "kept"), [(0.0, False), (1e-3, False), (np.inf, True)])
+def test_highs_replaces_a_plan_serving_the_tiers_as_well_only_for_what_its_transit_tie_allows(
+    transit_tie: float, kept: bool
+) -> None:
+    # The incumbent covers the second village with 450 loose litres; HiGHS's plan sends the spare tanker, the same
+    # people served and far fewer unit-days. A re-plan's kept lines (an infinite tie) stay all the same.
+    block = only_block(two_villages())
+    loose, tanker = (block.factor[block.arc_pledge] == 1.0), (block.factor[block.arc_pledge] > 1.0)
+    units = np.where(tanker & (block.arc_need == 0), 1.0, 0.0) + np.where(loose & (block.arc_need == 1), 450.0, 0.0)
+    incumbent = Rounded(units=units, tier_values=block_tier_values(block, units), method="kept")
+    result = mip_round(block, solve_flow_block(block).amount, incumbent, budget=5.0, options=SolveOptions(),
+                       transit_tie=transit_tie)
+    assert result.tier_values.tolist() == incumbent.tier_values.tolist()
+    assert (result.method == "kept") == kept
+    assert (transit_of(block, result.units) < transit_of(block, units) / 10) == (not kept)

@@ -785,9 +785,10 @@ def _keeps(stage: _Stage1) -> bool:
 
 
 def _transit_tie(stage: _Stage1, options: SolveOptions) -> float:
-    """The share of unit-days a plan must save to replace the block's plan: the final gap while it is a
-    re-plan's kept lines (plans of equal merit keep them), else any saving counts."""
-    return options.final_gap if _keeps(stage) else 0.0
+    """The share of unit-days a HiGHS plan serving the tiers as well must save to replace the block's plan:
+    none can replace a re-plan's kept lines (HiGHS's time-limited stages find, in a re-plan started from them,
+    unit-days the first plan had no time for; see :func:`_transit_phase`), any saving counts otherwise."""
+    return np.inf if _keeps(stage) else 0.0
 
 
 def _tighten_bounds(

@@ -156,8 +156,8 @@ def pattern_round(
 ) -> Rounded:
     """The block's lexicographic whole-unit plan by its pattern MIP (HiGHS, within ``budget`` seconds, started
     from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
-    re-plan's kept lines unless the new plan travels less by more than ``transit_tie``). Either way the
-    result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
+    re-plan's kept lines unless the new plan travels less by more than ``transit_tie``, never at infinity).
+    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     values = block.people[model.need] * model.coverage
     tiers = block.tier[model.need]
@@ -168,7 +168,8 @@ def pattern_round(
     if lex_better(incumbent.tier_values, improved.tier_values, slack=slack):
         return _with_bounds(incumbent, bounds)
     tied = not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
-    if tied and transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie):
+    if tied and (transit_tie == np.inf
+                 or transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)):
         return _with_bounds(incumbent, bounds)
     return Rounded(units=improved.units, tier_values=improved.tier_values, method="patterns",
                    stage_bounds=bounds)

@@ -302,8 +302,8 @@ def mip_round(
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
     ``fixed_tiers``: HiGHS holds the tiers there (people) and minimises transit alone (see :func:`solve_block`).
     ``transit_tie`` (a re-plan's kept lines): on tied tiers, HiGHS's plan replaces the incumbent only when it
-    saves more than this share of its unit-days. ``also``: arcs a restricted MIP keeps besides its own (the
-    other roundings' arcs).
+    saves more than this share of its unit-days (never, at infinity). ``also``: arcs a restricted MIP keeps
+    besides its own (the other roundings' arcs).
     """
     if block.n_arcs <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
@@ -344,7 +344,8 @@ def mip_round(
     # A re-plan's kept lines stay on tied tiers unless HiGHS's plan travels less by more than ``transit_tie``.
     tied = kept is improved and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
     if transit_tie > 0 and tied and (
-        transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)
+        transit_tie == np.inf
+        or transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)
     ):
         kept = incumbent
     stage_bounds, transit_bound = None, None
