@@ -382,6 +382,7 @@ def _round(
         # A block of a few whole pack sizes: its pattern LP, stage by stage, rounded to whole patterns.
         lambda: pattern_lp_round(block, patterns, SolveOptions()) if (patterns := engine_patterns(block)) else None,
     ]
+
     def reaches_lp(candidate: Rounded) -> bool:
         """The LP's tiers and transit in whole units: no other rounding can do better."""
         reached = float(tier_gaps(flow.tier_values, candidate.tier_values).max(initial=0.0)) == 0.0
@@ -514,21 +515,21 @@ def _solve_flow(
             if share < MIN_MIP_SECONDS / 2:
                 return
             started = time.perf_counter()
-            # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
-            # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
-            # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
-            # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
-            also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
             start = _mip_start(stage)
             # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
             # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
             patterns = engine_patterns(stage.block)
             if patterns is not None:
                 better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
-                                       slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options))
+                                       slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
             else:
+                # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
+                # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
+                # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
+                # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
+                also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
                 better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
-                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage, options), also=also)
+                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage), also=also)
             if better.method in ("mip", "restricted-mip", "patterns"):
                 # HiGHS's plan, its stages stopped at their gaps: each pack size solved again given the others (the
                 # demo's generator block: 117 more high-tier people in 0.02 s).
@@ -720,7 +721,7 @@ def _transit_phase(
         hold = transit_hold(stage.block, stage.rounded.tier_values)
         better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
                                                    options=options, by_hub=True, fixed_tiers=hold,
-                                                   transit_tie=_transit_tie(stage, options)))
+                                                   transit_tie=_transit_tie(stage)))
         # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
         # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap).
         if better_plan(stage.block, better, stage.rounded, rel=EXACT) and (
@@ -784,7 +785,7 @@ def _keeps(stage: _Stage1) -> bool:
             and np.array_equal(stage.rounded.units, stage.kept.units))
 
 
-def _transit_tie(stage: _Stage1, options: SolveOptions) -> float:
+def _transit_tie(stage: _Stage1) -> float:
     """The share of unit-days a HiGHS plan serving the tiers as well must save to replace the block's plan:
     none can replace a re-plan's kept lines (HiGHS's time-limited stages find, in a re-plan started from them,
     unit-days the first plan had no time for; see :func:`_transit_phase`), any saving counts otherwise."""

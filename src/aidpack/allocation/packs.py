@@ -138,8 +138,7 @@ def size_descents(
     tried = [start]
     if enough is not None and enough(found[0]):
         return found
-    for make in (descent.fit_first, *(lambda units=units: units for units in also)):
-        other = make()
+    for other in [descent.fit_first(), *also]:
         if not any(np.array_equal(other, units) for units in [*tried, *(f.units for f in found)]):
             tried.append(other)
             found.append(descent.run(other))

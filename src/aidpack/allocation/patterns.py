@@ -298,11 +298,11 @@ def _rounded_relaxation(
     n_needs: int,
 ) -> tuple[FloatArray | None, float]:
     """The stage's LP relaxation optimum (people: a bound on the stage; inf when the LP fails), and a whole plan
-    from it: the needs whose pattern the LP chose whole keep it, the
-    few it splits (a basic solution splits at most one need per size and hold row) take, earliest tier and most
-    people first, their best pattern that the units left allow; None when the LP fails or the plan misses a
-    hold. HiGHS's own heuristics, started from the stage before's plan, can take seconds to find as much (the
-    core scenario's transformer block: 0.9 s for its medium tier)."""
+    from it: the needs whose pattern the LP chose whole keep it; the few it splits (a basic solution has about as
+    many split needs as binding size, Hall and hold rows) take, earliest tier and most people first, their best
+    pattern that the units left allow. The plan is None when the LP fails or the plan misses a hold. HiGHS's own
+    heuristics, started from the stage before's plan, can take seconds to find as much (the core scenario's
+    transformer block: 0.9 s for its medium tier)."""
     h.setOptionValue("solve_relaxation", True)
     # HiGHS's LP solver measures its time limit on the instance's clock, which runs on from the stages before.
     limit = float(cast(float, h.getOptionValue("time_limit")[1]))
@@ -325,10 +325,10 @@ def _rounded_relaxation(
     open_needs = np.flatnonzero(split & ~taken)
     share = np.bincount(model.need, weights=relaxed * values, minlength=n_needs)
     for n in open_needs[np.lexsort((open_needs, -share[open_needs], _need_tier(model, tiers, n_needs)[open_needs]))]:
-        options = np.flatnonzero(model.need == n)
+        choices = np.flatnonzero(model.need == n)
         rows = np.flatnonzero(model.reach_needs[:, n])
-        fits = options[np.all(model.counts[options] <= left + 1e-9, axis=1)
-                       & np.all(model.counts[options][:, model.reach_size[rows]] <= reach_left[rows] + 1e-9, axis=1)]
+        fits = choices[np.all(model.counts[choices] <= left + 1e-9, axis=1)
+                       & np.all(model.counts[choices][:, model.reach_size[rows]] <= reach_left[rows] + 1e-9, axis=1)]
         if fits.size:
             best = int(fits[np.argmax(values[fits])])
             chosen[best] = 1.0
