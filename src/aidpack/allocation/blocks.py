@@ -102,6 +102,10 @@ TRANSIT_MIP_ARCS = 6_000
 SPLIT_ARCS = 50_000
 #: Rounding an indivisible block costs about this many times its flow (the weight of the split).
 ROUNDING_WEIGHT = 3.0
+#: A block that still loses more than this share of the plan's bound in the first tier the plan is short of, after
+#: HiGHS's MIP, gets a second round of ``EXTEND_SECONDS`` (see :func:`_to_extend`): ten times the tier gap.
+EXTEND_LOSS = 1e-3
+EXTEND_SECONDS = 2.0
 #: The largest block whose whole-unit bound the engine computes (see :func:`_tighten_bounds`).
 WHOLE_UNIT_BOUND_ARCS = 20_000
 
@@ -481,104 +485,18 @@ def _solve_flow(
         and float(tier_gaps(s.outcome.tier_bound, s.rounded.tier_values)[short].max(initial=0.0)) > options.tier_gap
     ]
     if candidates:
-        # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
-        # own deadline.
-        candidates = _mip_order(candidates, short)
-        slacks = _slack_shares(candidates, budget_left)
-        budget = integer_end - time.perf_counter()
-        phase_end = integer_end
-        total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
-        large_cap = large_mip_seconds(len(edges))
-        if large_cap < MIN_MIP_SECONDS:
-            # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
-            # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
-            candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS]
-
-        # HiGHS's search within a fraction of a second depends much on its random seed (1.5e6 bench, seed 9, a
-        # transformer block in 0.5 s: 336,802 medium-tier people with one seed, none gained with the next). Where
-        # fewer blocks than threads go to HiGHS, the idle threads run the first blocks again with other seeds,
-        # in the same time; each block keeps the better plan, its first seed's on ties.
-        tasks = [(stage, options.seed) for stage in candidates]
-        tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
-                  for k in range(max(workers - len(candidates), 0) if candidates else 0)]
-        attempts: dict[int, list[_Attempt]] = {}
-
-        def second(task: tuple[_Stage1, int]) -> None:
-            stage, seed = task
-            if stage.rounded is None or stage.amount is None:
-                return
-            remaining = phase_end - time.perf_counter()
-            share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
-            if stage.block.n_arcs > LARGE_MIP_ARCS:
-                share = min(share, large_cap)
-            share = min(max(share, MIN_MIP_SECONDS), remaining)
-            if share < MIN_MIP_SECONDS / 2:
-                return
-            started = time.perf_counter()
-            start = _mip_start(stage)
-            # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
-            # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
-            patterns = engine_patterns(stage.block)
-            if patterns is not None:
-                better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
-                                       slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
-            else:
-                # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
-                # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
-                # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
-                # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
-                also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
-                better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
-                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage), also=also)
-            if better.method in ("mip", "restricted-mip", "patterns"):
-                # HiGHS's plan, its stages stopped at their gaps: each pack size solved again given the others (the
-                # demo's generator block: 117 more high-tier people in 0.02 s).
-                polished = descend(stage.block, better.units)
-                if better_plan(stage.block, polished, better):
-                    better = replace(better, units=polished.units, tier_values=polished.tier_values)
-            attempts.setdefault(id(stage), []).append(_Attempt(seed, better, start, share,
-                                                               time.perf_counter() - started))
-
-        _for_each(second, tasks, workers)
-        for stage in candidates:
-            tried = sorted(attempts.get(id(stage), []), key=lambda attempt: attempt.seed)
-            if not tried or stage.rounded is None:
-                continue
-            better, start, share = tried[0].plan, tried[0].start, tried[0].share
-            for other in tried[1:]:
-                if better_plan(stage.block, other.plan, better, slack=slacks[id(stage)]):
-                    better = other.plan
-            stage.candidates.append(better)
-            # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
-            # would find those unit-days and move lines).
-            if start is stage.rounded or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)]):
-                stage.outcome.units = better.units
-                stage.outcome.method = better.method
-                stage.rounded = better
-            if better.stage_bounds is not None:
-                # HiGHS solved the whole block's lexicographic MIP: a tighter bound (for a plan that serves the
-                # earlier tiers as well as HiGHS held them; see rounding.StageBounds).
-                stage.unproved_bound = stage.outcome.tier_bound
-                stage.outcome.tier_bound = np.minimum(stage.outcome.tier_bound,
-                                                      better.stage_bounds.for_plan(better.tier_values))
-            stage.outcome.log.append({
-                "capability": problem.capabilities[stage.block.capability], "stage": better.method,
-                "seconds": round(max(attempt.seconds for attempt in tried), 4), "budget": round(share, 3),
-                "seeds": len(tried),
-                "gap": float(tier_gaps(stage.outcome.tier_bound, better.tier_values).max(initial=0.0)),
-            })
-        # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
-        # restricted MIP that gains a few high-tier people in a block of generators may lose thousands of
-        # low-tier ones there that the plan's high-tier gap can afford to keep).
-        _choose_roundings(stage1, options.tier_gap)
-        for stage in candidates:
-            # HiGHS's bounds hold for the plan now chosen as far as it serves the earlier tiers as well as
-            # HiGHS held them; its transit bound, for its own plan.
-            proved, chosen = stage.candidates[-1].stage_bounds, stage.rounded
-            if stage.unproved_bound is not None and proved is not None and chosen is not None:
-                stage.outcome.tier_bound = np.minimum(stage.unproved_bound, proved.for_plan(chosen.tier_values))
-            if chosen is stage.candidates[-1]:
-                stage.transit_bound = chosen.transit_bound
+        budget_left = _mip_phase(stage1, candidates, short, budget_left, options, integer_end, workers, len(edges),
+                                 problem.capabilities)
+        # A block that still loses a large share of the first tier the plan is short of gets a second round, with
+        # time of its own (a scarce 3e4-edge scenario, seed 3, supply x0.5: a 4,061-arc generator block lost 54,000
+        # medium-tier people, 4 % of the tier, which HiGHS finds in 1-1.4 s and not in the 0.36 s of its share). Not
+        # when the caller set the time (a time limit, or the integer budget itself).
+        extend = _to_extend(stage1, candidates, budget_left) if deadline is None and options.integer_budget is None \
+            else []
+        if extend:
+            integer_end = time.perf_counter() + EXTEND_SECONDS
+            budget_left = _mip_phase(stage1, extend, budget_left < 0, budget_left, options, integer_end, workers,
+                                     len(edges), problem.capabilities)
     # Blocks too large for HiGHS's transit stage first, so that the phase sees what stands between the plan and
     # the final gap; the others after it (before, a better incumbent sent HiGHS down another path: 1e4 bench,
     # generators, 806 unit-days in its time budget instead of 785).
@@ -592,6 +510,136 @@ def _solve_flow(
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
 
+
+def _mip_phase(
+    stage1: list[_Stage1],
+    candidates: list[_Stage1],
+    short: BoolArray,
+    budget_left: FloatArray,
+    options: SolveOptions,
+    integer_end: float,
+    workers: int,
+    n_edges: int,
+    names: tuple[str, ...],
+) -> FloatArray:
+    """HiGHS's MIP on ``candidates`` (blocks that lose people in the tiers the plan is ``short`` of) until
+    ``integer_end``; the roundings chosen again for the plan as a whole. Returns each tier's slack still unspent."""
+    # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
+    # own deadline.
+    candidates = _mip_order(candidates, short)
+    slacks = _slack_shares(candidates, budget_left)
+    budget = integer_end - time.perf_counter()
+    phase_end = integer_end
+    total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
+    large_cap = large_mip_seconds(n_edges)
+    if large_cap < MIN_MIP_SECONDS:
+        # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
+        # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
+        candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS]
+
+    # HiGHS's search within a fraction of a second depends much on its random seed (1.5e6 bench, seed 9, a
+    # transformer block in 0.5 s: 336,802 medium-tier people with one seed, none gained with the next). Where
+    # fewer blocks than threads go to HiGHS, the idle threads run the first blocks again with other seeds,
+    # in the same time; each block keeps the better plan, its first seed's on ties.
+    tasks = [(stage, options.seed) for stage in candidates]
+    tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
+              for k in range(max(workers - len(candidates), 0) if candidates else 0)]
+    attempts: dict[int, list[_Attempt]] = {}
+
+    def second(task: tuple[_Stage1, int]) -> None:
+        stage, seed = task
+        if stage.rounded is None or stage.amount is None:
+            return
+        remaining = phase_end - time.perf_counter()
+        share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
+        if stage.block.n_arcs > LARGE_MIP_ARCS:
+            share = min(share, large_cap)
+        share = min(max(share, MIN_MIP_SECONDS), remaining)
+        if share < MIN_MIP_SECONDS / 2:
+            return
+        started = time.perf_counter()
+        start = _mip_start(stage)
+        # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
+        # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
+        patterns = engine_patterns(stage.block)
+        if patterns is not None:
+            better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
+                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
+        else:
+            # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
+            # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
+            # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
+            # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
+            also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
+            better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
+                               slack=slacks[id(stage)], transit_tie=_transit_tie(stage), also=also)
+        if better.method in ("mip", "restricted-mip", "patterns"):
+            # HiGHS's plan, its stages stopped at their gaps: each pack size solved again given the others (the
+            # demo's generator block: 117 more high-tier people in 0.02 s).
+            polished = descend(stage.block, better.units)
+            if better_plan(stage.block, polished, better):
+                better = replace(better, units=polished.units, tier_values=polished.tier_values)
+        attempts.setdefault(id(stage), []).append(_Attempt(seed, better, start, share,
+                                                           time.perf_counter() - started))
+
+    _for_each(second, tasks, workers)
+    for stage in candidates:
+        tried = sorted(attempts.get(id(stage), []), key=lambda attempt: attempt.seed)
+        if not tried or stage.rounded is None:
+            continue
+        better, start, share = tried[0].plan, tried[0].start, tried[0].share
+        for other in tried[1:]:
+            if better_plan(stage.block, other.plan, better, slack=slacks[id(stage)]):
+                better = other.plan
+        stage.candidates.append(better)
+        # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
+        # would find those unit-days and move lines).
+        if start is stage.rounded or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)]):
+            stage.outcome.units = better.units
+            stage.outcome.method = better.method
+            stage.rounded = better
+        if better.stage_bounds is not None:
+            # HiGHS solved the whole block's lexicographic MIP: a tighter bound (for a plan that serves the
+            # earlier tiers as well as HiGHS held them; see rounding.StageBounds).
+            stage.unproved_bound = stage.outcome.tier_bound
+            stage.outcome.tier_bound = np.minimum(stage.outcome.tier_bound,
+                                                  better.stage_bounds.for_plan(better.tier_values))
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": better.method,
+            "seconds": round(max(attempt.seconds for attempt in tried), 4), "budget": round(share, 3),
+            "seeds": len(tried),
+            "gap": float(tier_gaps(stage.outcome.tier_bound, better.tier_values).max(initial=0.0)),
+        })
+    # HiGHS's plans are one more rounding of their blocks: choose again for the plan as a whole (a
+    # restricted MIP that gains a few high-tier people in a block of generators may lose thousands of
+    # low-tier ones there that the plan's high-tier gap can afford to keep).
+    left = _choose_roundings(stage1, options.tier_gap)
+    for stage in candidates:
+        # HiGHS's bounds hold for the plan now chosen as far as it serves the earlier tiers as well as
+        # HiGHS held them; its transit bound, for its own plan.
+        proved, chosen = stage.candidates[-1].stage_bounds, stage.rounded
+        if stage.unproved_bound is not None and proved is not None and chosen is not None:
+            stage.outcome.tier_bound = np.minimum(stage.unproved_bound, proved.for_plan(chosen.tier_values))
+        if chosen is stage.candidates[-1]:
+            stage.transit_bound = chosen.transit_bound
+    return left
+
+
+def _to_extend(stages: list[_Stage1], tried: list[_Stage1], budget_left: FloatArray) -> list[_Stage1]:
+    """The blocks HiGHS tried that still lose more than ``EXTEND_LOSS`` of the plan's bound in the first tier the
+    plan is short of, against a bound that whole units can reach: blocks of at most ``WHOLE_UNIT_BOUND_ARCS``
+    arcs, whose bound is their whole-unit bound or what HiGHS proved (on larger ones the LP's bound may be out of
+    any plan's reach, and their MIPs gain little in seconds)."""
+    short = np.flatnonzero(budget_left < 0)
+    if short.size == 0:
+        return []
+    tier = int(short[0])
+    bound, _ = _plan_loss(stages)
+    return [
+        s for s in tried
+        if s.rounded is not None and s.amount is not None and s.block.n_arcs <= WHOLE_UNIT_BOUND_ARCS
+        and float(s.outcome.tier_bound[tier] - s.rounded.tier_values[tier]) > EXTEND_LOSS * float(bound[tier])
+    ]
 
 def _mip_start(stage: _Stage1) -> Rounded:
     """HiGHS's start for a block's MIP: the block's plan, unless coordinate descent over its pack sizes made it;
