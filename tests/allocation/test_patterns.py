@@ -106,19 +106,30 @@ def feasible(block: FlowBlock, units: np.ndarray) -> bool:
     return bool(np.all(units >= 0) and np.all(units == np.rint(units)) and np.all(used <= block.units + 1e-9))
 
 
-@settings(max_examples=60, deadline=None)
-@given(few_size_blocks(deadlines=False))
-def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit_optimum(instance: Instance) -> None:
+def planned(instance: Instance) -> tuple[FlowBlock, np.ndarray, Rounded, Rounded]:
+    """The block, HiGHS's proved whole-unit optimum (the arc MIP), the greedy rounding of its LP, and the
+    pattern MIP's plan started from that rounding."""
     block, optimum, _ = exact(instance)
     model = pattern_model(block)
     assert model is not None
     start = greedy_round(block, solve_flow_block(block).amount)
-    plan = pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
-    assert feasible(block, plan.units)
-    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    return block, optimum, start, pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+
+
+def bounds_hold(plan: Rounded, optimum: np.ndarray) -> bool:
+    """Whether every stage bound that applies to the optimum is at least what it serves."""
     assert plan.stage_bounds is not None
     bound = plan.stage_bounds.for_plan(optimum)
-    assert np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0))
+    return bool(np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(few_size_blocks(deadlines=False))
+def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit_optimum(instance: Instance) -> None:
+    block, optimum, _, plan = planned(instance)
+    assert feasible(block, plan.units)
+    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert bounds_hold(plan, optimum)
 
 
 @settings(max_examples=60, deadline=None)
@@ -126,22 +137,15 @@ def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit
 def test_the_pattern_stages_bound_every_plan_and_never_return_a_worse_one(instance: Instance) -> None:
     if not blocks_and_models(instance):
         return  # every pledge out of reach of every need
-    block, optimum, _ = exact(instance)
-    model = pattern_model(block)
-    assert model is not None
-    start = greedy_round(block, solve_flow_block(block).amount)
-    plan = pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    block, optimum, start, plan = planned(instance)
     assert feasible(block, plan.units)
     assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
-    # Never worse than its start, tier by tier from the first (lexicographic); and the proved optimum is
-    # within every bound that applies to it.
+    # Never worse than its start, tier by tier from the first (lexicographic).
     for t in range(4):
         if not np.isclose(plan.tier_values[t], start.tier_values[t], rtol=1e-9, atol=1e-9):
             assert plan.tier_values[t] > start.tier_values[t]
             break
-    assert plan.stage_bounds is not None
-    bound = plan.stage_bounds.for_plan(optimum)
-    assert np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0))
+    assert bounds_hold(plan, optimum)
 
 
 @settings(max_examples=60, deadline=None)
