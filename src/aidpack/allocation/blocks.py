@@ -104,9 +104,8 @@ SPLIT_ARCS = 50_000
 ROUNDING_WEIGHT = 3.0
 #: A block that still loses more than this share of the plan's bound in the first tier the plan is short of, after
 #: HiGHS's MIP, gets a second round of ``EXTEND_SECONDS`` (see :func:`_to_extend`). At a tenth of this (ten times
-#: the tier gap) five scarce scenarios of 3e4-5e4 edges (seeds 3, 6, 11, 12) each spent 2 s more; only seed 3's
-#: generator block gained (54,168 medium-tier people, 4.1 % of the tier), the others' blocks lost 0.3-1.0 % and
-#: HiGHS found no more in the 2 s.
+#: the tier gap) five scarce scenarios of 3e4-5e4 edges (seeds 3, 6, 10, 11, 12) each spent 2 s more; seed 3's
+#: generator block gained 54,168 medium-tier people (4.1 % of the tier), the others 0 to 443 people.
 EXTEND_LOSS = 1e-2
 EXTEND_SECONDS = 2.0
 #: The largest block whose whole-unit bound the engine computes (see :func:`_tighten_bounds`).
@@ -390,10 +389,12 @@ def _round(
         lambda: pattern_lp_round(block, patterns, SolveOptions()) if (patterns := engine_patterns(block)) else None,
     ]
 
+    def reaches_lp_tiers(candidate: Rounded) -> bool:
+        return float(tier_gaps(flow.tier_values, candidate.tier_values).max(initial=0.0)) == 0.0
+
     def reaches_lp(candidate: Rounded) -> bool:
         """The LP's tiers and transit in whole units: no other rounding can do better."""
-        reached = float(tier_gaps(flow.tier_values, candidate.tier_values).max(initial=0.0)) == 0.0
-        return reached and transit_of(block, candidate.units) <= lp_transit * (1 + final_gap)
+        return reaches_lp_tiers(candidate) and transit_of(block, candidate.units) <= lp_transit * (1 + final_gap)
 
     candidates: list[Rounded] = []
     for rounding in roundings:
@@ -419,9 +420,6 @@ def _round(
         # A descent that reaches the LP's tiers ends them: the other starts could only travel less, and they cost
         # seconds on a large block (1.85e6 bench, seed 44: a 652,534-arc diesel block's first descent reached
         # them; the next, from packs placed where they fit whole, took 2.1 s for 397,000 fewer low-tier people).
-        def reaches_lp_tiers(candidate: Rounded) -> bool:
-            return float(tier_gaps(flow.tier_values, candidate.tier_values).max(initial=0.0)) == 0.0
-
         for descended in size_descents(block, rounded.units, previous, also=[most.units], enough=reaches_lp_tiers):
             candidates.append(descended)
             if better_plan(block, descended, rounded):
@@ -548,6 +546,9 @@ def _mip_phase(
     tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
               for k in range(max(workers - len(candidates), 0) if candidates else 0)]
     attempts: dict[int, list[_Attempt]] = {}
+    # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its pattern
+    # MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP; its model is built once for all seeds.
+    patterns = {id(stage): engine_patterns(stage.block) for stage in candidates}
 
     def second(task: tuple[_Stage1, int]) -> None:
         stage, seed = task
@@ -562,11 +563,9 @@ def _mip_phase(
             return
         started = time.perf_counter()
         start = _mip_start(stage)
-        # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its
-        # pattern MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP.
-        patterns = engine_patterns(stage.block)
-        if patterns is not None:
-            better = pattern_round(stage.block, patterns, start, budget=share, options=replace(options, seed=seed),
+        model = patterns[id(stage)]
+        if model is not None:
+            better = pattern_round(stage.block, model, start, budget=share, options=replace(options, seed=seed),
                                    slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
         else:
             # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge

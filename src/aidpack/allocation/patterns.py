@@ -11,7 +11,7 @@ one away would leave it less covered). Every whole-unit plan maps to one pattern
 coverage and no more units of any size, once its needless units are dropped, so the pattern MIP
 (one binary per need and pattern, a row per need and a row per size) is a relaxation of the block: its
 lexicographic optimum bounds every tier, and its LP relaxation is much tighter (the same block: proved
-optimal at 3,806 medium-tier people above the rounding, in 1.2 s). Which pledge reaches which need enters
+optimal at 3,806 medium-tier people above the rounding, in 0.6 s). Which pledge reaches which need enters
 only as a cap on each need's units of each size; the chosen patterns are then given pledges by a min-cost
 flow per size on transit, and units the pledges' reach could not place go out by
 :func:`rounding.greedy_repair`.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import cast
 
 import highspy
 import numpy as np
@@ -159,10 +158,7 @@ def pattern_round(
     re-plan's kept lines unless the new plan travels less by more than ``transit_tie``, never at infinity).
     Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
-    values = block.people[model.need] * model.coverage
-    tiers = block.tier[model.need]
-    stage_bound, held, chosen = _solve(block, model, values, tiers, _start(block, model, incumbent), deadline,
-                                       options, slack)
+    stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
     bounds = StageBounds(stage_bound, held)
     improved = greedy_repair(block, _assign(block, model, chosen))
     if lex_better(incumbent.tier_values, improved.tier_values, slack=slack):
@@ -181,9 +177,7 @@ def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOption
     given pledges as in :func:`pattern_round`. Whatever HiGHS's MIP later gets done in its time, the plan has
     this (the 1e5 scarce scenario's transformer block: 125,652 high-tier people, HiGHS's proved optimum, where
     the other roundings reach 123,979)."""
-    values = block.people[model.need] * model.coverage
-    _, _, chosen = _solve(block, model, values, block.tier[model.need], np.zeros(model.need.size), np.inf,
-                          options, None, mip=False)
+    _, _, chosen = _solve(block, model, np.zeros(model.need.size), np.inf, options, None, mip=False)
     plan = greedy_repair(block, _assign(block, model, chosen))
     return Rounded(units=plan.units, tier_values=plan.tier_values, method="patterns-lp")
 
@@ -216,8 +210,6 @@ def _start(block: FlowBlock, model: PatternModel, plan: Rounded) -> FloatArray:
 def _solve(
     block: FlowBlock,
     model: PatternModel,
-    values: FloatArray,
-    tiers: IntArray,
     start: FloatArray,
     deadline: float,
     options: SolveOptions,
@@ -229,6 +221,8 @@ def _solve(
     of the last stage that found one (``start`` when none did). Without ``mip``, each stage's plan is its LP
     relaxation rounded (:func:`_rounded_relaxation`), with no branch and bound."""
     n_patterns, n_needs, n_sizes = model.need.size, block.needs.size, model.sizes.size
+    values = block.people[model.need] * model.coverage  # people each pattern serves
+    tiers = block.tier[model.need]
     pattern_of = np.arange(n_patterns)
     # Rows: one pattern per need; each size's units; Hall's rows on reach (see PatternModel).
     reach_rows, reach_patterns = np.nonzero(model.reach_needs[:, model.need])
@@ -259,8 +253,7 @@ def _solve(
         # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
         remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
                         0.01)
-        h.setOptionValue("time_limit", remaining)
-        rounded, relaxed_bound = _rounded_relaxation(h, model, values, tiers, holds, n_needs)
+        rounded, relaxed_bound = _rounded_relaxation(h, model, values, block.tier, holds, remaining)
         if rounded is not None and float(cost @ rounded) < float(cost @ solution):
             solution = rounded
         # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
@@ -294,8 +287,8 @@ def _solve(
 
 
 def _rounded_relaxation(
-    h: highspy.Highs, model: PatternModel, values: FloatArray, tiers: IntArray, holds: list[tuple[IntArray, float]],
-    n_needs: int,
+    h: highspy.Highs, model: PatternModel, values: FloatArray, need_tier: IntArray,
+    holds: list[tuple[IntArray, float]], seconds: float,
 ) -> tuple[FloatArray | None, float]:
     """The stage's LP relaxation optimum (people: a bound on the stage; inf when the LP fails), and a whole plan
     from it: the needs whose pattern the LP chose whole keep it; the few it splits (a basic solution has about as
@@ -304,9 +297,9 @@ def _rounded_relaxation(
     heuristics, started from the stage before's plan, can take seconds to find as much (the core scenario's
     transformer block: 0.9 s for its medium tier)."""
     h.setOptionValue("solve_relaxation", True)
-    # HiGHS's LP solver measures its time limit on the instance's clock, which runs on from the stages before.
-    limit = float(cast(float, h.getOptionValue("time_limit")[1]))
-    h.setOptionValue("time_limit", h.getRunTime() + limit)
+    # HiGHS's LP solver measures its time limit (``seconds``) on the instance's clock, which runs on from the
+    # stages before.
+    h.setOptionValue("time_limit", h.getRunTime() + seconds)
     try:
         with quiet_stdout():
             h.run()
@@ -316,7 +309,7 @@ def _rounded_relaxation(
         bound = -float(h.getInfo().objective_function_value)
     finally:
         h.setOptionValue("solve_relaxation", False)
-        h.setOptionValue("time_limit", limit)
+    n_needs = need_tier.size
     chosen = (relaxed > 1.0 - 1e-6).astype(np.float64)
     taken = np.bincount(model.need, weights=chosen, minlength=n_needs) > 0
     split = np.bincount(model.need, weights=relaxed, minlength=n_needs) > 1e-6
@@ -324,7 +317,7 @@ def _rounded_relaxation(
     reach_left = model.reach_units - _reach_use(model, chosen)
     open_needs = np.flatnonzero(split & ~taken)
     share = np.bincount(model.need, weights=relaxed * values, minlength=n_needs)
-    for n in open_needs[np.lexsort((open_needs, -share[open_needs], _need_tier(model, tiers, n_needs)[open_needs]))]:
+    for n in open_needs[np.lexsort((open_needs, -share[open_needs], need_tier[open_needs]))]:
         choices = np.flatnonzero(model.need == n)
         rows = np.flatnonzero(model.reach_needs[:, n])
         fits = choices[np.all(model.counts[choices] <= left + 1e-9, axis=1)
@@ -346,12 +339,6 @@ def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:
     np.add.at(per_need, model.need, model.counts * chosen[:, None])
     use: FloatArray = (model.reach_needs * per_need[:, model.reach_size].T).sum(axis=1)
     return use
-
-
-def _need_tier(model: PatternModel, tiers: IntArray, n_needs: int) -> IntArray:
-    result = np.zeros(n_needs, dtype=np.int64)
-    result[model.need] = tiers
-    return result
 
 
 def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray) -> FloatArray:
