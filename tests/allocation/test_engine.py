@@ -274,3 +274,19 @@ def test_no_second_round_when_the_caller_set_the_integer_budget() -> None:
     # integer_budget=0: rounding alone, as the caller asked, however much the block loses.
     plan = allocate(generators_for_seven_sites().problem(), SolveOptions(integer_budget=0.0))
     assert plan.tier_served[2] < 1_487.45 * (1 - 1e-2)
+
+
+def test_the_plan_log_keeps_every_highs_and_rounding_entry_before_the_flow_stages() -> None:
+    # A national plan has more blocks than the log has room for; cut in block order, the flow entries of the
+    # first two hundred blocks hid every later entry (HiGHS's MIP and the roundings among them).
+    def outcome(capability: int, *stages: str) -> blocks.BlockOutcome:
+        return blocks.BlockOutcome(capability, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(4),
+                                   log=[{"capability": capability, "stage": s} for s in stages])
+
+    outcomes = [outcome(c, "flow") for c in range(blocks.MAX_LOG)]
+    outcomes += [outcome(blocks.MAX_LOG, "flow", "mip"), outcome(blocks.MAX_LOG + 1, "consolidated")]
+    log = blocks._log(outcomes)
+    assert len(log) == blocks.MAX_LOG
+    assert log[:2] == [{"capability": blocks.MAX_LOG, "stage": "mip"},
+                       {"capability": blocks.MAX_LOG + 1, "stage": "consolidated"}]
+    assert [e["capability"] for e in log[2:]] == list(range(blocks.MAX_LOG - 2))

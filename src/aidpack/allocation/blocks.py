@@ -194,9 +194,18 @@ def solve_blocks(
         "blocks": len(outcomes),
         "workers": workers,
         "block_methods": {m: methods.count(m) for m in sorted(set(methods))},
-        "log": [entry for o in outcomes for entry in o.log][:MAX_LOG],
+        "log": _log(outcomes),
     }
     return outcomes, figures
+
+
+def _log(outcomes: list[BlockOutcome]) -> list[dict[str, float | str | int]]:
+    """The plan's log, at most ``MAX_LOG`` entries: the blocks' flow stages come last (a national plan has a
+    hundred and more; cut at the front, they hid every HiGHS and rounding entry after them), each part in block
+    order."""
+    entries = [entry for o in outcomes for entry in o.log]
+    flows = [e for e in entries if e.get("stage") == "flow"]
+    return ([e for e in entries if e.get("stage") != "flow"] + flows)[:MAX_LOG]
 
 
 def _solve_highs(
