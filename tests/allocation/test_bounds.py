@@ -16,6 +16,7 @@ from aidpack.allocation.bounds import (
     plan_bounds,
     proved_plan_bound,
     proved_tier_bound,
+    step_bound,
     whole_unit_bound,
     whole_unit_transit_bound,
 )
@@ -23,7 +24,7 @@ from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import solve_flow_block
 from aidpack.allocation.model import UNIT_EPSILON, candidate_edges
 from aidpack.allocation.models import Termination
-from aidpack.allocation.rounding import block_tier_values, transit_of
+from aidpack.allocation.rounding import block_tier_values, lex_better, transit_of
 from aidpack.allocation.solve import SolveOptions, solve_block
 from tests.allocation.builders import EXACT_MIP, TIERS, Instance, N, P, blocks_and_models, only_block
 
@@ -218,3 +219,55 @@ def test_the_proved_bounds_hold_the_exact_lexicographic_optimum_between_them(ins
         noise = 1e-3 + 1e-6 * model.tier_cost.sum(axis=1)
         assert np.all(exact.tier_values <= proof.upper + noise)
         assert np.all(exact.tier_values >= proof.lower - noise)
+
+
+def heaters_for_two_clinics_and_a_school() -> Instance:
+    # Two 8 kW heaters and two of 2 kW (20 kW): two clinics of 7 kW (critical, 70 people each) and a school of
+    # 10 kW (high).
+    return Instance(
+        needs=[N("CLINIC-A", "HEAT-KW", 7, people=70, region=0), N("CLINIC-B", "HEAT-KW", 7, people=70, region=0),
+               N("SCHOOL", "HEAT-KW", 10, tier="high", people=100, region=0)],
+        pledges=[P("LARGE", "HEAT-KW", 2, factor=8, integer=True), P("SMALL", "HEAT-KW", 2, factor=2, integer=True)],
+    )
+
+
+def test_needs_of_odd_kilowatts_take_a_whole_heater_for_their_last_one_so_the_step_bound_is_the_optimum() -> None:
+    block = only_block(heaters_for_two_clinics_and_a_school())
+    # The LP covers the clinics with 14 kW and gives the school 6 kW; whole 2 kW heaters cover a 7 kW clinic
+    # only with 8 kW, so the school gets 4 kW. The whole-unit bound of oversize units sees no unit beyond a need.
+    # The plan is a rounding: a block of two sizes, with no time for HiGHS, whose MIP would prove it too.
+    assert solve_flow_block(block).tier_values[:2] == pytest.approx([140.0, 60.0])
+    bound = step_bound(block)
+    assert bound is not None
+    assert bound[:2] == pytest.approx([140.0, 40.0])
+    result = allocate(heaters_for_two_clinics_and_a_school().problem(), SolveOptions(workers=1, integer_budget=0.0))
+    assert result.tier_served[:2] == pytest.approx([140.0, 40.0])
+    assert result.figures["tier_bound"] == pytest.approx({"critical": 140.0, "high": 40.0, "medium": 0.0,
+                                                          "low": 0.0})
+    assert result.gap == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_need_that_loose_units_reach_or_that_packs_divide_has_no_step() -> None:
+    loose = heaters_for_two_clinics_and_a_school()
+    loose.pledges.append(P("LOOSE", "HEAT-KW", 1, hub=0))
+    assert step_bound(only_block(loose)) is None
+    even = Instance(needs=[N("CLINIC", "HEAT-KW", 8, people=70, region=0)],
+                    pledges=[P("HEATERS", "HEAT-KW", 10, factor=2, integer=True)])
+    assert step_bound(only_block(even)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks())
+def test_no_whole_unit_plan_is_lexicographically_better_than_the_step_bound(instance: Instance) -> None:
+    # HiGHS's exact lexicographic MIP, its tiers held as tightly as the bound's: the bound is never behind it,
+    # and never ahead of the LP's optimum. (Noise: a thousandth of a person, as in the proved bounds' test.)
+    for block, model in blocks_and_models(instance):
+        bound = step_bound(block)
+        if bound is None:
+            continue
+        exact = solve_block(model, replace(EXACT_MIP, hold_tolerance=1e-9), tiers_only=True)
+        if exact.termination is not Termination.OPTIMAL:
+            continue
+        noise = np.full(4, 1e-3)
+        assert not lex_better(exact.tier_values, bound, slack=noise)
+        assert not lex_better(bound, solve_flow_block(block).tier_values, slack=noise)

@@ -25,7 +25,13 @@ from typing import TypeVar
 
 import numpy as np
 
-from aidpack.allocation.bounds import has_oversize, transit_hold, whole_unit_bound, whole_unit_transit_bound
+from aidpack.allocation.bounds import (
+    has_oversize,
+    step_bound,
+    transit_hold,
+    whole_unit_bound,
+    whole_unit_transit_bound,
+)
 from aidpack.allocation.consolidation import fewer_unit_days
 from aidpack.allocation.flow import (
     FlowBlock,
@@ -249,7 +255,9 @@ class _Stage1:
     kept: Rounded | None = None  # a re-plan's previous lines (rounding.kept_round), while the plan keeps them
 
 
-def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float) -> _Stage1 | None:
+def _first_pass(
+    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float, tier_gap: float
+) -> _Stage1 | None:
     """The block's LP optimum by two min-cost flows and, where it sends fractions of packs, its roundings
     (None when its amounts do not fit the flow solver's integers: the caller hands it to HiGHS).
 
@@ -312,8 +320,17 @@ def _first_pass(block: FlowBlock, previous: FloatArray | None, name: str, final_
                 flow = near_flow
             # The kept lines first, so that the plan's choice prefers them on ties too.
             candidates = [kept, *near_candidates, *candidates]
-    entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
-    outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, flow.tier_values,
+    entry["rounding_gap"] = rounding_gap = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
+    bound = flow.tier_values
+    if rounding_gap > tier_gap:
+        # The rounding falls short of the LP: the step bound, where it is lower (:func:`bounds.step_bound`; a flow,
+        # here rather than with the oversize bound after the first pass, so that a large block's runs in parallel
+        # with the other blocks: the 1e6 bench's 136,000-arc generator block, 0.16 s).
+        stepped = step_bound(block)
+        if stepped is not None and lex_better(bound, stepped):
+            bound = stepped
+            entry["step_bound_gap"] = float(tier_gaps(bound, rounded.tier_values).max(initial=0.0))
+    outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, bound,
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                            lp_bound=flow.tier_values)
     return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
@@ -443,9 +460,9 @@ _NO_IDS: IntArray = np.zeros(0, dtype=np.int64)
 
 
 def _first_pass_parts(
-    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float
+    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float, tier_gap: float
 ) -> _FirstPassParts | None:
-    stage = _first_pass(block, previous, name, final_gap)
+    stage = _first_pass(block, previous, name, final_gap, tier_gap)
     if stage is None:
         return None
     stage.outcome.edge_ids = _NO_IDS
@@ -466,7 +483,7 @@ def _solve_flow(
     def first(i: int) -> _FirstPassParts | None:
         block = blocks[i]
         previous = keep[block.edge_ids] if keep is not None else None
-        return _first_pass_parts(block, previous, names[block.capability], options.final_gap)
+        return _first_pass_parts(block, previous, names[block.capability], options.final_gap, options.tier_gap)
 
     # OR-Tools' min-cost flow holds the GIL: on two cores, a forked child takes half the blocks (by weight:
     # rounding an indivisible block costs about three times its flow). Its results come back pickled, so
@@ -854,10 +871,12 @@ def _transit_tie(stage: _Stage1) -> float:
 def _tighten_bounds(
     stages: list[_Stage1], tier_gap: float, deadline: float | None, names: tuple[str, ...]
 ) -> None:
-    """Where a block's best rounding loses more than the tier gap against its LP bound and some of its
-    packs exceed needs they reach, replace that bound by the whole-unit bound (:mod:`bounds`), which no
-    whole-unit plan can beat and which the LP optimum overstates there. Small blocks only: the bound is
-    an LP solved by HiGHS (a 767-arc block 0.013 s; 730,000 arcs take half a minute)."""
+    """Where a block's best rounding loses more than the tier gap against its bound (the LP's, or the step
+    bound of the first pass) and some of its packs exceed needs they reach, the oversize bound
+    (:func:`bounds.whole_unit_bound`), which no whole-unit plan can beat and which the LP optimum overstates
+    there, replaces it if it is lexicographically lower: each bounds the block's lexicographic whole-unit
+    optimum. Small blocks only: the bound is an LP solved by HiGHS (a 767-arc block 0.013 s; 730,000 arcs
+    take half a minute)."""
     for stage in stages:
         block, rounded = stage.block, stage.rounded
         if rounded is None or stage.amount is None or block.n_arcs > WHOLE_UNIT_BOUND_ARCS:
@@ -868,7 +887,7 @@ def _tighten_bounds(
             continue
         started = time.perf_counter()
         bound = whole_unit_bound(block, stage.amount > 0, deadline)
-        if bound is None:
+        if bound is None or not lex_better(stage.outcome.tier_bound, bound):
             continue
         stage.outcome.tier_bound = bound
         stage.outcome.log.append({

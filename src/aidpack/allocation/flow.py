@@ -142,7 +142,7 @@ class FlowResult:
     log: list[dict[str, float | str | int]] = field(default_factory=list)
 
 
-def _decimals(values: FloatArray) -> int:
+def decimals(values: FloatArray) -> int:
     """The fewest decimals (≤ 6) with which every value is (to 1e-9) an integer."""
     for k in range(MAX_DECIMALS + 1):
         scaled = values * 10.0**k
@@ -192,7 +192,7 @@ def solve_flow_block(
     transit cost, on a parallel arc whose capacity is the previous amount).
     """
     n_p, n_n, n_a = block.pledges.size, block.needs.size, block.n_arcs
-    k = _decimals(np.concatenate([block.supply, block.demand]))
+    k = decimals(np.concatenate([block.supply, block.demand]))
     scale = 10**k
     supply = np.floor(block.supply * scale + 1e-6).astype(np.int64)
     demand = np.rint(block.demand * scale).astype(np.int64)
