@@ -195,7 +195,8 @@ def table(
         out += ["", "Whole-unit bound (measured after the run, not timed: per block where the plan falls short of "
                 "its LP bound, the lexicographically least of the step bound, where needs take whole units in steps "
                 "of their sizes' common divisor, and, where packs exceed needs, the lexicographic LP with gains "
-                "min(f, d); no whole-unit plan beats either): " + ", ".join(f"{t} {_num(b)}" for t, b in zip(TIERS, whole, strict=True))
+                "min(f, d); no whole-unit plan beats either): "
+                + ", ".join(f"{t} {_num(b)}" for t, b in zip(TIERS, whole, strict=True))
                 + f"; gap to it {' / '.join(_gap(g) for g in to_whole)}."]
         if "tier_proved_bound" in engine:
             proved_bound = _floats(engine, "tier_proved_bound")

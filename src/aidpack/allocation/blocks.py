@@ -27,12 +27,14 @@ import numpy as np
 
 from aidpack.allocation.bounds import (
     has_oversize,
+    lex_least,
     step_bound,
     transit_hold,
     whole_unit_bound,
     whole_unit_transit_bound,
 )
 from aidpack.allocation.consolidation import fewer_unit_days
+from aidpack.allocation.counts import count_model, count_round
 from aidpack.allocation.flow import (
     FlowBlock,
     FlowResult,
@@ -114,8 +116,12 @@ ROUNDING_WEIGHT = 3.0
 #: generator block gained 54,168 medium-tier people (4.1 % of the tier), the others 0 to 443 people.
 EXTEND_LOSS = 1e-2
 EXTEND_SECONDS = 2.0
-#: The largest block whose whole-unit bound the engine computes (see :func:`_tighten_bounds`).
-WHOLE_UNIT_BOUND_ARCS = 20_000
+#: The largest block whose oversize bound the first pass computes (see :func:`_whole_unit_bound`; HiGHS's column
+#: generation: a 40,617-arc diesel block of drums and tankers 0.27 s, 136,000 arcs of generators 0.85 s).
+WHOLE_UNIT_BOUND_ARCS = 50_000
+#: The largest block that gets a second round of HiGHS (:func:`_to_extend`) or a whole-unit transit bound
+#: (:func:`_transit_phase`).
+WHOLE_UNIT_REACH_ARCS = 20_000
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,7 @@ class _Stage1:
 
 
 def _first_pass(
-    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float, tier_gap: float
+    block: FlowBlock, previous: FloatArray | None, name: str, options: SolveOptions, deadline: float | None
 ) -> _Stage1 | None:
     """The block's LP optimum by two min-cost flows and, where it sends fractions of packs, its roundings
     (None when its amounts do not fit the flow solver's integers: the caller hands it to HiGHS).
@@ -268,6 +274,9 @@ def _first_pass(
     Only when those beat them (the block's data changed) are the roundings of the LP nearest the previous
     plan tried too, so that the new plan moves no more than it must; when the previous lines no longer fit
     as they were, the block changed for sure and those are tried alone.
+
+    Where the chosen rounding falls short of the LP's tiers, the block's bound is its whole-unit bound
+    (:func:`_whole_unit_bound`; ``deadline``: the plan's, a perf_counter() time, or None).
     """
     started = time.perf_counter()
     # The previous lines of a block with packs (a divisible one keeps them by the flow's tie-break alone).
@@ -293,7 +302,7 @@ def _first_pass(
     if not block.is_integer or block_is_whole(block, flow.amount):
         units, method = _whole_units(block, flow.amount), "flow"
         if kept is not None:
-            if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, final_gap):
+            if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, options.final_gap):
                 units, method = kept.units, "flow+kept"  # the LP's optimum is whole, and no better than them
             elif not changed and block_is_whole(block, (near_lp := nearest()).amount):
                 units = _whole_units(block, near_lp.amount)
@@ -301,35 +310,27 @@ def _first_pass(
                                other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
         return _Stage1(block, outcome)
     if one_pack_size(block):
-        return _one_size(block, flow, previous, kept, final_gap, entry)
+        return _one_size(block, flow, previous, kept, options.final_gap, entry)
     lp_transit = transit_of(block, flow.amount / factor)
-    rounded, candidates = _round(block, flow, previous if changed else None, final_gap, lp_transit)
+    rounded, candidates = _round(block, flow, previous if changed else None, options.final_gap, lp_transit)
     if kept is not None and changed:
-        rounded = rounded if beats_kept(block, rounded, kept, final_gap) else kept
+        rounded = rounded if beats_kept(block, rounded, kept, options.final_gap) else kept
         candidates = [kept, *candidates]
     elif kept is not None:
-        if not beats_kept(block, rounded, kept, final_gap):
+        if not beats_kept(block, rounded, kept, options.final_gap):
             rounded, candidates = kept, [kept, *candidates]
         else:
             fresh, near_flow = rounded, nearest()
-            near, near_candidates = _round(block, near_flow, previous, final_gap, lp_transit)
-            rounded = near if beats_kept(block, near, kept, final_gap) else kept
+            near, near_candidates = _round(block, near_flow, previous, options.final_gap, lp_transit)
+            rounded = near if beats_kept(block, near, kept, options.final_gap) else kept
             if lex_better(fresh.tier_values, rounded.tier_values):
                 rounded = fresh
             else:
                 flow = near_flow
             # The kept lines first, so that the plan's choice prefers them on ties too.
             candidates = [kept, *near_candidates, *candidates]
-    entry["rounding_gap"] = rounding_gap = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
-    bound = flow.tier_values
-    if rounding_gap > tier_gap:
-        # The rounding falls short of the LP: the step bound, where it is lower (:func:`bounds.step_bound`; a flow,
-        # here rather than with the oversize bound after the first pass, so that a large block's runs in parallel
-        # with the other blocks: the 1e6 bench's 136,000-arc generator block, 0.16 s).
-        stepped = step_bound(block)
-        if stepped is not None and lex_better(bound, stepped):
-            bound = stepped
-            entry["step_bound_gap"] = float(tier_gaps(bound, rounded.tier_values).max(initial=0.0))
+    entry["rounding_gap"] = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0))
+    bound = _whole_unit_bound(block, flow, rounded, options.tier_gap, deadline, entry)
     outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, bound,
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                            lp_bound=flow.tier_values)
@@ -460,9 +461,9 @@ _NO_IDS: IntArray = np.zeros(0, dtype=np.int64)
 
 
 def _first_pass_parts(
-    block: FlowBlock, previous: FloatArray | None, name: str, final_gap: float, tier_gap: float
+    block: FlowBlock, previous: FloatArray | None, name: str, options: SolveOptions, deadline: float | None
 ) -> _FirstPassParts | None:
-    stage = _first_pass(block, previous, name, final_gap, tier_gap)
+    stage = _first_pass(block, previous, name, options, deadline)
     if stage is None:
         return None
     stage.outcome.edge_ids = _NO_IDS
@@ -483,7 +484,7 @@ def _solve_flow(
     def first(i: int) -> _FirstPassParts | None:
         block = blocks[i]
         previous = keep[block.edge_ids] if keep is not None else None
-        return _first_pass_parts(block, previous, names[block.capability], options.final_gap, options.tier_gap)
+        return _first_pass_parts(block, previous, names[block.capability], options, deadline)
 
     # OR-Tools' min-cost flow holds the GIL: on two cores, a forked child takes half the blocks (by weight:
     # rounding an indivisible block costs about three times its flow). Its results come back pickled, so
@@ -498,7 +499,6 @@ def _solve_flow(
         outcome, amount, rounded, roundings, lp_transit, kept = parts
         outcome.edge_ids = block.edge_ids
         stage1.append(_Stage1(block, outcome, amount, rounded, roundings, lp_transit=lp_transit, kept=kept))
-    _tighten_bounds(stage1, options.tier_gap, deadline, problem.capabilities)
     budget_left = _choose_roundings(stage1, options.tier_gap)
 
     now = time.perf_counter()
@@ -573,8 +573,10 @@ def _mip_phase(
               for k in range(max(workers - len(candidates), 0) if candidates else 0)]
     attempts: dict[int, list[_Attempt]] = {}
     # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its pattern
-    # MIP (:mod:`aidpack.allocation.patterns`), the others to the arc MIP; its model is built once for all seeds.
+    # MIP (:mod:`aidpack.allocation.patterns`); other blocks of whole packs in a few sizes, to their count MIP
+    # (:mod:`aidpack.allocation.counts`); the others to the arc MIP. Each model is built once for all seeds.
     patterns = {id(stage): engine_patterns(stage.block) for stage in candidates}
+    counts = {id(stage): count_model(stage.block) for stage in candidates if patterns[id(stage)] is None}
 
     def second(task: tuple[_Stage1, int]) -> None:
         stage, seed = task
@@ -589,10 +591,13 @@ def _mip_phase(
             return
         started = time.perf_counter()
         start = _mip_start(stage)
-        model = patterns[id(stage)]
+        model, by_count = patterns[id(stage)], counts.get(id(stage))
         if model is not None:
             better = pattern_round(stage.block, model, start, budget=share, options=replace(options, seed=seed),
                                    slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
+        elif by_count is not None:
+            better = count_round(stage.block, by_count, start, budget=share, options=replace(options, seed=seed),
+                                 slack=slacks[id(stage)], transit_tie=_transit_tie(stage))
         else:
             # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
             # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
@@ -601,7 +606,7 @@ def _mip_phase(
             also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
             better = mip_round(stage.block, stage.amount, start, budget=share, options=replace(options, seed=seed),
                                slack=slacks[id(stage)], transit_tie=_transit_tie(stage), also=also)
-        if better.method in ("mip", "restricted-mip", "patterns"):
+        if better.method in ("mip", "restricted-mip", "patterns", "counts"):
             # HiGHS's plan, its stages stopped at their gaps: each pack size solved again given the others (the
             # demo's generator block: 117 more high-tier people in 0.02 s).
             polished = descend(stage.block, better.units)
@@ -655,7 +660,7 @@ def _mip_phase(
 
 def _to_extend(stages: list[_Stage1], tried: list[_Stage1], budget_left: FloatArray) -> list[_Stage1]:
     """The blocks HiGHS tried that still lose more than ``EXTEND_LOSS`` of the plan's bound in the first tier the
-    plan is short of, against a bound that whole units can reach: blocks of at most ``WHOLE_UNIT_BOUND_ARCS``
+    plan is short of, against a bound that whole units can reach: blocks of at most ``WHOLE_UNIT_REACH_ARCS``
     arcs, whose bound is their whole-unit bound or what HiGHS proved (on larger ones the LP's bound may be out of
     any plan's reach, and their MIPs gain little in seconds)."""
     short = np.flatnonzero(budget_left < 0)
@@ -665,7 +670,7 @@ def _to_extend(stages: list[_Stage1], tried: list[_Stage1], budget_left: FloatAr
     bound, _ = _plan_loss(stages)
     return [
         s for s in tried
-        if s.rounded is not None and s.amount is not None and s.block.n_arcs <= WHOLE_UNIT_BOUND_ARCS
+        if s.rounded is not None and s.amount is not None and s.block.n_arcs <= WHOLE_UNIT_REACH_ARCS
         and float(s.outcome.tier_bound[tier] - s.rounded.tier_values[tier]) > EXTEND_LOSS * float(bound[tier])
     ]
 
@@ -757,7 +762,7 @@ def _transit_phase(
             return []
         return sorted(selected, key=lambda s: (-excess[id(s)], s.block.capability))
 
-    bounded = within_reach(WHOLE_UNIT_BOUND_ARCS)
+    bounded = within_reach(WHOLE_UNIT_REACH_ARCS)
     if not bounded:
         return
     for stage in bounded:
@@ -868,33 +873,35 @@ def _transit_tie(stage: _Stage1) -> float:
     return np.inf if _keeps(stage) else 0.0
 
 
-def _tighten_bounds(
-    stages: list[_Stage1], tier_gap: float, deadline: float | None, names: tuple[str, ...]
-) -> None:
-    """Where a block's best rounding loses more than the tier gap against its bound (the LP's, or the step
-    bound of the first pass) and some of its packs exceed needs they reach, the oversize bound
-    (:func:`bounds.whole_unit_bound`), which no whole-unit plan can beat and which the LP optimum overstates
-    there, replaces it if it is lexicographically lower: each bounds the block's lexicographic whole-unit
-    optimum. Small blocks only: the bound is an LP solved by HiGHS (a 767-arc block 0.013 s; 730,000 arcs
-    take half a minute)."""
-    for stage in stages:
-        block, rounded = stage.block, stage.rounded
-        if rounded is None or stage.amount is None or block.n_arcs > WHOLE_UNIT_BOUND_ARCS:
-            continue
-        if float(tier_gaps(stage.outcome.tier_bound, rounded.tier_values).max(initial=0.0)) <= tier_gap:
-            continue
-        if not has_oversize(block) or (deadline is not None and time.perf_counter() >= deadline):
-            continue
-        started = time.perf_counter()
-        bound = whole_unit_bound(block, stage.amount > 0, deadline)
-        if bound is None or not lex_better(stage.outcome.tier_bound, bound):
-            continue
-        stage.outcome.tier_bound = bound
-        stage.outcome.log.append({
-            "capability": names[block.capability], "stage": "whole-unit bound",
-            "seconds": round(time.perf_counter() - started, 4),
-            "gap": float(tier_gaps(bound, rounded.tier_values).max(initial=0.0)),
-        })
+def _whole_unit_bound(
+    block: FlowBlock,
+    flow: FlowResult,
+    rounded: Rounded,
+    tier_gap: float,
+    deadline: float | None,
+    entry: dict[str, float | str | int],
+) -> FloatArray:
+    """The block's bound per tier: its LP optimum (``flow``), or where ``rounded`` falls short of it by more than
+    the tier gap, the lexicographically least of it and the whole-unit bounds, which no whole-unit plan beats
+    and which the LP overstates there: the step bound (:func:`bounds.step_bound`, a flow: any block) and, where
+    some of its packs exceed needs they reach, the oversize bound (:func:`bounds.whole_unit_bound`, HiGHS: blocks
+    of at most ``WHOLE_UNIT_BOUND_ARCS`` arcs, within the plan's ``deadline``). Each bounds the block's
+    lexicographic whole-unit optimum. In the first pass, so that a large block's bound is computed in parallel
+    with the other blocks (scarce 1e5 scenario, seed 3, supply x0.5: a 40,617-arc diesel block's medium tier
+    482,682 -> 454,306 people in 0.27 s, against 451,463 served; the 1e6 bench's 136,000-arc generator block's
+    step bound 0.16 s)."""
+    if float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0)) <= tier_gap:
+        return flow.tier_values
+    found = {"step": step_bound(block)}
+    if block.n_arcs <= WHOLE_UNIT_BOUND_ARCS and has_oversize(block) and (deadline is None
+                                                                          or time.perf_counter() < deadline):
+        found["oversize"] = whole_unit_bound(block, flow.amount > 0, deadline)
+    bound = lex_least([flow.tier_values, *(b for b in found.values() if b is not None)])
+    for name, value in found.items():
+        if value is bound:
+            entry["bound"] = name
+            entry["bound_gap"] = float(tier_gaps(bound, rounded.tier_values).max(initial=0.0))
+    return bound
 
 
 def _first_short(bound: FloatArray, rounded: Rounded) -> int:

@@ -105,7 +105,7 @@ def pattern_model(block: FlowBlock, max_patterns: int = MAX_PATTERNS) -> Pattern
     count = np.concatenate(counts).astype(np.int64)
     coverage = np.minimum(count @ sizes / block.demand[need], 1.0)
     units = np.bincount(size_of, weights=block.units, minlength=sizes.size).astype(np.float64)
-    reach_size, reach_needs, reach_units = _reach_rows(block, size_of, sizes.size)
+    reach_size, reach_needs, reach_units = reach_rows(block, size_of, sizes.size)
     return PatternModel(sizes, size_of, units, need, count, coverage, reach_size, reach_needs, reach_units)
 
 
@@ -116,7 +116,7 @@ def engine_patterns(block: FlowBlock) -> PatternModel | None:
     return pattern_model(block, max_patterns=min(block.n_arcs, MAX_PATTERNS))
 
 
-def _reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> tuple[IntArray, BoolArray, FloatArray]:
+def reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> tuple[IntArray, BoolArray, FloatArray]:
     """Per size, each distinct set of its pledges that reaches some need (short of all of them, which the size's
     own row covers): the needs reached by no other pledge of the size, and the units of the set. Without these
     rows the pattern LP lets every need take a size's units as if all of them reached it (1e5 bench, a
@@ -225,13 +225,13 @@ def _solve(
     tiers = block.tier[model.need]
     pattern_of = np.arange(n_patterns)
     # Rows: one pattern per need; each size's units; Hall's rows on reach (see PatternModel).
-    reach_rows, reach_patterns = np.nonzero(model.reach_needs[:, model.need])
+    hall_rows, reach_patterns = np.nonzero(model.reach_needs[:, model.need])
     n_rows = n_needs + n_sizes + model.reach_size.size
     rows = np.concatenate([model.need, n_needs + np.tile(np.arange(n_sizes), n_patterns),
-                           n_needs + n_sizes + reach_rows])
+                           n_needs + n_sizes + hall_rows])
     cols = np.concatenate([pattern_of, np.repeat(pattern_of, n_sizes), reach_patterns])
     entries = np.concatenate([np.ones(n_patterns), model.counts.ravel().astype(np.float64),
-                              model.counts[reach_patterns, model.reach_size[reach_rows]].astype(np.float64)])
+                              model.counts[reach_patterns, model.reach_size[hall_rows]].astype(np.float64)])
     nonzero = entries != 0
     matrix = sp.csc_matrix((entries[nonzero], (rows[nonzero], cols[nonzero])), shape=(n_rows, n_patterns))
     h = new_highs(options.seed)
@@ -346,15 +346,21 @@ def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:
 
 
 def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray) -> FloatArray:
-    """Units per arc for the chosen patterns: per size, each need's units of it from the pledges of that size
-    that reach it, by a min-cost flow on transit; units no pledge within reach can bring are left out."""
+    """Units per arc for the chosen patterns (:func:`assign_counts`)."""
     want = np.zeros((block.needs.size, model.sizes.size), dtype=np.int64)
     picked = np.flatnonzero(chosen > 0.5)
     np.add.at(want, model.need[picked], model.counts[picked])
+    return assign_counts(block, model.size_of, want)
+
+
+def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray) -> FloatArray:
+    """Units per arc that give each need its ``want`` [needs, sizes] units of each size (``size_of``: per local
+    pledge, its size): per size, from the pledges of that size that reach it, by a min-cost flow on transit;
+    units no pledge within reach can bring are left out."""
     units = np.zeros(block.n_arcs)
-    arc_size = model.size_of[block.arc_pledge]
+    arc_size = size_of[block.arc_pledge]
     bypass_cost = int(block.transit.max(initial=0)) * (block.pledges.size + block.needs.size + 2) + 1
-    for s in range(model.sizes.size):
+    for s in range(want.shape[1]):
         arcs = np.flatnonzero(arc_size == s)
         total = int(want[:, s].sum())
         if total == 0 or arcs.size == 0:
@@ -377,4 +383,7 @@ def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray) -> FloatA
     return units
 
 
-__all__ = ["PatternModel", "engine_patterns", "pattern_lp_round", "pattern_model", "pattern_round"]
+__all__ = [
+    "PatternModel", "assign_counts", "engine_patterns", "pattern_lp_round", "pattern_model", "pattern_round",
+    "reach_rows",
+]
