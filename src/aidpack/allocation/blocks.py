@@ -5,8 +5,11 @@ Divisible blocks, and indivisible ones whose optimum already sends whole units, 
 the optimum is rounded several ways (:mod:`aidpack.allocation.rounding`) and one rounding per block is
 chosen for the plan as a whole: a tier's gap is relative to the plan's tier, so a block may give up a
 few people of an earlier tier for many of a later one within part of that gap (:func:`_choose_roundings`).
-While the plan is still further than the tier gap from its LP bound, the blocks that lose in the short
-tiers go to HiGHS MIP with their rounding as incumbent, within a time budget shared by all such blocks.
+A block whose rounding falls short of its LP gets a whole-unit bound, which no plan of whole units beats
+(:func:`_whole_unit_bound`). While the plan is still further than the tier gap from its bound, the blocks that
+lose in the short tiers go to HiGHS MIP with their rounding as incumbent (their pattern or count model where
+they have one: :mod:`aidpack.allocation.patterns`, :mod:`aidpack.allocation.counts`), within a time budget
+shared by all such blocks.
 HiGHS releases the GIL, so the MIP phase runs a thread per core; OR-Tools' flow solver does not, so the
 flow phase of a large plan runs in two processes (:mod:`aidpack.allocation.split`).
 Last, each whole-unit block's unit-days in transit are measured against the LP's (or HiGHS's proved
