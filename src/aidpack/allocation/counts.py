@@ -24,20 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from aidpack.allocation.flow import FlowBlock
-from aidpack.allocation.models import Termination
 from aidpack.allocation.patterns import assign_counts, reach_rows
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
-from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair, lex_better, transit_of
-from aidpack.allocation.solve import (
-    LATER_STAGE_RESERVE,
-    MIP_ABS_GAP,
-    SolveOptions,
-    csc_lp,
-    hold_bound,
-    map_status,
-    new_highs,
-    quiet_stdout,
-)
+from aidpack.allocation.rounding import Rounded, StageBounds
+from aidpack.allocation.solve import SolveOptions, csc_lp, new_highs
+from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle
 
 #: Blocks of at most this many pack sizes.
 MAX_SIZES = 6
@@ -94,20 +85,8 @@ def count_round(
     Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options, slack)
-    bounds = StageBounds(stage_bound, held)
-    improved = greedy_repair(block, assign_counts(block, model.size_of, want))
-    if lex_better(incumbent.tier_values, improved.tier_values, slack=slack):
-        return _with_bounds(incumbent, bounds)
-    tied = not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
-    if tied and (transit_tie == np.inf
-                 or transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)):
-        return _with_bounds(incumbent, bounds)
-    return Rounded(units=improved.units, tier_values=improved.tier_values, method="counts", stage_bounds=bounds)
-
-
-def _with_bounds(plan: Rounded, bounds: StageBounds) -> Rounded:
-    return Rounded(plan.units, plan.tier_values, plan.gap, plan.method, stage_bounds=bounds,
-                   transit_bound=plan.transit_bound)
+    return settle(block, incumbent, assign_counts(block, model.size_of, want), StageBounds(stage_bound, held),
+                  "counts", slack=slack, transit_tie=transit_tie)
 
 
 def _counts(block: FlowBlock, model: CountModel, units: FloatArray) -> IntArray:
@@ -152,51 +131,23 @@ def _solve(
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_y + [highspy.HighsVarType.kContinuous] * n_needs
     h.passModel(lp)
     weight = block.people / block.demand  # people per capability unit covered
-    stage_bound, held = np.full(4, np.inf), np.zeros(4)
-    solution = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
-    stages = [t for t in range(4) if float(block.people[block.tier == t].sum()) > 0]
-    columns = np.arange(n_cols, dtype=np.int32)
-    holds: list[tuple[IntArray, float]] = []
-    for position, tier in enumerate(stages):
-        stage_started = time.perf_counter()
-        cost = np.concatenate([np.zeros(n_y), np.where(block.tier == tier, -weight, 0.0)])
-        h.changeColsCost(n_cols, columns, cost)
-        h.setOptionValue("mip_rel_gap", options.tier_gap)
-        h.setOptionValue("mip_abs_gap", max(float(slack[tier]) if slack is not None else 0.0, MIP_ABS_GAP))
-        # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
-        remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
-                        0.01)
-        rounded, relaxed_bound = _rounded_relaxation(h, block, model, weight, holds, remaining)
-        if rounded is not None and float(cost @ rounded) < float(cost @ solution):
-            solution = rounded
-        given = highspy.HighsSolution()
-        given.col_value = list(solution)
-        given.value_valid = True
-        h.setSolution(given)
-        h.setOptionValue("time_limit", max(remaining - (time.perf_counter() - stage_started), 0.01))
-        with quiet_stdout():
-            h.run()
-        status = map_status(h.getModelStatus())
-        info = h.getInfo()
-        if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
-            break  # no plan for this stage: the stage before's
-        found = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    tier_columns = [(n_y + np.flatnonzero(block.tier == t), weight[block.tier == t]) for t in range(4)]
+
+    def clean(found: FloatArray) -> FloatArray:
+        """Whole counts, and what they cover."""
         counts = np.rint(found[:n_y]).reshape(n_needs, n_sizes)
-        solution = np.concatenate([counts.ravel(), np.minimum(found[n_y:], counts @ model.sizes)])
-        value = float(-cost @ solution)
-        # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
-        dual = -float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else np.inf
-        stage_bound[tier] = max(min(dual, relaxed_bound), value)
-        in_tier = np.flatnonzero(block.tier == tier)
-        held[tier] = hold_bound(value, options.hold_tolerance)
-        h.addRow(float(held[tier]), np.inf, in_tier.size, (n_y + in_tier).astype(np.int32), weight[in_tier])
-        holds.append((in_tier, float(held[tier])))
+        return np.concatenate([counts.ravel(), np.minimum(found[n_y:], counts @ model.sizes)])
+
+    stage_model = StageModel(h, n_cols, tier_columns,
+                             lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
+                             clean)
+    start_plan = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
+    stage_bound, held, solution = lexicographic_stages(stage_model, start_plan, deadline, options, slack)
     return stage_bound, held, np.rint(solution[:n_y]).reshape(n_needs, n_sizes).astype(np.int64)
 
 
 def _rounded_relaxation(
-    h: highspy.Highs, block: FlowBlock, model: CountModel, weight: FloatArray, holds: list[tuple[IntArray, float]],
-    seconds: float,
+    h: highspy.Highs, block: FlowBlock, model: CountModel, weight: FloatArray, holds: Holds, seconds: float,
 ) -> tuple[FloatArray | None, float]:
     """The stage's LP relaxation optimum (people: a bound on the stage; inf when the LP fails), and a whole plan
     from it (None when the LP fails or the plan misses an earlier tier's hold): each need keeps the whole units
@@ -205,28 +156,17 @@ def _rounded_relaxation(
     HiGHS's own heuristics, started from a poor rounding, may find nothing better within a fraction of a second
     (the seed-11 generator block: 179,872 medium-tier people from its rounding, with 0.2 s; 216,480 from this)."""
     n_needs, n_sizes = block.needs.size, model.sizes.size
-    h.setOptionValue("solve_relaxation", True)
-    # HiGHS's LP solver measures its time limit on the instance's clock, which runs on from the stages before.
-    h.setOptionValue("time_limit", h.getRunTime() + seconds)
-    try:
-        with quiet_stdout():
-            h.run()
-        if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
-            return None, np.inf
-        relaxed = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        bound = -float(h.getInfo().objective_function_value)
-    finally:
-        h.setOptionValue("solve_relaxation", False)
+    solved = relaxation(h, seconds)
+    if solved is None:
+        return None, np.inf
+    relaxed, bound = solved
     count = np.floor(relaxed[: n_needs * n_sizes].reshape(n_needs, n_sizes) + 1e-6)
     _complete(block, model, weight, count)
     if model.reach_size.size and bool(np.any((model.reach_needs * count[:, model.reach_size].T).sum(axis=1)
                                              > model.reach_units + 1e-9)):
         return None, bound  # beyond some set of pledges' reach (HiGHS would reject it)
     plan = np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
-    for in_tier, lower in holds:
-        if float(weight[in_tier] @ plan[n_needs * n_sizes + in_tier]) < lower:
-            return None, bound
-    return plan, bound
+    return (plan if meets(plan, holds) else None), bound
 
 
 def _complete(block: FlowBlock, model: CountModel, weight: FloatArray, count: FloatArray) -> None:

@@ -27,19 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from aidpack.allocation.flow import FlowBlock, min_cost_flow_int
-from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
-from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair, lex_better, transit_of
-from aidpack.allocation.solve import (
-    LATER_STAGE_RESERVE,
-    MIP_ABS_GAP,
-    SolveOptions,
-    csc_lp,
-    hold_bound,
-    map_status,
-    new_highs,
-    quiet_stdout,
-)
+from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair
+from aidpack.allocation.solve import SolveOptions, csc_lp, new_highs
+from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle
 
 #: Blocks of at most this many pack sizes (the patterns of a need multiply with each size).
 MAX_SIZES = 4
@@ -159,16 +150,8 @@ def pattern_round(
     Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
-    bounds = StageBounds(stage_bound, held)
-    improved = greedy_repair(block, _assign(block, model, chosen))
-    if lex_better(incumbent.tier_values, improved.tier_values, slack=slack):
-        return _with_bounds(incumbent, bounds)
-    tied = not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
-    if tied and (transit_tie == np.inf
-                 or transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)):
-        return _with_bounds(incumbent, bounds)
-    return Rounded(units=improved.units, tier_values=improved.tier_values, method="patterns",
-                   stage_bounds=bounds)
+    return settle(block, incumbent, _assign(block, model, chosen), StageBounds(stage_bound, held), "patterns",
+                  slack=slack, transit_tie=transit_tie)
 
 
 def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOptions) -> Rounded:
@@ -180,11 +163,6 @@ def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOption
     _, _, chosen = _solve(block, model, np.zeros(model.need.size), np.inf, options, None, mip=False)
     plan = greedy_repair(block, _assign(block, model, chosen))
     return Rounded(units=plan.units, tier_values=plan.tier_values, method="patterns-lp")
-
-
-def _with_bounds(plan: Rounded, bounds: StageBounds) -> Rounded:
-    return Rounded(plan.units, plan.tier_values, plan.gap, plan.method, stage_bounds=bounds,
-                   transit_bound=plan.transit_bound)
 
 
 def _start(block: FlowBlock, model: PatternModel, plan: Rounded) -> FloatArray:
@@ -243,56 +221,16 @@ def _solve(
                 np.concatenate([np.ones(n_needs), model.units, model.reach_units]))
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_patterns
     h.passModel(lp)
-    stage_bound, held = np.full(4, np.inf), np.zeros(4)
-    solution = start
-    stages = [t for t in range(4) if float(values[tiers == t].sum()) > 0]
-    columns = pattern_of.astype(np.int32)
-    holds: list[tuple[IntArray, float]] = []
-    for position, tier in enumerate(stages):
-        stage_started = time.perf_counter()
-        cost = np.where(tiers == tier, -values, 0.0)
-        h.changeColsCost(n_patterns, columns, cost)
-        h.setOptionValue("mip_rel_gap", options.tier_gap)
-        h.setOptionValue("mip_abs_gap", max(float(slack[tier]) if slack is not None else 0.0, MIP_ABS_GAP))
-        # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
-        remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
-                        0.01)
-        rounded, relaxed_bound = _rounded_relaxation(h, model, values, block.tier, holds, remaining)
-        if rounded is not None and float(cost @ rounded) < float(cost @ solution):
-            solution = rounded
-        # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
-        stage_bound[tier] = relaxed_bound
-        if mip:
-            given = highspy.HighsSolution()
-            given.col_value = list(solution)
-            given.value_valid = True
-            h.setSolution(given)
-            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01) if position == len(stages) - 1
-                             else max(remaining - (time.perf_counter() - stage_started), 0.01))
-            with quiet_stdout():
-                h.run()
-            status = map_status(h.getModelStatus())
-            info = h.getInfo()
-            if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
-                # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
-                break
-            solution = np.rint(np.asarray(h.getSolution().col_value, dtype=np.float64))
-            if np.isfinite(info.mip_dual_bound):
-                stage_bound[tier] = min(stage_bound[tier], -float(info.mip_dual_bound))
-        elif rounded is None:
-            break
-        value = float(-cost @ solution)
-        stage_bound[tier] = max(stage_bound[tier], value)
-        in_tier = np.flatnonzero(tiers == tier).astype(np.int32)
-        held[tier] = hold_bound(value, options.hold_tolerance)
-        h.addRow(float(held[tier]), np.inf, in_tier.size, in_tier, values[in_tier])
-        holds.append((in_tier.astype(np.int64), float(held[tier])))
-    return stage_bound, held, solution
+    tier_columns = [(np.flatnonzero(tiers == t), values[tiers == t]) for t in range(4)]
+    stage_model = StageModel(
+        h, n_patterns, tier_columns,
+        lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds), np.rint,
+    )
+    return lexicographic_stages(stage_model, start, deadline, options, slack, mip=mip)
 
 
 def _rounded_relaxation(
-    h: highspy.Highs, model: PatternModel, values: FloatArray, need_tier: IntArray,
-    holds: list[tuple[IntArray, float]], seconds: float,
+    h: highspy.Highs, model: PatternModel, values: FloatArray, need_tier: IntArray, holds: Holds, seconds: float,
 ) -> tuple[FloatArray | None, float]:
     """The stage's LP relaxation optimum (people: a bound on the stage; inf when the LP fails), and a whole plan
     from it: the needs whose pattern the LP chose whole keep it; the few it splits (a basic solution has about as
@@ -300,19 +238,10 @@ def _rounded_relaxation(
     pattern that the units left allow. The plan is None when the LP fails or the plan misses a hold. HiGHS's own
     heuristics, started from the stage before's plan, can take seconds to find as much (the core scenario's
     transformer block: 0.9 s for its medium tier)."""
-    h.setOptionValue("solve_relaxation", True)
-    # HiGHS's LP solver measures its time limit (``seconds``) on the instance's clock, which runs on from the
-    # stages before.
-    h.setOptionValue("time_limit", h.getRunTime() + seconds)
-    try:
-        with quiet_stdout():
-            h.run()
-        if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
-            return None, np.inf
-        relaxed = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        bound = -float(h.getInfo().objective_function_value)
-    finally:
-        h.setOptionValue("solve_relaxation", False)
+    solved = relaxation(h, seconds)
+    if solved is None:
+        return None, np.inf
+    relaxed, bound = solved
     n_needs = need_tier.size
     chosen = (relaxed > 1.0 - 1e-6).astype(np.float64)
     taken = np.bincount(model.need, weights=chosen, minlength=n_needs) > 0
@@ -331,10 +260,7 @@ def _rounded_relaxation(
             chosen[best] = 1.0
             left -= model.counts[best]
             reach_left[rows] -= model.counts[best][model.reach_size[rows]]
-    for in_tier, lower in holds:
-        if float(values[in_tier] @ chosen[in_tier]) < lower:
-            return None, bound
-    return chosen, bound
+    return (chosen if meets(chosen, holds) else None), bound
 
 
 def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:

@@ -1,0 +1,152 @@
+"""The lexicographic tier stages of a block's own whole-unit MIP (:mod:`aidpack.allocation.patterns`,
+:mod:`aidpack.allocation.counts`), and the plan such a MIP leaves.
+
+Each model is a relaxation of its block, so what its stages prove bounds every plan of the block. The stages run
+critical tier first, each tier then held at what it reached (SPEC §4's relative tolerance) for the next; each
+stage starts from the better of the stage before's plan and its own LP relaxation rounded by the model, and
+HiGHS's MIP goes on from there within the time left (each later stage keeps back a small reserve).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from aidpack.allocation.flow import FlowBlock
+from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import FloatArray, IntArray
+from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair, lex_better, transit_of
+from aidpack.allocation.solve import (
+    LATER_STAGE_RESERVE,
+    MIP_ABS_GAP,
+    SolveOptions,
+    hold_bound,
+    map_status,
+    quiet_stdout,
+)
+
+#: The rows that hold earlier tiers: per tier, its columns, the people each serves per unit, and the least people
+#: they must serve.
+Holds = list[tuple[IntArray, FloatArray, float]]
+#: A model's LP relaxation rounded to a whole plan: (HiGHS, the holds so far, seconds) -> (a plan of the model's
+#: columns that meets the holds, or None; the relaxation's optimum, a bound on the stage).
+RoundRelaxation = Callable[[highspy.Highs, Holds, float], tuple[FloatArray | None, float]]
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """A block's MIP in HiGHS (its columns' tiers set, no objective yet) and what its stages need of it."""
+
+    h: highspy.Highs
+    n_cols: int
+    #: Per tier, its columns and the people each serves per unit of the column.
+    tier_columns: list[tuple[IntArray, FloatArray]]
+    round_relaxation: RoundRelaxation
+    #: HiGHS's column values made a plan of the model (whole where they must be).
+    clean: Callable[[FloatArray], FloatArray]
+
+
+def lexicographic_stages(
+    model: StageModel,
+    start: FloatArray,
+    deadline: float,
+    options: SolveOptions,
+    slack: FloatArray | None,
+    mip: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The model's tier stages, critical first: per tier, the bound its stage proved (inf where it did not run)
+    and the row it was held at; and the plan of the last stage that found one (``start`` when none did). Without
+    ``mip``, each stage's plan is its LP relaxation rounded, with no branch and bound."""
+    h = model.h
+    stage_bound, held = np.full(4, np.inf), np.zeros(4)
+    solution = start
+    stages = [t for t in range(4) if float(model.tier_columns[t][1].sum()) > 0]
+    columns = np.arange(model.n_cols, dtype=np.int32)
+    holds: Holds = []
+    for position, tier in enumerate(stages):
+        stage_started = time.perf_counter()
+        in_tier, people = model.tier_columns[tier]
+        cost = np.zeros(model.n_cols)
+        cost[in_tier] = -people
+        h.changeColsCost(model.n_cols, columns, cost)
+        h.setOptionValue("mip_rel_gap", options.tier_gap)
+        h.setOptionValue("mip_abs_gap", max(float(slack[tier]) if slack is not None else 0.0, MIP_ABS_GAP))
+        # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
+        remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
+                        0.01)
+        rounded, relaxed_bound = model.round_relaxation(h, holds, remaining)
+        if rounded is not None and float(cost @ rounded) < float(cost @ solution):
+            solution = rounded
+        # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
+        stage_bound[tier] = relaxed_bound
+        if mip:
+            given = highspy.HighsSolution()
+            given.col_value = list(solution)
+            given.value_valid = True
+            h.setSolution(given)
+            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01) if position == len(stages) - 1
+                             else max(remaining - (time.perf_counter() - stage_started), 0.01))
+            with quiet_stdout():
+                h.run()
+            status = map_status(h.getModelStatus())
+            info = h.getInfo()
+            if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
+                # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
+                break
+            solution = model.clean(np.asarray(h.getSolution().col_value, dtype=np.float64))
+            if np.isfinite(info.mip_dual_bound):
+                stage_bound[tier] = min(stage_bound[tier], -float(info.mip_dual_bound))
+        elif rounded is None:
+            break
+        value = float(-cost @ solution)
+        stage_bound[tier] = max(stage_bound[tier], value)
+        held[tier] = hold_bound(value, options.hold_tolerance)
+        h.addRow(float(held[tier]), np.inf, in_tier.size, in_tier.astype(np.int32), people)
+        holds.append((in_tier, people, float(held[tier])))
+    return stage_bound, held, solution
+
+
+def relaxation(h: highspy.Highs, seconds: float) -> tuple[FloatArray, float] | None:
+    """The LP relaxation of the MIP in ``h`` (a tier stage: its objective minimises minus the people served),
+    within ``seconds``: its columns and the people it serves, a bound on the stage; None when HiGHS fails."""
+    h.setOptionValue("solve_relaxation", True)
+    # HiGHS's LP solver measures its time limit on the instance's clock, which runs on from the stages before.
+    h.setOptionValue("time_limit", h.getRunTime() + seconds)
+    try:
+        with quiet_stdout():
+            h.run()
+        if map_status(h.getModelStatus()) is not Termination.OPTIMAL:
+            return None
+        return np.asarray(h.getSolution().col_value, dtype=np.float64), -float(h.getInfo().objective_function_value)
+    finally:
+        h.setOptionValue("solve_relaxation", False)
+
+
+def meets(plan: FloatArray, holds: Holds) -> bool:
+    """Whether ``plan`` (the model's columns) serves each held tier at least as much as it is held at."""
+    return all(float(people @ plan[in_tier]) >= lower for in_tier, people, lower in holds)
+
+
+def settle(
+    block: FlowBlock, incumbent: Rounded, units: FloatArray, bounds: StageBounds, method: str, *,
+    slack: FloatArray | None, transit_tie: float,
+) -> Rounded:
+    """The plan a block's own MIP leaves: its ``units`` with what a greedy pass can still place, or ``incumbent``
+    where that is no worse (tiers within ``slack`` people, then a re-plan's kept lines unless the new plan travels
+    less by more than ``transit_tie``, never at infinity); either way with the ``bounds`` its stages proved."""
+    improved = greedy_repair(block, units)
+    kept = lex_better(incumbent.tier_values, improved.tier_values, slack=slack)
+    if not kept and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack):  # tied
+        kept = transit_tie == np.inf or (
+            transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie))
+    if kept:
+        return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, stage_bounds=bounds,
+                       transit_bound=incumbent.transit_bound)
+    return Rounded(units=improved.units, tier_values=improved.tier_values, method=method, stage_bounds=bounds)
+
+
+__all__ = ["Holds", "StageModel", "lexicographic_stages", "meets", "relaxation", "settle"]
