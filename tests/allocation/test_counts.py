@@ -12,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aidpack.allocation import counts
-from aidpack.allocation.counts import _complete, _counts, count_model, count_round
+from aidpack.allocation.counts import CountModel, _complete, _counts, count_model, count_round
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
 from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_packs import exact
-from tests.allocation.test_patterns import BUDGET, OPTIMAL, bounds_hold, feasible
+from tests.allocation.test_patterns import BUDGET, OPTIMAL, bounds_hold, feasible, random_plan
 
 GENERATOR_SIZES = [5, 30, 100, 176, 1_000]
 
@@ -90,12 +90,19 @@ def generator_blocks(draw: st.DrawFn, *, deadlines: bool) -> Instance:
     return Instance(needs=needs, pledges=pledges, transit=[[1, 3], [3, 1]])
 
 
+def modelled(instance: Instance) -> tuple[FlowBlock, CountModel]:
+    """The instance's only block and its count model (whatever its size)."""
+    block = only_block(instance)
+    model = count_model(block, min_arcs=0)
+    assert model is not None
+    return block, model
+
+
 def planned(instance: Instance) -> tuple[FlowBlock, np.ndarray, Rounded, Rounded]:
     """The block, HiGHS's proved whole-unit optimum (the arc MIP), the greedy rounding of its LP, and the
     count MIP's plan started from that rounding."""
-    block, optimum, _ = exact(instance)
-    model = count_model(block, min_arcs=0)
-    assert model is not None
+    block, model = modelled(instance)
+    _, optimum, _ = exact(instance)
     start = greedy_round(block, solve_flow_block(block).amount)
     return block, optimum, start, count_round(block, model, start, budget=BUDGET, options=OPTIMAL)
 
@@ -131,15 +138,8 @@ def test_any_whole_plan_is_counts_within_the_model_with_the_same_coverage(
 ) -> None:
     if not blocks_and_models(instance):
         return
-    block = only_block(instance)
-    model = count_model(block, min_arcs=0)
-    assert model is not None
-    units = np.zeros(block.n_arcs)  # a random whole plan within the pledges' units
-    left = block.units.copy()
-    for arc in data.draw(st.permutations(range(block.n_arcs))):
-        p = block.arc_pledge[arc]
-        take = data.draw(st.integers(0, int(left[p])))
-        units[arc], left[p] = take, left[p] - take
+    block, model = modelled(instance)
+    units = random_plan(block, data)
     count = _counts(block, model, units)
     assert np.all(count <= model.cap)
     assert np.all(count.sum(axis=0) <= model.units)
@@ -156,9 +156,7 @@ def test_completed_counts_stay_within_the_units_and_serve_earlier_needs_first(
 ) -> None:
     if not blocks_and_models(instance):
         return
-    block = only_block(instance)
-    model = count_model(block, min_arcs=0)
-    assert model is not None
+    block, model = modelled(instance)
     # Any start within the units (as the LP's rounded-down counts are).
     count = np.zeros_like(model.cap)
     left = model.units.copy()

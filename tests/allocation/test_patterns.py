@@ -156,19 +156,24 @@ def test_any_whole_plan_is_a_pattern_per_need_with_the_same_coverage(instance: I
     block = only_block(instance)
     model = pattern_model(block)
     assert model is not None
-    # A random whole plan within the pledges' units.
-    units = np.zeros(block.n_arcs)
-    left = block.units.copy()
-    for arc in data.draw(st.permutations(range(block.n_arcs))):
-        p = block.arc_pledge[arc]
-        take = data.draw(st.integers(0, int(left[p])))
-        units[arc], left[p] = take, left[p] - take
+    units = random_plan(block, data)
     plan = Rounded(units=units, tier_values=block_tier_values(block, units))
     chosen = _start(block, model, plan)
     assert np.all(np.bincount(model.need, weights=chosen, minlength=block.needs.size) <= 1)
     coverage = np.bincount(model.need, weights=chosen * model.coverage, minlength=block.needs.size)
     brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
     assert coverage == pytest.approx(np.minimum(brought / block.demand, 1.0))
+
+
+def random_plan(block: FlowBlock, data: st.DataObject) -> np.ndarray:
+    """A random whole plan of the block within its pledges' units."""
+    units = np.zeros(block.n_arcs)
+    left = block.units.copy()
+    for arc in data.draw(st.permutations(range(block.n_arcs))):
+        p = block.arc_pledge[arc]
+        take = data.draw(st.integers(0, int(left[p])))
+        units[arc], left[p] = take, left[p] - take
+    return units
 
 
 def test_the_first_pass_rounds_each_stage_of_the_pattern_lp_to_whole_patterns() -> None:
