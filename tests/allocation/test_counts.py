@@ -199,3 +199,15 @@ def test_the_engine_sends_a_generator_block_to_its_count_mip(monkeypatch: pytest
     assert result.tier_served == pytest.approx(optimum, abs=1e-6)
     assert result.figures["tier_bound"] == pytest.approx({"critical": 0.0, "high": optimum[1], "medium": 0.0,
                                                           "low": 0.0}, abs=1e-5)
+
+
+def test_a_block_too_large_to_model_in_a_fraction_of_a_second_has_no_count_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = only_block(clinic_and_school())
+    assert count_model(block, min_arcs=0) is not None
+    monkeypatch.setattr(counts, "MAX_COLUMNS", 2 * 3 - 1)  # two needs, three sizes
+    assert count_model(block, min_arcs=0) is None
+    monkeypatch.setattr(counts, "MAX_COLUMNS", 6)
+    monkeypatch.setattr(counts, "MAX_HALL_WORK", 2**2 * 1 - 1)  # two needs, one pledge of each size
+    assert count_model(block, min_arcs=0) is None

@@ -35,6 +35,10 @@ MAX_SIZES = 6
 #: Blocks of at least this many arcs: below, the arc MIP (one column per class of pledges and need) is as small
 #: and HiGHS proves it in milliseconds (the 1e5 bench's 37- to 126-arc blocks: 0.02-0.07 s).
 MIN_ARCS = 1_000
+#: At most this many integer columns (needs × sizes), and at most this much work (needs × pledges × needs, for a
+#: size) to find Hall's rows: the 1.85e6 bench's 261,407-arc generator block, 650 needs, takes 0.05 s.
+MAX_COLUMNS = 50_000
+MAX_HALL_WORK = 1e9
 _TOL = 1e-9
 
 
@@ -54,13 +58,16 @@ class CountModel:
 
 def count_model(block: FlowBlock, min_arcs: int | None = None) -> CountModel | None:
     """The block's count model, or None where it does not suit the block: a divisible pledge, more than
-    ``MAX_SIZES`` sizes, fewer than ``min_arcs`` arcs (``MIN_ARCS`` unless given)."""
+    ``MAX_SIZES`` sizes, fewer than ``min_arcs`` arcs (``MIN_ARCS`` unless given), a model too large to build in
+    a fraction of a second (``MAX_COLUMNS``, ``MAX_HALL_WORK``)."""
     if block.n_arcs < (MIN_ARCS if min_arcs is None else min_arcs) or not bool(block.integer.all()):
         return None
     sizes = np.unique(block.factor)
-    if sizes.size > MAX_SIZES:
+    if sizes.size > MAX_SIZES or block.needs.size * sizes.size > MAX_COLUMNS:
         return None
     size_of = np.searchsorted(sizes, block.factor).astype(np.int64)
+    if float(block.needs.size) ** 2 * float(np.bincount(size_of).max()) > MAX_HALL_WORK:
+        return None
     reach = np.zeros((block.needs.size, sizes.size))
     np.add.at(reach, (block.arc_need, size_of[block.arc_pledge]), block.units[block.arc_pledge])
     cap = np.minimum(reach, np.ceil(block.demand[:, None] / sizes[None, :] - _TOL))
