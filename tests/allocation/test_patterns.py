@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
-from aidpack.allocation.patterns import _start, engine_patterns, pattern_lp_round, pattern_model, pattern_round
+from aidpack.allocation.patterns import (
+    _start,
+    assign_counts,
+    engine_patterns,
+    pattern_lp_round,
+    pattern_model,
+    pattern_round,
+)
 from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
@@ -241,3 +248,27 @@ def test_many_small_whole_units_against_large_needs_make_no_patterns() -> None:
         pledges=[P(f"BALE-{size}", "BLANKET", 2_000_000 // size, factor=size, integer=True) for size in (1, 2, 5, 10)],
     )
     assert pattern_model(only_block(instance)) is None
+
+
+def test_a_re_plans_units_go_to_the_pledges_its_kept_lines_used_where_that_travels_no_more() -> None:
+    # Two pledges of 250 kVA transformers from the same hub, a need of 500 kVA; the kept lines took one unit from
+    # each. Equal transit either way: the assignment keeps them; without them it takes both from one pledge or
+    # the other, whichever the flow finds first.
+    instance = Instance(needs=[N("A", "POWER-KVA", 500)],
+                        pledges=[P("T1", "POWER-KVA", 2, factor=250, integer=True),
+                                 P("T2", "POWER-KVA", 2, factor=250, integer=True)])
+    block = only_block(instance)
+    size_of = np.zeros(block.pledges.size, dtype=np.int64)
+    want = np.array([[2]])
+    kept = np.ones(block.n_arcs)
+    assert assign_counts(block, size_of, want, kept).tolist() == [1.0, 1.0]
+    assert sorted(assign_counts(block, size_of, want).tolist()) == [0.0, 2.0]
+    # Kept lines that travel more give way: the far pledge's unit comes from the near one.
+    far = Instance(needs=[N("A", "POWER-KVA", 500, region=0)],
+                   pledges=[P("T1", "POWER-KVA", 2, factor=250, integer=True, hub=0),
+                            P("T2", "POWER-KVA", 2, factor=250, integer=True, hub=1)],
+                   transit=[[1, 3], [3, 1]])
+    block = only_block(far)
+    near = int(np.flatnonzero(block.transit == block.transit.min())[0])
+    units = assign_counts(block, size_of, want, np.ones(block.n_arcs))
+    assert units[near] == 2.0

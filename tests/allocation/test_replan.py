@@ -9,12 +9,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation import blocks
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Line
+from aidpack.allocation.rounding import Rounded
 from aidpack.allocation.service import run_plan
 from aidpack.allocation.solve import SolveOptions
-from tests.allocation.builders import T0, Instance, N, P, previous_of
+from tests.allocation.builders import T0, Instance, N, P, only_block, previous_of
 from tests.factories import PLAN_DATE, make_hub, make_item, make_need, make_pledge, make_region, unique
 
 
@@ -152,3 +154,43 @@ def test_without_stability_the_figures_say_nothing_about_moves(session: Session)
     plan = run_plan(session, actor="test", plan_date=PLAN_DATE, stable=False)
     assert plan.figures["moved_units"] is None
     assert T0 == PLAN_DATE
+
+
+def _traded_block(*, kept: bool) -> tuple[list[blocks._Stage1], list[Rounded]]:
+    """A block whose best rounding serves 100 high-tier people, with two trades of a few of them for medium-tier
+    ones: one gives up 1 for 50, the other 5 for 80; beside it, a large block at its bound, so that the plan's gap
+    affords both. With ``kept``, the first trade is a re-plan's kept lines (its first plan made it)."""
+    block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
+    best, one, two, large = (
+        Rounded(units=np.full(block.n_arcs, u), tier_values=np.array(t), method=m)
+        for u, t, m in [(1.0, [0.0, 100.0, 0.0, 0.0], "matched"), (2.0, [0.0, 99.0, 50.0, 0.0], "greedy"),
+                        (3.0, [0.0, 95.0, 80.0, 0.0], "greedy"), (4.0, [0.0, 1e6, 1e6, 0.0], "matched")]
+    )
+    previous = Rounded(units=one.units, tier_values=one.tier_values, method="kept") if kept else None
+    candidates = [previous, best, two] if previous is not None else [best, one, two]
+    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, best.units,
+                                                      np.array([0.0, 100.0, 80.0, 0.0])),
+                           np.zeros(block.n_arcs), best, candidates, kept=previous)
+    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+                                                         large.tier_values), np.zeros(block.n_arcs), large, [large])
+    return [stage, at_bound], candidates
+
+
+def test_a_re_plan_makes_the_trade_its_first_plan_made_not_a_larger_one() -> None:
+    # The first plan takes the larger trade; a re-plan with nothing changed whose fresh rounding beats its kept
+    # lines by a hair goes back to them, not to the larger trade (1.6e6 bench, seed 71: 13 units moved).
+    fresh, candidates = _traded_block(kept=False)
+    blocks._choose_roundings(fresh, tier_gap=1e-4)
+    assert fresh[0].rounded is candidates[2]
+    again, candidates = _traded_block(kept=True)
+    blocks._choose_roundings(again, tier_gap=1e-4)
+    assert again[0].rounded is candidates[0]
+
+
+def test_a_re_plan_that_keeps_its_lines_makes_no_trade() -> None:
+    # Kept lines within the tier gap of another plan are of equal merit: they stay.
+    stages, candidates = _traded_block(kept=True)
+    stages[0].rounded = candidates[0]
+    stages[0].candidates = [candidates[0], candidates[2]]  # (none of them serves the high tier better)
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is candidates[0]

@@ -85,6 +85,7 @@ def count_round(
     options: SolveOptions,
     slack: FloatArray | None = None,
     transit_tie: float = 0.0,
+    kept: FloatArray | None = None,
 ) -> Rounded:
     """The block's lexicographic whole-unit plan by its count MIP (HiGHS, within ``budget`` seconds, started
     from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
@@ -92,7 +93,7 @@ def count_round(
     Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options, slack)
-    return settle(block, incumbent, assign_counts(block, model.size_of, want), StageBounds(stage_bound, held),
+    return settle(block, incumbent, assign_counts(block, model.size_of, want, kept), StageBounds(stage_bound, held),
                   "counts", slack=slack, transit_tie=transit_tie)
 
 

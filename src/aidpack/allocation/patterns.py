@@ -143,6 +143,7 @@ def pattern_round(
     options: SolveOptions,
     slack: FloatArray | None = None,
     transit_tie: float = 0.0,
+    kept: FloatArray | None = None,
 ) -> Rounded:
     """The block's lexicographic whole-unit plan by its pattern MIP (HiGHS, within ``budget`` seconds, started
     from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
@@ -150,7 +151,7 @@ def pattern_round(
     Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
-    return settle(block, incumbent, _assign(block, model, chosen), StageBounds(stage_bound, held), "patterns",
+    return settle(block, incumbent, _assign(block, model, chosen, kept), StageBounds(stage_bound, held), "patterns",
                   slack=slack, transit_tie=transit_tie)
 
 
@@ -271,21 +272,22 @@ def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:
     return use
 
 
-def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray) -> FloatArray:
+def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray, kept: FloatArray | None = None) -> FloatArray:
     """Units per arc for the chosen patterns (:func:`assign_counts`)."""
     want = np.zeros((block.needs.size, model.sizes.size), dtype=np.int64)
     picked = np.flatnonzero(chosen > 0.5)
     np.add.at(want, model.need[picked], model.counts[picked])
-    return assign_counts(block, model.size_of, want)
+    return assign_counts(block, model.size_of, want, kept)
 
 
-def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray) -> FloatArray:
+def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray, kept: FloatArray | None = None) -> FloatArray:
     """Units per arc that give each need its ``want`` [needs, sizes] units of each size (``size_of``: per local
     pledge, its size): per size, from the pledges of that size that reach it, by a min-cost flow on transit;
-    units no pledge within reach can bring are left out."""
+    units no pledge within reach can bring are left out. ``kept`` (a re-plan's kept lines, units per arc): among
+    assignments of equal transit, the one that sends most of them again (a parallel arc one cost unit cheaper, on
+    transit costs scaled so that no tie-break outweighs a unit-day)."""
     units = np.zeros(block.n_arcs)
     arc_size = size_of[block.arc_pledge]
-    bypass_cost = int(block.transit.max(initial=0)) * (block.pledges.size + block.needs.size + 2) + 1
     for s in range(want.shape[1]):
         arcs = np.flatnonzero(arc_size == s)
         total = int(want[:, s].sum())
@@ -295,17 +297,23 @@ def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray) -> FloatA
         needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
         n_p, n_n = pledges.size, needs.size
         source, sink, p0, n0 = 0, 1, 2, 2 + n_p
+        again = np.zeros(0, dtype=np.int64) if kept is None else np.flatnonzero(np.rint(kept[arcs]) > 0)
+        scale = 1 if kept is None else int(np.rint(kept[arcs]).sum()) + 1
+        transit = block.transit[arcs].astype(np.int64) * scale
+        bypass_cost = int(transit.max(initial=0)) * (n_p + n_n + 2) + 1
         # Source → pledge (its units), pledge → need (the arc, its transit), need → sink (the units it wants),
-        # and source → sink for what no pledge within reach can bring (costlier than any path).
-        tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source]])
-        head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink]])
+        # source → sink for what no pledge within reach can bring (costlier than any path), and the kept arcs.
+        tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source], p0 + p_local[again]])
+        head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink], n0 + n_local[again]])
         cap = np.concatenate([np.floor(block.units[pledges] + _TOL), np.full(arcs.size, total), want[needs, s],
-                              [total]]).astype(np.int64)
-        cost = np.concatenate([np.zeros(n_p), block.transit[arcs], np.zeros(n_n), [bypass_cost]]).astype(np.int64)
+                              [total], np.rint(kept[arcs][again]) if kept is not None else []]).astype(np.int64)
+        cost = np.concatenate([np.zeros(n_p, dtype=np.int64), transit, np.zeros(n_n, dtype=np.int64), [bypass_cost],
+                               transit[again] - 1]).astype(np.int64)
         supplies = np.zeros(n_p + n_n + 2, dtype=np.int64)
         supplies[source], supplies[sink] = total, -total
         flows = min_cost_flow_int(n_p + n_n + 2, tail.astype(np.int64), head.astype(np.int64), cap, cost, supplies)
         units[arcs] = flows[n_p : n_p + arcs.size]
+        np.add.at(units, arcs[again], flows[n_p + arcs.size + n_n + 1 :])
     return units
 
 
