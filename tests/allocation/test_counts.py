@@ -19,7 +19,7 @@ from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_packs import exact
-from tests.allocation.test_patterns import BUDGET, OPTIMAL, bounds_hold, feasible, random_plan
+from tests.allocation.test_patterns import BUDGET, OPTIMAL, at_least, bounds_hold, feasible, never_worse, random_plan
 
 GENERATOR_SIZES = [5, 30, 100, 176, 1_000]
 
@@ -112,7 +112,7 @@ def planned(instance: Instance) -> tuple[FlowBlock, np.ndarray, Rounded, Rounded
 def test_where_every_pledge_reaches_every_need_the_counts_reach_the_whole_unit_optimum(instance: Instance) -> None:
     block, optimum, _, plan = planned(instance)
     assert feasible(block, plan.units)
-    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert at_least(plan, optimum)
     assert bounds_hold(plan, optimum)
 
 
@@ -124,10 +124,7 @@ def test_the_count_stages_bound_every_plan_and_never_return_a_worse_one(instance
     block, optimum, start, plan = planned(instance)
     assert feasible(block, plan.units)
     assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
-    for t in range(4):  # never worse than its start, tier by tier from the first (lexicographic)
-        if not np.isclose(plan.tier_values[t], start.tier_values[t], rtol=1e-9, atol=1e-9):
-            assert plan.tier_values[t] > start.tier_values[t]
-            break
+    assert never_worse(plan, start)
     assert bounds_hold(plan, optimum)
 
 
@@ -211,3 +208,30 @@ def test_a_block_too_large_to_model_in_a_fraction_of_a_second_has_no_count_model
     monkeypatch.setattr(counts, "MAX_COLUMNS", 6)
     monkeypatch.setattr(counts, "MAX_HALL_WORK", 2**2 * 1 - 1)  # two needs, one pledge of each size
     assert count_model(block, min_arcs=0) is None
+
+
+def test_highs_proves_the_count_model_of_an_out_of_reach_clinic_at_its_whole_unit_optimum() -> None:
+    # Found by Hypothesis: two clinics out of reach (their deadline before the generators arrive), a critical need
+    # of 380 kW and a high-tier one of 937 kW, eleven 100 kW generators, four of 30 kW and four of 5 kW. The
+    # critical need takes 300 + 60 + 20 and the high-tier one 800 + 60 = 860 kW: 38 × 860 / 937 people. Without
+    # presolve and at a MIP feasibility tolerance of 1e-9, HiGHS 1.16.0 stopped at 850 kW and proved it "optimal".
+    deadline = T0 + dt.timedelta(days=2)
+    instance = Instance(
+        needs=[N("N0", "POWER-KW", 12, tier="medium", people=1, region=0),
+               N("N1", "POWER-KW", 12, tier="critical", people=1, deadline=deadline, region=0),
+               N("N2", "POWER-KW", 937, tier="high", people=38, region=0),
+               N("N3", "POWER-KW", 12, tier="critical", people=1, deadline=deadline, region=0),
+               N("N4", "POWER-KW", 380, tier="critical", people=1, region=0)],
+        pledges=[P("P0", "POWER-KW", 3, factor=100, integer=True, hub=1),
+                 P("P1", "POWER-KW", 5, factor=100, integer=True, hub=1),
+                 P("P2", "POWER-KW", 4, factor=5, integer=True, hub=1),
+                 P("P3", "POWER-KW", 3, factor=100, integer=True, hub=1),
+                 P("P4", "POWER-KW", 1, factor=30, integer=True, hub=1),
+                 P("P5", "POWER-KW", 3, factor=30, integer=True, hub=1)],
+        transit=[[1, 3], [3, 1]],
+    )
+    block, optimum, start, plan = planned(instance)
+    assert optimum[:2] == pytest.approx([1.0, 38 * 860 / 937])
+    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert never_worse(plan, start)
+    assert bounds_hold(plan, optimum)

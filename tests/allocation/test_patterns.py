@@ -21,7 +21,7 @@ from aidpack.allocation.patterns import (
     pattern_model,
     pattern_round,
 )
-from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
+from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round, lex_better
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_packs import exact
@@ -130,12 +130,27 @@ def bounds_hold(plan: Rounded, optimum: np.ndarray) -> bool:
     return bool(np.all(bound >= optimum - 1e-6 * np.maximum(optimum, 1.0)))
 
 
+def at_least(plan: Rounded, optimum: np.ndarray) -> bool:
+    """Whether ``plan`` serves the tiers lexicographically at least as well as HiGHS's proved arc-MIP optimum (to a
+    millionth). Not "equal": HiGHS 1.16.0, which proves the reference, once called an arc MIP optimal one person
+    short of a plan the count model found (a run of the whole suite, not repeated alone)."""
+    return not lex_better(optimum, plan.tier_values)
+
+
+def never_worse(plan: Rounded, start: Rounded) -> bool:
+    """Whether ``plan`` serves the tiers at least as well as ``start``, tier by tier from the first."""
+    for t in range(4):
+        if not np.isclose(plan.tier_values[t], start.tier_values[t], rtol=1e-9, atol=1e-9):
+            return bool(plan.tier_values[t] > start.tier_values[t])
+    return True
+
+
 @settings(max_examples=60, deadline=None)
 @given(few_size_blocks(deadlines=False))
 def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit_optimum(instance: Instance) -> None:
     block, optimum, _, plan = planned(instance)
     assert feasible(block, plan.units)
-    assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert at_least(plan, optimum)
     assert bounds_hold(plan, optimum)
 
 
@@ -147,11 +162,7 @@ def test_the_pattern_stages_bound_every_plan_and_never_return_a_worse_one(instan
     block, optimum, start, plan = planned(instance)
     assert feasible(block, plan.units)
     assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
-    # Never worse than its start, tier by tier from the first (lexicographic).
-    for t in range(4):
-        if not np.isclose(plan.tier_values[t], start.tier_values[t], rtol=1e-9, atol=1e-9):
-            assert plan.tier_values[t] > start.tier_values[t]
-            break
+    assert never_worse(plan, start)
     assert bounds_hold(plan, optimum)
 
 

@@ -27,8 +27,8 @@ from aidpack.allocation.flow import FlowBlock
 from aidpack.allocation.patterns import assign_counts, reach_rows
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, StageBounds
-from aidpack.allocation.solve import SolveOptions, csc_lp, new_highs
-from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle
+from aidpack.allocation.solve import SolveOptions, csc_lp
+from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle, stage_highs
 
 #: Blocks of at most this many pack sizes.
 MAX_SIZES = 6
@@ -87,10 +87,7 @@ def count_round(
     transit_tie: float = 0.0,
     kept: FloatArray | None = None,
 ) -> Rounded:
-    """The block's lexicographic whole-unit plan by its count MIP (HiGHS, within ``budget`` seconds, started
-    from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
-    re-plan's kept lines unless the new plan travels less by more than ``transit_tie``, never at infinity).
-    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
+    """As :func:`patterns.pattern_round`, by the block's count MIP."""
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options, slack)
     return settle(block, incumbent, assign_counts(block, model.size_of, want, kept), StageBounds(stage_bound, held),
@@ -129,10 +126,7 @@ def _solve(
     entries = np.concatenate([-model.sizes[y_size], np.ones(n_y), np.ones(n_needs), np.ones(hall.size)])
     n_rows = n_needs + n_sizes + model.reach_size.size
     matrix = sp.csc_matrix((entries, (rows, cols)), shape=(n_rows, n_y + n_needs))
-    h = new_highs(options.seed)
-    # As for the pattern MIP, HiGHS's presolve only slows this model down (the seed-11 generator block: 224,397
-    # medium-tier people in 0.3 s without it, and 3 s to prove the optimum; with it, 224,885 only after 1 s).
-    h.setOptionValue("presolve", "off")
+    h = stage_highs(options.seed)
     n_cols = n_y + n_needs
     lp = csc_lp(matrix, np.zeros(n_cols), np.zeros(n_cols), np.concatenate([model.cap.ravel(), block.demand]),
                 np.full(n_rows, -np.inf), np.concatenate([np.zeros(n_needs), model.units, model.reach_units]))

@@ -29,8 +29,8 @@ import scipy.sparse as sp
 from aidpack.allocation.flow import FlowBlock, min_cost_flow_int
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair
-from aidpack.allocation.solve import SolveOptions, csc_lp, new_highs
-from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle
+from aidpack.allocation.solve import SolveOptions, csc_lp
+from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle, stage_highs
 
 #: Blocks of at most this many pack sizes (the patterns of a need multiply with each size).
 MAX_SIZES = 4
@@ -148,7 +148,9 @@ def pattern_round(
     """The block's lexicographic whole-unit plan by its pattern MIP (HiGHS, within ``budget`` seconds, started
     from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
     re-plan's kept lines unless the new plan travels less by more than ``transit_tie``, never at infinity).
-    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
+    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`). ``kept``: a
+    re-plan's kept lines, whose pledges the new plan's units go to where that travels no more
+    (:func:`assign_counts`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
     return settle(block, incumbent, _assign(block, model, chosen, kept), StageBounds(stage_bound, held), "patterns",
@@ -213,11 +215,7 @@ def _solve(
                               model.counts[reach_patterns, model.reach_size[hall_rows]].astype(np.float64)])
     nonzero = entries != 0
     matrix = sp.csc_matrix((entries[nonzero], (rows[nonzero], cols[nonzero])), shape=(n_rows, n_patterns))
-    h = new_highs(options.seed)
-    # HiGHS's presolve only slows this small model down (the 1e5 bench's 767-arc transformer block: its stages
-    # proved in 0.075 s without it, 0.245 s with it; the core 1.5e6 scenario's 17,294-arc one, 0.47 s against
-    # 0.69 s; the same plans).
-    h.setOptionValue("presolve", "off")
+    h = stage_highs(options.seed)
     lp = csc_lp(matrix, np.zeros(n_patterns), np.zeros(n_patterns), np.ones(n_patterns), np.full(n_rows, -np.inf),
                 np.concatenate([np.ones(n_needs), model.units, model.reach_units]))
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_patterns
