@@ -19,7 +19,15 @@ from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
 from tests.allocation.test_packs import exact
-from tests.allocation.test_patterns import BUDGET, OPTIMAL, at_least, bounds_hold, feasible, never_worse, random_plan
+from tests.allocation.test_patterns import (
+    BUDGET,
+    OPTIMAL,
+    bounded_and_never_worse,
+    bounds_hold,
+    never_worse,
+    random_plan,
+    reaches_the_optimum,
+)
 
 GENERATOR_SIZES = [5, 30, 100, 176, 1_000]
 
@@ -110,10 +118,7 @@ def planned(instance: Instance) -> tuple[FlowBlock, np.ndarray, Rounded, Rounded
 @settings(max_examples=60, deadline=None)
 @given(generator_blocks(deadlines=False))
 def test_where_every_pledge_reaches_every_need_the_counts_reach_the_whole_unit_optimum(instance: Instance) -> None:
-    block, optimum, _, plan = planned(instance)
-    assert feasible(block, plan.units)
-    assert at_least(plan, optimum)
-    assert bounds_hold(plan, optimum)
+    reaches_the_optimum(*planned(instance))
 
 
 @settings(max_examples=60, deadline=None)
@@ -121,11 +126,7 @@ def test_where_every_pledge_reaches_every_need_the_counts_reach_the_whole_unit_o
 def test_the_count_stages_bound_every_plan_and_never_return_a_worse_one(instance: Instance) -> None:
     if not blocks_and_models(instance):
         return  # every pledge out of reach of every need
-    block, optimum, start, plan = planned(instance)
-    assert feasible(block, plan.units)
-    assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
-    assert never_worse(plan, start)
-    assert bounds_hold(plan, optimum)
+    bounded_and_never_worse(*planned(instance))
 
 
 @settings(max_examples=60, deadline=None)
@@ -140,8 +141,7 @@ def test_any_whole_plan_is_counts_within_the_model_with_the_same_coverage(
     count = _counts(block, model, units)
     assert np.all(count <= model.cap)
     assert np.all(count.sum(axis=0) <= model.units)
-    hall = (model.reach_needs * count[:, model.reach_size].T).sum(axis=1)
-    assert np.all(hall <= model.reach_units + 1e-9)
+    assert np.all(model.hall.use(count) <= model.hall.units + 1e-9)
     brought = np.bincount(block.arc_need, weights=units * block.factor[block.arc_pledge], minlength=block.needs.size)
     assert np.minimum(count @ model.sizes, block.demand) == pytest.approx(np.minimum(brought, block.demand))
 

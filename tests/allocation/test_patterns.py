@@ -137,6 +137,23 @@ def at_least(plan: Rounded, optimum: np.ndarray) -> bool:
     return not lex_better(optimum, plan.tier_values)
 
 
+def reaches_the_optimum(block: FlowBlock, optimum: np.ndarray, start: Rounded, plan: Rounded) -> None:
+    """A model's plan, where every pledge reaches every need: whole, within the pledges, at least HiGHS's proved
+    arc-MIP optimum, and its stage bounds above it."""
+    assert feasible(block, plan.units)
+    assert at_least(plan, optimum)
+    assert bounds_hold(plan, optimum)
+
+
+def bounded_and_never_worse(block: FlowBlock, optimum: np.ndarray, start: Rounded, plan: Rounded) -> None:
+    """A model's plan, whatever the reach: whole, within the pledges, its tiers what it serves, never worse than
+    its start, and its stage bounds above HiGHS's proved arc-MIP optimum."""
+    assert feasible(block, plan.units)
+    assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
+    assert never_worse(plan, start)
+    assert bounds_hold(plan, optimum)
+
+
 def never_worse(plan: Rounded, start: Rounded) -> bool:
     """Whether ``plan`` serves the tiers at least as well as ``start``, tier by tier from the first."""
     for t in range(4):
@@ -148,10 +165,7 @@ def never_worse(plan: Rounded, start: Rounded) -> bool:
 @settings(max_examples=60, deadline=None)
 @given(few_size_blocks(deadlines=False))
 def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit_optimum(instance: Instance) -> None:
-    block, optimum, _, plan = planned(instance)
-    assert feasible(block, plan.units)
-    assert at_least(plan, optimum)
-    assert bounds_hold(plan, optimum)
+    reaches_the_optimum(*planned(instance))
 
 
 @settings(max_examples=60, deadline=None)
@@ -159,11 +173,7 @@ def test_where_every_pledge_reaches_every_need_the_patterns_reach_the_whole_unit
 def test_the_pattern_stages_bound_every_plan_and_never_return_a_worse_one(instance: Instance) -> None:
     if not blocks_and_models(instance):
         return  # every pledge out of reach of every need
-    block, optimum, start, plan = planned(instance)
-    assert feasible(block, plan.units)
-    assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
-    assert never_worse(plan, start)
-    assert bounds_hold(plan, optimum)
+    bounded_and_never_worse(*planned(instance))
 
 
 @settings(max_examples=60, deadline=None)

@@ -604,10 +604,10 @@ def _mip_phase(
         kept = stage.kept.units if stage.kept is not None and _keeps(stage) else None
         if model is not None:
             better = pattern_round(stage.block, model, start, budget=share, options=replace(options, seed=seed),
-                                   slack=slacks[id(stage)], transit_tie=_transit_tie(stage), kept=kept)
+                                   slack=slacks[id(stage)], kept=kept)
         elif by_count is not None:
             better = count_round(stage.block, by_count, start, budget=share, options=replace(options, seed=seed),
-                                 slack=slacks[id(stage)], transit_tie=_transit_tie(stage), kept=kept)
+                                 slack=slacks[id(stage)], kept=kept)
         else:
             # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
             # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from aidpack.allocation.flow import FlowBlock
-from aidpack.allocation.patterns import assign_counts, reach_rows
-from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
+from aidpack.allocation.patterns import HallRows, assign_counts, need_counts, reach_rows
+from aidpack.allocation.problem import FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, StageBounds
 from aidpack.allocation.solve import SolveOptions, csc_lp
 from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle, stage_highs
@@ -51,9 +51,7 @@ class CountModel:
     size_of: IntArray  # per local pledge, the index of its size
     units: FloatArray  # per size, the block's units
     cap: FloatArray  # [needs, sizes]
-    reach_size: IntArray
-    reach_needs: BoolArray
-    reach_units: FloatArray
+    hall: HallRows
 
 
 def count_model(block: FlowBlock, min_arcs: int | None = None) -> CountModel | None:
@@ -72,8 +70,7 @@ def count_model(block: FlowBlock, min_arcs: int | None = None) -> CountModel | N
     np.add.at(reach, (block.arc_need, size_of[block.arc_pledge]), block.units[block.arc_pledge])
     cap = np.minimum(reach, np.ceil(block.demand[:, None] / sizes[None, :] - _TOL))
     units = np.bincount(size_of, weights=block.units, minlength=sizes.size).astype(np.float64)
-    reach_size, reach_needs, reach_units = reach_rows(block, size_of, sizes.size)
-    return CountModel(sizes, size_of, units, cap, reach_size, reach_needs, reach_units)
+    return CountModel(sizes, size_of, units, cap, reach_rows(block, size_of, sizes.size))
 
 
 def count_round(
@@ -84,21 +81,19 @@ def count_round(
     budget: float,
     options: SolveOptions,
     slack: FloatArray | None = None,
-    transit_tie: float = 0.0,
     kept: FloatArray | None = None,
 ) -> Rounded:
     """As :func:`patterns.pattern_round`, by the block's count MIP."""
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options, slack)
     return settle(block, incumbent, assign_counts(block, model.size_of, want, kept), StageBounds(stage_bound, held),
-                  "counts", slack=slack, transit_tie=transit_tie)
+                  "counts", slack=slack, kept=kept is not None)
 
 
 def _counts(block: FlowBlock, model: CountModel, units: FloatArray) -> IntArray:
     """A plan's units per arc as counts per need and size, each within its cap (units beyond what covers the need
     alone are needless)."""
-    count = np.zeros((block.needs.size, model.sizes.size))
-    np.add.at(count, (block.arc_need, model.size_of[block.arc_pledge]), np.rint(units))
+    count = need_counts(block, model.size_of, model.sizes.size, units)
     return np.minimum(count, model.cap).astype(np.int64)
 
 
@@ -118,18 +113,18 @@ def _solve(
     y_need, y_size = np.repeat(np.arange(n_needs), n_sizes), np.tile(np.arange(n_sizes), n_needs)
     # Columns: y (need-major), then z (capability units covered). Rows: z_n - Σ f_s y_ns ≤ 0; each size's units;
     # Hall's rows on reach.
-    hall, hall_need = np.nonzero(model.reach_needs)
+    hall, hall_need = np.nonzero(model.hall.needs)
     rows = np.concatenate([y_need, n_needs + y_size, np.arange(n_needs),
                            n_needs + n_sizes + hall])
     cols = np.concatenate([np.arange(n_y), np.arange(n_y), n_y + np.arange(n_needs),
-                           hall_need * n_sizes + model.reach_size[hall]])
+                           hall_need * n_sizes + model.hall.size[hall]])
     entries = np.concatenate([-model.sizes[y_size], np.ones(n_y), np.ones(n_needs), np.ones(hall.size)])
-    n_rows = n_needs + n_sizes + model.reach_size.size
+    n_rows = n_needs + n_sizes + model.hall.size.size
     matrix = sp.csc_matrix((entries, (rows, cols)), shape=(n_rows, n_y + n_needs))
     h = stage_highs(options.seed)
     n_cols = n_y + n_needs
     lp = csc_lp(matrix, np.zeros(n_cols), np.zeros(n_cols), np.concatenate([model.cap.ravel(), block.demand]),
-                np.full(n_rows, -np.inf), np.concatenate([np.zeros(n_needs), model.units, model.reach_units]))
+                np.full(n_rows, -np.inf), np.concatenate([np.zeros(n_needs), model.units, model.hall.units]))
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_y + [highspy.HighsVarType.kContinuous] * n_needs
     h.passModel(lp)
     weight = block.people / block.demand  # people per capability unit covered
@@ -164,8 +159,7 @@ def _rounded_relaxation(
     relaxed, bound = solved
     count = np.floor(relaxed[: n_needs * n_sizes].reshape(n_needs, n_sizes) + 1e-6)
     _complete(block, model, weight, count)
-    if model.reach_size.size and bool(np.any((model.reach_needs * count[:, model.reach_size].T).sum(axis=1)
-                                             > model.reach_units + 1e-9)):
+    if bool(np.any(model.hall.use(count) > model.hall.units + 1e-9)):
         return None, bound  # beyond some set of pledges' reach (HiGHS would reject it)
     plan = np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
     return (plan if meets(plan, holds) else None), bound

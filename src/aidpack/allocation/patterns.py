@@ -43,6 +43,22 @@ _TOL = 1e-9
 
 
 @dataclass(frozen=True)
+class HallRows:
+    """Hall's condition on reach, one row per size and set of that size's pledges that is some need's reach (short
+    of all of them, which the size's own row covers): the needs that only those pledges reach get no more units of
+    the size than the set has."""
+
+    size: IntArray  # per row
+    needs: BoolArray  # [rows, needs]
+    units: FloatArray  # per row
+
+    def use(self, count: FloatArray | IntArray) -> FloatArray:
+        """Per row, the units of its size that ``count`` [needs, sizes] gives its needs."""
+        used: FloatArray = (self.needs * count[:, self.size].T).sum(axis=1)
+        return used
+
+
+@dataclass(frozen=True)
 class PatternModel:
     """A block's patterns: per pattern its need, its units of each size and the share of the need it covers."""
 
@@ -52,12 +68,7 @@ class PatternModel:
     need: IntArray  # per pattern
     counts: IntArray  # [patterns, sizes]
     coverage: FloatArray  # per pattern, min(1, Σ counts·sizes / demand)
-    #: Hall's condition on reach, one row per size and set of pledges that is some need's reach: the needs that
-    #: only those pledges reach get no more units of the size than they have (``reach_size``, ``reach_needs``
-    #: [rows, needs], ``reach_units``).
-    reach_size: IntArray
-    reach_needs: BoolArray
-    reach_units: FloatArray
+    hall: HallRows
 
 
 def pattern_model(block: FlowBlock, max_patterns: int = MAX_PATTERNS) -> PatternModel | None:
@@ -96,8 +107,7 @@ def pattern_model(block: FlowBlock, max_patterns: int = MAX_PATTERNS) -> Pattern
     count = np.concatenate(counts).astype(np.int64)
     coverage = np.minimum(count @ sizes / block.demand[need], 1.0)
     units = np.bincount(size_of, weights=block.units, minlength=sizes.size).astype(np.float64)
-    reach_size, reach_needs, reach_units = reach_rows(block, size_of, sizes.size)
-    return PatternModel(sizes, size_of, units, need, count, coverage, reach_size, reach_needs, reach_units)
+    return PatternModel(sizes, size_of, units, need, count, coverage, reach_rows(block, size_of, sizes.size))
 
 
 def engine_patterns(block: FlowBlock) -> PatternModel | None:
@@ -107,9 +117,8 @@ def engine_patterns(block: FlowBlock) -> PatternModel | None:
     return pattern_model(block, max_patterns=min(block.n_arcs, MAX_PATTERNS))
 
 
-def reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> tuple[IntArray, BoolArray, FloatArray]:
-    """Per size, each distinct set of its pledges that reaches some need (short of all of them, which the size's
-    own row covers): the needs reached by no other pledge of the size, and the units of the set. Without these
+def reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> HallRows:
+    """The block's Hall rows on reach (:class:`HallRows`), per size (``size_of``: per local pledge). Without these
     rows the pattern LP lets every need take a size's units as if all of them reached it (1e5 bench, a
     transformer block: a medium tier bound of 66,802 people where the arc LP has 11,328)."""
     sizes_out, needs_out, units_out = [], [], []
@@ -130,8 +139,8 @@ def reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> tuple[IntAr
         needs_out.append(within.T)
         units_out.append(sets.astype(np.float64) @ block.units[pledges])
     if not sizes_out:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, block.needs.size), dtype=bool), np.zeros(0)
-    return np.concatenate(sizes_out), np.concatenate(needs_out), np.concatenate(units_out)
+        return HallRows(np.zeros(0, dtype=np.int64), np.zeros((0, block.needs.size), dtype=bool), np.zeros(0))
+    return HallRows(np.concatenate(sizes_out), np.concatenate(needs_out), np.concatenate(units_out))
 
 
 def pattern_round(
@@ -142,19 +151,17 @@ def pattern_round(
     budget: float,
     options: SolveOptions,
     slack: FloatArray | None = None,
-    transit_tie: float = 0.0,
     kept: FloatArray | None = None,
 ) -> Rounded:
     """The block's lexicographic whole-unit plan by its pattern MIP (HiGHS, within ``budget`` seconds, started
-    from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then a
-    re-plan's kept lines unless the new plan travels less by more than ``transit_tie``, never at infinity).
-    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`). ``kept``: a
-    re-plan's kept lines, whose pledges the new plan's units go to where that travels no more
-    (:func:`assign_counts`)."""
+    from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then fewer
+    unit-days). ``kept``: the incumbent is a re-plan's kept lines, which only a plan serving people better replaces
+    (never unit-days alone), and whose pledges its units go to where that travels no more (:func:`assign_counts`).
+    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
     return settle(block, incumbent, _assign(block, model, chosen, kept), StageBounds(stage_bound, held), "patterns",
-                  slack=slack, transit_tie=transit_tie)
+                  slack=slack, kept=kept is not None)
 
 
 def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOptions) -> Rounded:
@@ -168,10 +175,17 @@ def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOption
     return Rounded(units=plan.units, tier_values=plan.tier_values, method="patterns-lp")
 
 
+def need_counts(block: FlowBlock, size_of: IntArray, n_sizes: int, units: FloatArray) -> FloatArray:
+    """A plan's units per arc as each need's whole units of each size [needs, sizes] (``size_of``: per local
+    pledge)."""
+    count = np.zeros((block.needs.size, n_sizes))
+    np.add.at(count, (block.arc_need, size_of[block.arc_pledge]), np.rint(units))
+    return count
+
+
 def _start(block: FlowBlock, model: PatternModel, plan: Rounded) -> FloatArray:
     """``plan`` as patterns: each need's units per size, its needless ones dropped (largest size first)."""
-    count = np.zeros((block.needs.size, model.sizes.size))
-    np.add.at(count, (block.arc_need, model.size_of[block.arc_pledge]), np.rint(plan.units))
+    count = need_counts(block, model.size_of, model.sizes.size, plan.units)
     total = count @ model.sizes
     for n in np.flatnonzero(total > block.demand + _TOL).tolist():
         for s in range(model.sizes.size - 1, -1, -1):
@@ -206,18 +220,18 @@ def _solve(
     tiers = block.tier[model.need]
     pattern_of = np.arange(n_patterns)
     # Rows: one pattern per need; each size's units; Hall's rows on reach (see PatternModel).
-    hall_rows, reach_patterns = np.nonzero(model.reach_needs[:, model.need])
-    n_rows = n_needs + n_sizes + model.reach_size.size
+    hall_rows, reach_patterns = np.nonzero(model.hall.needs[:, model.need])
+    n_rows = n_needs + n_sizes + model.hall.size.size
     rows = np.concatenate([model.need, n_needs + np.tile(np.arange(n_sizes), n_patterns),
                            n_needs + n_sizes + hall_rows])
     cols = np.concatenate([pattern_of, np.repeat(pattern_of, n_sizes), reach_patterns])
     entries = np.concatenate([np.ones(n_patterns), model.counts.ravel().astype(np.float64),
-                              model.counts[reach_patterns, model.reach_size[hall_rows]].astype(np.float64)])
+                              model.counts[reach_patterns, model.hall.size[hall_rows]].astype(np.float64)])
     nonzero = entries != 0
     matrix = sp.csc_matrix((entries[nonzero], (rows[nonzero], cols[nonzero])), shape=(n_rows, n_patterns))
     h = stage_highs(options.seed)
     lp = csc_lp(matrix, np.zeros(n_patterns), np.zeros(n_patterns), np.ones(n_patterns), np.full(n_rows, -np.inf),
-                np.concatenate([np.ones(n_needs), model.units, model.reach_units]))
+                np.concatenate([np.ones(n_needs), model.units, model.hall.units]))
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_patterns
     h.passModel(lp)
     tier_columns = [(np.flatnonzero(tiers == t), values[tiers == t]) for t in range(4)]
@@ -246,28 +260,27 @@ def _rounded_relaxation(
     taken = np.bincount(model.need, weights=chosen, minlength=n_needs) > 0
     split = np.bincount(model.need, weights=relaxed, minlength=n_needs) > 1e-6
     left = model.units - model.counts.T @ chosen
-    reach_left = model.reach_units - _reach_use(model, chosen)
+    reach_left = model.hall.units - _reach_use(model, chosen)
     open_needs = np.flatnonzero(split & ~taken)
     share = np.bincount(model.need, weights=relaxed * values, minlength=n_needs)
     for n in open_needs[np.lexsort((open_needs, -share[open_needs], need_tier[open_needs]))]:
         choices = np.flatnonzero(model.need == n)
-        rows = np.flatnonzero(model.reach_needs[:, n])
+        rows = np.flatnonzero(model.hall.needs[:, n])
         fits = choices[np.all(model.counts[choices] <= left + 1e-9, axis=1)
-                       & np.all(model.counts[choices][:, model.reach_size[rows]] <= reach_left[rows] + 1e-9, axis=1)]
+                       & np.all(model.counts[choices][:, model.hall.size[rows]] <= reach_left[rows] + 1e-9, axis=1)]
         if fits.size:
             best = int(fits[np.argmax(values[fits])])
             chosen[best] = 1.0
             left -= model.counts[best]
-            reach_left[rows] -= model.counts[best][model.reach_size[rows]]
+            reach_left[rows] -= model.counts[best][model.hall.size[rows]]
     return (chosen if meets(chosen, holds) else None), bound
 
 
 def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:
     """Per Hall row, the units of its size that ``chosen`` gives its needs."""
-    per_need = np.zeros((model.reach_needs.shape[1], model.sizes.size))
+    per_need = np.zeros((model.hall.needs.shape[1], model.sizes.size))
     np.add.at(per_need, model.need, model.counts * chosen[:, None])
-    use: FloatArray = (model.reach_needs * per_need[:, model.reach_size].T).sum(axis=1)
-    return use
+    return model.hall.use(per_need)
 
 
 def _assign(block: FlowBlock, model: PatternModel, chosen: FloatArray, kept: FloatArray | None = None) -> FloatArray:
@@ -317,5 +330,5 @@ def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray, kept: Flo
 
 __all__ = [
     "PatternModel", "assign_counts", "engine_patterns", "pattern_lp_round", "pattern_model", "pattern_round",
-    "reach_rows",
+    "HallRows", "need_counts", "reach_rows",
 ]

@@ -60,8 +60,9 @@ def stage_highs(seed: int) -> highspy.Highs:
     presolve, at the engine's tighter 1e-9 (:data:`solve.MIP_FEASIBILITY_TOLERANCE`, which the arc model needs),
     HiGHS 1.16.0 called a count model's stage optimal below a plan it could reach, given a start: a block of
     generators of 5, 30 and 100 kW, 850 kW for a 937 kW need where 860 fit (Hypothesis found it; see
-    ``tests/allocation/test_counts.py``). At 1e-6 it finds 860, as it does with presolve; the models' columns are
-    made whole after each stage, so the looser tolerance only costs what rounding a hair's fraction costs."""
+    ``tests/allocation/test_counts.py``). At 1e-6 it finds 860, as it does with presolve. Each stage's columns are
+    made whole (``StageModel.clean``) before its value is taken and held, so a column HiGHS leaves a hair off whole
+    changes what the plan is credited with, not its validity."""
     h = new_highs(seed)
     h.setOptionValue("presolve", "off")
     h.setOptionValue("mip_feasibility_tolerance", 1e-6)
@@ -151,17 +152,16 @@ def meets(plan: FloatArray, holds: Holds) -> bool:
 
 def settle(
     block: FlowBlock, incumbent: Rounded, units: FloatArray, bounds: StageBounds, method: str, *,
-    slack: FloatArray | None, transit_tie: float,
+    slack: FloatArray | None, kept: bool,
 ) -> Rounded:
     """The plan a block's own MIP leaves: its ``units`` with what a greedy pass can still place, or ``incumbent``
-    where that is no worse (tiers within ``slack`` people, then a re-plan's kept lines unless the new plan travels
-    less by more than ``transit_tie``, never at infinity); either way with the ``bounds`` its stages proved."""
+    where that is no worse (tiers within ``slack`` people, then unit-days; a re-plan's ``kept`` lines stay on tied
+    tiers whatever the unit-days); either way with the ``bounds`` its stages proved."""
     improved = greedy_repair(block, units)
-    kept = lex_better(incumbent.tier_values, improved.tier_values, slack=slack)
-    if not kept and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack):  # tied
-        kept = transit_tie == np.inf or (
-            transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie))
-    if kept:
+    stays = lex_better(incumbent.tier_values, improved.tier_values, slack=slack)
+    if not stays and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack):  # tied
+        stays = kept or transit_of(block, improved.units) >= transit_of(block, incumbent.units)
+    if stays:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, stage_bounds=bounds,
                        transit_bound=incumbent.transit_bound)
     return Rounded(units=improved.units, tier_values=improved.tier_values, method=method, stage_bounds=bounds)
