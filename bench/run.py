@@ -160,7 +160,8 @@ def table(
             f"| {LABELS.get(method, method)} | {seconds:.2f} | {ratio:.1f}× | {_float(result, 'peak_mb'):.0f} | "
             + " | ".join(_num(s) for s in served)
             + f" | {' / '.join(_gap(g) for g in gaps)} | {_num(_float(result, 'transit'))} | "
-            f"{'yes' if result.get('integral') else 'no (LP)'} | {result.get('status')} |"
+            f"{'yes' if result.get('integral') else 'no (LP)'}{'' if result.get('feasible') else ', INFEASIBLE'} | "
+            f"{result.get('status')} |"
         )
     if engine:
         served = _floats(engine, "tier_served")
@@ -173,6 +174,14 @@ def table(
                 "below its LP optimum, the best bound per tier is "
                 + ", ".join(f"{t} {_num(b)}" for t, b in zip(TIERS, proved, strict=True))
                 + f"; gap to it {' / '.join(_gap(g) for g in against)}."]
+        if "rescored_served" in engine:
+            rescored = _floats(engine, "rescored_served")
+            verdict = "passes" if engine.get("feasible") and engine.get("integral") else "FAILS"
+            out += ["", f"The saved plan checked after the run, as the baselines' plans are: {verdict} (whole units "
+                    f"where items are indivisible: {'yes' if engine.get('integral') else 'NO'}; no pledge over its "
+                    f"units, every line on a candidate edge ({_num(_float(engine, 'off_edge_units'))} units off "
+                    "them), and the people served per tier, recounted from the lines: "
+                    + " / ".join(_num(v) for v in rescored) + ")."]
         highs = next((r for r in results if r.get("method") == "highs" and "error" not in r), None)
         if command is not None:
             ratio = _float(highs, "seconds") / command["seconds"] if highs else 0.0

@@ -24,13 +24,13 @@ import aidpack.models  # noqa: F401  (every table, for the ORM)
 from aidpack.allocation.blocks import Previous, previous_units
 from aidpack.allocation.bounds import PlanProof, block_bounds, bound_totals, proved_plan_bound
 from aidpack.allocation.loader import default_plan_date, load_problem
-from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.model import Edges, candidate_edges
 from aidpack.allocation.models import Line
-from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.problem import TIER_NAMES, FloatArray, Problem
 from aidpack.allocation.service import plan_payload, run_plan
 from aidpack.allocation.summary import summarise
 from aidpack.db import make_engine, make_session_factory
-from bench.baselines import cbc_weighted, evaluate, greedy_fcfs, highs_weighted
+from bench.baselines import Score, cbc_weighted, evaluate, greedy_fcfs, highs_weighted
 
 #: The bench's proof of the whole-unit optimum (after the timed run): HiGHS's MIP per short block of at most
 #: PROOF_ARCS arcs, largest shortfall first, at most this long each and in all (1e6: the 136,000-arc generator
@@ -51,10 +51,12 @@ def _peak_mb() -> float:
 
 def _bounds(
     session: Session, plan_date: dt.date, lines: Sequence[tuple[int, int, float, float]]
-) -> tuple[list[float], list[float], PlanProof]:
+) -> tuple[list[float], list[float], PlanProof, Score, float]:
     """The plan's LP bound and whole-unit bound per tier (see allocation.bounds), and its proved bound
-    (HiGHS's MIP on the blocks that fall short, within ``PROOF_SECONDS``), after the timed run. ``lines``:
-    (pledge id, need id, units, amount)."""
+    (HiGHS's MIP on the blocks that fall short, within ``PROOF_SECONDS``), after the timed run; and the saved
+    lines scored as any baseline's plan is (:func:`bench.baselines.evaluate`: whole units, pledges' units, people
+    served per tier), with how many lines lie on no candidate edge (a pledge that cannot reach the need by its
+    deadline, or does not provide its capability). ``lines``: (pledge id, need id, units, amount)."""
     loaded = load_problem(session, plan_date=plan_date, include_proposed=False)
     problem = loaded.problem
     need_index = {need_id: i for i, need_id in enumerate(loaded.need_ids)}
@@ -70,12 +72,19 @@ def _bounds(
         need=np.array([need_index[n] for _, n, _, _ in lines], dtype=np.int64),
         units=np.array([u for _, _, u, _ in lines], dtype=np.float64),
     )
-    units = previous_units(problem, edges, sent)
+    units, score, off_edge = check_lines(problem, edges, sent)
     proof = proved_plan_bound(
-        bounds, np.zeros(len(edges)) if units is None else units,
-        seconds=PROOF_SECONDS, block_seconds=PROOF_BLOCK_SECONDS, max_arcs=PROOF_ARCS,
+        bounds, units, seconds=PROOF_SECONDS, block_seconds=PROOF_BLOCK_SECONDS, max_arcs=PROOF_ARCS,
     )
-    return [float(v) for v in lp], [float(v) for v in whole], proof
+    return [float(v) for v in lp], [float(v) for v in whole], proof, score, off_edge
+
+
+def check_lines(problem: Problem, edges: Edges, lines: Previous) -> tuple[FloatArray, Score, float]:
+    """A saved plan's ``lines`` (pledge and need indices, units) as units per candidate edge, scored as the
+    baselines' plans are (:func:`bench.baselines.evaluate`), and the units of lines on no candidate edge."""
+    found = previous_units(problem, edges, lines)
+    units = np.zeros(len(edges)) if found is None else found
+    return units, evaluate(problem, edges, units), float(lines.units.sum()) - float(units.sum())
 
 
 def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
@@ -93,13 +102,14 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 .where(Line.plan_id == plan.id)
             ).all()
             transit = float(sum(float(u) * d for u, d, _, _, _ in rows))
-            _, whole_bound, proof = _bounds(
+            _, whole_bound, proof, score, off_edge = _bounds(
                 session, plan_date, [(p, n, float(u), float(a)) for u, _, n, a, p in rows]
             )
+            reported = [float(plan.tiers[name]["served"]) for name in TIER_NAMES]
             result: dict[str, object] = {
                 "seconds": seconds,
                 "status": plan.status.value,
-                "tier_served": [float(plan.tiers[name]["served"]) for name in TIER_NAMES],
+                "tier_served": reported,
                 "tier_people": [float(plan.tiers[name]["people"]) for name in TIER_NAMES],
                 "tier_bound": [float(plan.figures["tier_bound"][name]) for name in TIER_NAMES],
                 "tier_lp_bound": [float(plan.figures["tier_lp_bound"][name]) for name in TIER_NAMES],
@@ -107,8 +117,15 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 "tier_proved_bound": [float(v) for v in proof.bound],
                 "proof_blocks": [proof.proved_blocks, proof.exact_blocks, proof.open_blocks],
                 "transit": transit,
-                "integral": True,
-                "feasible": True,
+                # The saved lines checked as the baselines' plans are, not taken on trust: whole units where
+                # items are indivisible, no pledge over its units, every line on a candidate edge, and the
+                # people served per tier as the plan reports them (to a millionth).
+                "integral": score.integral,
+                "feasible": score.feasible and off_edge <= 1e-9 and all(
+                    abs(a - b) <= 1e-6 * max(abs(b), 1.0) for a, b in zip(score.tier_served, reported, strict=True)
+                ),
+                "off_edge_units": off_edge,
+                "rescored_served": [float(v) for v in score.tier_served],
                 "gap": plan.gap,
                 "transit_gap": float(plan.figures.get("transit_gap", 0.0)),
                 "engine_seconds": plan.solve_seconds,

@@ -1,0 +1,64 @@
+"""`make bench` checks the engine's saved plan as it checks the baselines' plans, rather than taking it on trust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench.generate import generate
+from bench.worker import check_lines, measure
+
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.loader import default_plan_date, load_problem
+from aidpack.allocation.model import candidate_edges
+from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
+from aidpack.ingest.service import import_path
+
+
+@pytest.fixture(scope="module")
+def bench_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small generated scenario (real regions and hubs, several unit sizes, deadlines) in its own SQLite file."""
+    folder: Path = tmp_path_factory.mktemp("bench")
+    generate(folder / "scenario", edges=2_000, seed=5)
+    url = f"sqlite:///{folder / 'bench.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        import_path(session, path=folder / "scenario", kind=None, actor="test")
+    engine.dispose()
+    return url
+
+
+def test_the_engine_row_is_the_saved_plan_checked(bench_db: str) -> None:
+    result = measure("aidpack", bench_db, 60.0)
+    assert result["integral"] is True
+    assert result["feasible"] is True
+    assert result["off_edge_units"] == 0
+    assert result["rescored_served"] == pytest.approx(result["tier_served"], rel=1e-6)
+    assert result["replan_moved"] == 0
+
+
+def test_a_plan_that_breaks_the_model_fails_the_check(bench_db: str) -> None:
+    factory = make_session_factory(make_engine(bench_db))
+    with factory() as session:
+        problem = load_problem(session, plan_date=default_plan_date(session), include_proposed=False).problem
+    edges = candidate_edges(problem)
+    whole = np.flatnonzero(problem.pledge_integer[edges.pledge])
+    e = int(whole[0])
+    pledge, need = int(edges.pledge[e]), int(edges.need[e])
+
+    def lines(pledges: list[int], needs: list[int], units: list[float]) -> Previous:
+        return Previous(np.array(pledges, dtype=np.int64), np.array(needs, dtype=np.int64), np.array(units))
+
+    _, fine, off = check_lines(problem, edges, lines([pledge], [need], [1.0]))
+    assert fine.feasible
+    assert fine.integral
+    assert off == 0
+    assert not check_lines(problem, edges, lines([pledge], [need], [0.5]))[1].integral
+    over = float(problem.pledge_supply[pledge]) + 1.0
+    assert not check_lines(problem, edges, lines([pledge], [need], [over]))[1].feasible
+    # A need this pledge has no candidate edge to (it does not provide its capability, or cannot arrive in time).
+    reached = set(edges.need[edges.pledge == pledge].tolist())
+    elsewhere = next(n for n in range(problem.n_needs) if n not in reached)
+    assert check_lines(problem, edges, lines([pledge], [elsewhere], [1.0]))[2] == 1.0
