@@ -194,3 +194,27 @@ def test_a_re_plan_that_keeps_its_lines_makes_no_trade() -> None:
     stages[0].candidates = [candidates[0], candidates[2]]  # (none of them serves the high tier better)
     blocks._choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is candidates[0]
+
+
+def _kept_and_found(extra_low: float) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
+    """A re-plan's kept lines serving 100 high-tier and 50 medium-tier people, and a plan HiGHS found that serves
+    the same and ``extra_low`` low-tier people more, elsewhere."""
+    block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
+    kept = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([0.0, 100.0, 50.0, 10.0]), method="kept")
+    found = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array([0.0, 100.0, 50.0, 10.0 + extra_low]),
+                    method="restricted-mip")
+    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, kept.units,
+                                                      np.array([0.0, 100.0, 50.0, 20.0])),
+                           np.zeros(block.n_arcs), kept, [kept, found], kept=kept)
+    return [stage], kept, found
+
+
+def test_a_re_plan_moves_no_line_for_less_than_a_person() -> None:
+    # A 2e4-edge core scenario, seed 101, supply x0.3: a re-plan with nothing changed moved 58,944 litres of diesel
+    # for 0.1 low-tier person.
+    stages, kept, _ = _kept_and_found(0.5)
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is kept
+    stages, _, found = _kept_and_found(3.0)
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is found
