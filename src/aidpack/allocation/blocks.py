@@ -993,8 +993,8 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         current = stage.rounded
         delta = candidate.tier_values - current.tier_values
         noise = 1e-6 * max(abs(float(current.tier_values[tier])), 1.0)
-        if _keeps(stage):  # they go for a person or more, beyond HiGHS's noise on the plan's tier
-            noise = max(noise, float(margin[tier]), KEPT_MIN_GAIN)
+        if _keeps(stage):  # they go for a person or more
+            noise = max(noise, KEPT_MIN_GAIN)
         allowed = -margin[:tier] if _keeps(stage) else -np.maximum(budget[:tier], 0.0) - margin[:tier]
         affordable = bool(np.all(delta[:tier] >= allowed))
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
