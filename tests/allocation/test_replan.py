@@ -196,15 +196,15 @@ def test_a_re_plan_that_keeps_its_lines_makes_no_trade() -> None:
     assert stages[0].rounded is candidates[0]
 
 
-def _kept_and_found(extra_low: float) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
-    """A re-plan's kept lines serving 100 high-tier and 50 medium-tier people, and a plan HiGHS found that serves
-    the same and ``extra_low`` low-tier people more, elsewhere."""
+def _kept_and_found(extra_low: float, low: float = 10.0) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
+    """A re-plan's kept lines serving 100 high-tier, 50 medium-tier and ``low`` low-tier people (the block's bound
+    twice that), and a plan HiGHS found that serves the same and ``extra_low`` low-tier people more, elsewhere."""
     block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
-    kept = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([0.0, 100.0, 50.0, 10.0]), method="kept")
-    found = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array([0.0, 100.0, 50.0, 10.0 + extra_low]),
+    kept = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([0.0, 100.0, 50.0, low]), method="kept")
+    found = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array([0.0, 100.0, 50.0, low + extra_low]),
                     method="restricted-mip")
     stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, kept.units,
-                                                      np.array([0.0, 100.0, 50.0, 20.0])),
+                                                      np.array([0.0, 100.0, 50.0, 2 * low])),
                            np.zeros(block.n_arcs), kept, [kept, found], kept=kept)
     return [stage], kept, found
 
@@ -218,3 +218,42 @@ def test_a_re_plan_moves_no_line_for_less_than_a_person() -> None:
     stages, _, found = _kept_and_found(3.0)
     blocks._choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is found
+
+
+def test_kept_lines_trade_nothing_within_the_plans_noise() -> None:
+    # A plan of 10 million people per tier: HiGHS's noise on it is 10 people. Kept lines still give up none of
+    # a small block's 100 high-tier people for 100 medium-tier ones (the unseen 1.6e6 scenario, seed 71: a
+    # 316-arc block traded 6.7 high-tier people for 97 medium-tier ones and moved 13 units).
+    block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
+    kept, trade, large = (
+        Rounded(units=np.full(block.n_arcs, u), tier_values=np.array(t), method=m)
+        for u, t, m in [(1.0, [0.0, 100.0, 50.0, 0.0], "kept"), (2.0, [0.0, 95.0, 150.0, 0.0], "greedy"),
+                        (3.0, [1e7, 1e7, 1e7, 1e7], "matched")]
+    )
+    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, kept.units,
+                                                      np.array([0.0, 100.0, 150.0, 0.0])),
+                           np.zeros(block.n_arcs), kept, [kept, trade], kept=kept)
+    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+                                                         large.tier_values), np.zeros(block.n_arcs), large, [large])
+    blocks._choose_roundings([stage, at_bound], tier_gap=1e-4)
+    assert stage.rounded is kept
+
+
+def test_a_re_plan_moves_no_line_within_the_tier_gap_of_the_block() -> None:
+    # Another plan within the tier gap (1e-4) of the block's bound is of equal merit to the kept lines (2e4-edge
+    # scenario, seed 103, supply x0.6: 342 generators moved for 3.9 low-tier people of a block bound above 40,000).
+    stages, kept, _ = _kept_and_found(15.0, low=100_000.0)
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is kept
+    stages, _, found = _kept_and_found(25.0, low=100_000.0)
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is found
+
+
+def test_highs_replaces_kept_lines_only_for_a_gain_beyond_their_room_and_no_trade() -> None:
+    kept, room = np.array([10.0, 100.0, 50.0, 0.0]), np.array([1.0, 1.0, 5.0, 1.0])
+    assert blocks._beats_kept(np.array([10.0, 100.0, 56.0, 0.0]), kept, room)
+    assert not blocks._beats_kept(np.array([10.0, 100.0, 54.0, 0.5]), kept, room)  # within the room
+    assert blocks._beats_kept(np.array([10.0, 100.0, 54.0, 9.0]), kept, room)  # within it, then beyond
+    assert not blocks._beats_kept(np.array([10.0, 99.0, 1000.0, 0.0]), kept, room)  # a trade
+    assert not blocks._beats_kept(kept, kept, room)
