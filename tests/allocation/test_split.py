@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -137,3 +138,75 @@ def test_where_no_child_may_be_forked_everything_runs_here(monkeypatch: pytest.M
 
     monkeypatch.setattr(mp.context.ForkProcess, "start", refuse)
     assert map_split(lambda i: i + 10, [1.0, 1.0, 1.0], split=True) == [10, 11, 12]
+
+
+@needs_fork
+def test_work_ahead_runs_in_a_child_and_gives_its_results_in_order() -> None:
+    parent = os.getpid()
+    def square(k: int) -> Callable[[], tuple[int, int]]:
+        return lambda: (k * k, os.getpid())
+
+    ahead = split.Ahead([square(k) for k in range(3)])
+    results = ahead.results()
+    assert [value for value, _ in results] == [0, 1, 4]
+    assert {pid for _, pid in results} - {parent}
+
+
+@needs_fork
+def test_work_ahead_that_fails_or_dies_in_the_child_is_done_here() -> None:
+    parent = os.getpid()
+
+    def breaks() -> int:
+        if os.getpid() != parent:
+            raise RuntimeError("the child breaks")
+        return 7
+
+    def dies() -> int:
+        if os.getpid() != parent:
+            os._exit(3)
+        return 8
+
+    assert split.Ahead([breaks]).results() == [7]
+    assert split.Ahead([dies]).results() == [8]
+
+
+@needs_fork
+def test_work_ahead_where_no_child_may_be_forked_is_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(mp.context.ForkProcess, "start", refuse)
+    parent = os.getpid()
+    assert split.Ahead([os.getpid]).results() == [parent]
+
+
+@needs_fork
+def test_work_ahead_not_wanted_is_stopped() -> None:
+    ahead = split.Ahead([lambda: time.sleep(60)])
+    started = time.perf_counter()
+    ahead.cancel()
+    assert time.perf_counter() - started < 5
+
+
+@needs_fork
+def test_the_engine_plans_the_same_with_a_large_blocks_roundings_made_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    needs = [N(f"F{i}", "FUEL", 300 + 170 * i, tier=TIERS[i % 4], people=10 + i, region=i % 2) for i in range(12)]
+    pledges = [P(f"P{j}", "FUEL", (40, 9, 2)[j % 3], factor=(1.0, 200.0, 1000.0)[j % 3], integer=j % 3 > 0,
+                 hub=j % 2) for j in range(9)]
+    problem = Instance(needs=needs, pledges=pledges, transit=[[1, 3], [2, 1]]).problem()
+    options = SolveOptions(workers=1, integer_budget=0.0)
+    made: list[int] = []
+    ahead_class = split.Ahead
+
+    def spy(fns: Any) -> Any:
+        made.append(len(fns))
+        return ahead_class(fns)
+
+    alone = allocate(problem, options)
+    monkeypatch.setattr(blocks, "AHEAD_ARCS", 0)
+    monkeypatch.setattr(blocks, "Ahead", spy)
+    ahead = allocate(problem, options)
+    assert made  # the block's roundings were made ahead
+    for name in ("line_pledge", "line_need", "line_units"):
+        assert getattr(ahead, name).tolist() == getattr(alone, name).tolist()
+    assert ahead.tier_served.tolist() == alone.tier_served.tolist()

@@ -17,8 +17,9 @@ import pickle
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 R = TypeVar("R")
 #: Seconds to wait for the child after this process has done its share: at least this long, and at least
@@ -70,6 +71,63 @@ def map_split(fn: Callable[[int], R], weights: Sequence[float], *, split: bool) 
         results.setdefault(i, result)
     # Whatever the child drew and did not send back (it failed, died or was stopped) is done here.
     return [results[i] if i in results else fn(i) for i in range(n)]
+
+
+class Ahead(Generic[R]):
+    """``fns`` run in a forked child while this process goes on with other work; :meth:`results` waits for them.
+    When the child fails in any way, or cannot be forked (a daemonic process, such as :func:`map_split`'s child,
+    has no children), this process runs them itself, so the results never depend on whether the child worked.
+    :meth:`cancel` stops a child whose results are not wanted. The results must pickle."""
+
+    def __init__(self, fns: Sequence[Callable[[], R]]) -> None:
+        self._fns = list(fns)
+        self._started = time.perf_counter()
+        self._child: BaseProcess | None = None
+        self._receive: Connection | None = None
+        if not fork_available() or mp.current_process().daemon:
+            return
+        ctx = mp.get_context("fork")
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_ahead_child, args=(self._fns, send), daemon=True)
+        try:
+            child.start()
+        except (OSError, AssertionError, ValueError):
+            receive.close()
+            send.close()
+            return
+        send.close()
+        self._child, self._receive = child, receive
+
+    def results(self) -> list[R]:
+        child, receive = self._child, self._receive
+        if child is None or receive is None:
+            return [fn() for fn in self._fns]
+        patience = max(CHILD_PATIENCE, PATIENCE_FACTOR * (time.perf_counter() - self._started))
+        theirs: dict[int, R] | None = _receive(receive) if receive.poll(patience) else None
+        self._close()
+        done = theirs or {}
+        return [done[i] if i in done else fn() for i, fn in enumerate(self._fns)]
+
+    def cancel(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._child is not None:
+            if self._child.is_alive():  # sent its results and leaving, or not wanted any more
+                self._child.kill()
+            self._child.join()
+        if self._receive is not None:
+            self._receive.close()
+        self._child, self._receive = None, None
+
+
+def _ahead_child(fns: list[Callable[[], R]], send: Connection) -> None:
+    try:
+        payload = pickle.dumps(("ok", {i: fn() for i, fn in enumerate(fns)}), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as error:  # the parent runs them itself; it only needs to know
+        payload = pickle.dumps(("error", repr(error)))
+    send.send_bytes(payload)
+    send.close()
 
 
 def _draw(drawn: Synchronized[int], order: list[int]) -> int | None:
