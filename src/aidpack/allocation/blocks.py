@@ -46,6 +46,7 @@ from aidpack.allocation.flow import (
     flow_blocks,
     solve_flow_block,
 )
+from aidpack.allocation.keep import keep_pledges
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.packs import descend, one_pack_size, pack_flow, size_descents
@@ -675,6 +676,8 @@ def _mip_phase(
         for other in tried[1:]:
             if better_plan(stage.block, other.plan, better, slack=slacks[id(stage)]):
                 better = other.plan
+        if stage.kept is not None:
+            better = _kept_pledges(stage.block, better, stage.kept)
         stage.candidates.append(better)
         # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
         # would find those unit-days and move lines).
@@ -939,6 +942,19 @@ def _beats_kept(found: FloatArray, kept: FloatArray, room: FloatArray) -> bool:
         if found[t] < kept[t] - noise[t]:
             return False
     return False
+
+
+def _kept_pledges(block: FlowBlock, plan: Rounded, kept: Rounded) -> Rounded:
+    """A re-plan's HiGHS ``plan`` with its units sent by the pledges the ``kept`` lines used wherever that serves every
+    need the same and travels no more (:func:`keep.keep_pledges`; 3e4 scenario, seed 3, supply x0.5: a re-plan that
+    found 217 medium-tier people in its diesel block moved 146,163 litres; with this, 52,465)."""
+    if np.array_equal(plan.units, kept.units):
+        return plan
+    units = keep_pledges(block, plan.units, kept.units)
+    same = np.allclose(block_tier_values(block, units), plan.tier_values, rtol=1e-9, atol=1e-6)
+    if not same or transit_of(block, units) > transit_of(block, plan.units) * (1 + 1e-12) + 1e-9:
+        return plan
+    return replace(plan, units=units)
 
 
 def _polished(block: FlowBlock, plan: Rounded) -> Rounded:
