@@ -86,13 +86,13 @@ MIN_MIP_SECONDS = 0.1
 #: people; one of 3e4 lost 375 (2.7e-4 of the tier); a 1e5 scenario whose block had 0.25 s lost 753 and once
 #: 11,917 with two rounds (rounds too short to find what one round of twice their length does), hence the floor.
 RESTRICTED_MIP_ROUNDS = 2
+ROUNDS_FROM_SECONDS = 0.5
 #: A block of at least this many arcs makes its last ``INDEPENDENT_ROUNDINGS`` roundings in a forked child (see
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
-#: The least people a tier must gain for a re-plan to move its kept lines (see _kept_room).
+#: The least people a tier must gain for a re-plan to move its kept lines (see :func:`_kept_room`).
 KEPT_MIN_GAIN = 1.0
-ROUNDS_FROM_SECONDS = 0.5
 #: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
 #: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
 #: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
@@ -681,10 +681,11 @@ def _mip_phase(
         stage.candidates.append(better)
         # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
         # would find those unit-days and move lines).
-        if _keeps(stage) and not _beats_kept(better.tier_values, stage.rounded.tier_values,
-                                             _kept_room(stage, options.tier_gap)):
-            pass  # a re-plan's kept lines, of equal merit (see _kept_room)
-        elif start is stage.rounded or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)]):
+        # A re-plan's kept lines stay for a plan of equal merit (see _kept_room).
+        stays = _keeps(stage) and not _beats_kept(better.tier_values, stage.rounded.tier_values,
+                                                  _kept_room(stage, options.tier_gap))
+        if not stays and (start is stage.rounded
+                          or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)])):
             stage.outcome.units = better.units
             stage.outcome.method = better.method
             stage.rounded = better
