@@ -26,7 +26,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from aidpack.allocation.flow import FlowBlock, min_cost_flow_int
+from aidpack.allocation.flow import FlowBlock
+from aidpack.allocation.keep import size_flow
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair
 from aidpack.allocation.solve import SolveOptions, csc_lp
@@ -299,32 +300,13 @@ def assign_counts(block: FlowBlock, size_of: IntArray, want: IntArray, kept: Flo
     transit costs scaled so that no tie-break outweighs a unit-day)."""
     units = np.zeros(block.n_arcs)
     arc_size = size_of[block.arc_pledge]
+    supply = np.floor(block.units + _TOL).astype(np.int64)
     for s in range(want.shape[1]):
         arcs = np.flatnonzero(arc_size == s)
-        total = int(want[:, s].sum())
-        if total == 0 or arcs.size == 0:
+        if int(want[:, s].sum()) == 0 or arcs.size == 0:
             continue
-        pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
-        needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
-        n_p, n_n = pledges.size, needs.size
-        source, sink, p0, n0 = 0, 1, 2, 2 + n_p
-        again = np.zeros(0, dtype=np.int64) if kept is None else np.flatnonzero(np.rint(kept[arcs]) > 0)
-        scale = 1 if kept is None else int(np.rint(kept[arcs]).sum()) + 1
-        transit = block.transit[arcs].astype(np.int64) * scale
-        bypass_cost = int(transit.max(initial=0)) * (n_p + n_n + 2) + 1
-        # Source → pledge (its units), pledge → need (the arc, its transit), need → sink (the units it wants),
-        # source → sink for what no pledge within reach can bring (costlier than any path), and the kept arcs.
-        tail = np.concatenate([np.full(n_p, source), p0 + p_local, n0 + np.arange(n_n), [source], p0 + p_local[again]])
-        head = np.concatenate([p0 + np.arange(n_p), n0 + n_local, np.full(n_n, sink), [sink], n0 + n_local[again]])
-        cap = np.concatenate([np.floor(block.units[pledges] + _TOL), np.full(arcs.size, total), want[needs, s],
-                              [total], np.rint(kept[arcs][again]) if kept is not None else []]).astype(np.int64)
-        cost = np.concatenate([np.zeros(n_p, dtype=np.int64), transit, np.zeros(n_n, dtype=np.int64), [bypass_cost],
-                               transit[again] - 1]).astype(np.int64)
-        supplies = np.zeros(n_p + n_n + 2, dtype=np.int64)
-        supplies[source], supplies[sink] = total, -total
-        flows = min_cost_flow_int(n_p + n_n + 2, tail.astype(np.int64), head.astype(np.int64), cap, cost, supplies)
-        units[arcs] = flows[n_p : n_p + arcs.size]
-        np.add.at(units, arcs[again], flows[n_p + arcs.size + n_n + 1 :])
+        again = np.zeros(arcs.size, dtype=np.int64) if kept is None else np.rint(kept[arcs]).astype(np.int64)
+        units[arcs] = size_flow(block, arcs, want[:, s].astype(np.int64), supply, again)
     return units
 
 

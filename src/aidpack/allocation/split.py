@@ -122,12 +122,7 @@ class Ahead(Generic[R]):
 
 
 def _ahead_child(fns: list[Callable[[], R]], send: Connection) -> None:
-    try:
-        payload = pickle.dumps(("ok", {i: fn() for i, fn in enumerate(fns)}), protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as error:  # the parent runs them itself; it only needs to know
-        payload = pickle.dumps(("error", repr(error)))
-    send.send_bytes(payload)
-    send.close()
+    _send(lambda: {i: fn() for i, fn in enumerate(fns)}, send)
 
 
 def _draw(drawn: Synchronized[int], order: list[int]) -> int | None:
@@ -147,12 +142,21 @@ def _draw(drawn: Synchronized[int], order: list[int]) -> int | None:
 
 
 def _child(fn: Callable[[int], R], order: list[int], drawn: Synchronized[int], send: Connection) -> None:
-    done: dict[int, R] = {}
-    try:
+    def work() -> dict[int, R]:
+        done: dict[int, R] = {}
         while (i := _draw(drawn, order)) is not None:
             done[i] = fn(i)
-        payload = pickle.dumps(("ok", done), protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as error:  # the parent does what is missing; it only needs to know
+        return done
+
+    _send(work, send)
+
+
+def _send(work: Callable[[], dict[int, R]], send: Connection) -> None:
+    """A child's results, pickled through ``send``; or, should ``work`` fail, that it failed (the parent does what
+    is missing: it only needs to know)."""
+    try:
+        payload = pickle.dumps(("ok", work()), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as error:
         payload = pickle.dumps(("error", repr(error)))
     send.send_bytes(payload)
     send.close()
