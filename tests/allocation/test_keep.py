@@ -1,4 +1,5 @@
-"""A re-plan's new plan keeps the kept lines' pledges wherever that changes nothing else (allocation.keep)."""
+"""A re-plan's new plan keeps the kept lines' pledges wherever that changes nothing else, and moves no more of them
+than serving its people needs (allocation.keep)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aidpack.allocation.flow import FlowBlock
-from aidpack.allocation.keep import keep_pledges
+from aidpack.allocation.keep import keep_most, keep_pledges, moved_amount
 from aidpack.allocation.rounding import block_tier_values, transit_of
 from tests.allocation.builders import TIERS, Instance, N, P, only_block
 from tests.allocation.test_patterns import random_plan
@@ -90,3 +91,67 @@ def test_every_need_gets_the_same_of_each_size_no_unit_travels_longer_and_no_ple
     fewest = keep_pledges(block, plan, np.zeros(block.n_arcs))
     assert transit_of(block, kept_back) == pytest.approx(transit_of(block, fewest), rel=1e-12)
     assert float(np.minimum(kept_back, kept).sum()) >= float(np.minimum(fewest, kept).sum()) - 1e-9
+
+
+def _tanker_and_drums() -> FlowBlock:
+    # Two medium-tier needs of 3,000 litres, one 3,000-litre tanker and fifteen 200-litre drums, one hub.
+    return only_block(Instance(needs=[N("n1", "DIESEL-L", 3_000, tier="medium", people=50),
+                                      N("n2", "DIESEL-L", 3_000, tier="medium", people=50)],
+                               pledges=[P("D", "DIESEL-L", 15, factor=200.0, integer=True),
+                                        P("T", "DIESEL-L", 1, factor=3_000.0, integer=True)]))
+
+
+def test_a_plan_of_the_same_people_gives_the_kept_tanker_and_drums_back_to_their_needs() -> None:
+    # The kept lines sent the tanker to n1 and the drums to n2; the new plan swapped them. Per need and size nothing
+    # is the same, so only a plan that swaps them back keeps the lines.
+    block = _tanker_and_drums()
+    drums, tanker = 0, 1
+    plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
+    plan[_arc(block, drums, 0)], plan[_arc(block, tanker, 1)] = 15.0, 1.0
+    kept[_arc(block, tanker, 0)], kept[_arc(block, drums, 1)] = 1.0, 15.0
+    assert keep_pledges(block, plan, kept).tolist() == plan.tolist()
+    kept_most = keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0)
+    assert kept_most is not None
+    assert kept_most.tolist() == kept.tolist()
+    assert moved_amount(block, kept_most, kept) == 0.0
+
+
+def test_lines_that_must_move_to_serve_the_plans_people_move() -> None:
+    # The kept lines sent the tanker to a low-tier need; the new plan serves a high-tier need with it. No plan keeps
+    # it and serves the high tier as well: the plan stands.
+    block = only_block(Instance(needs=[N("high", "DIESEL-L", 3_000, tier="high", people=500),
+                                       N("low", "DIESEL-L", 3_000, tier="low", people=500)],
+                                pledges=[P("T", "DIESEL-L", 1, factor=3_000.0, integer=True)]))
+    plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
+    plan[_arc(block, 0, 0)], kept[_arc(block, 0, 1)] = 1.0, 1.0
+    assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
+
+
+def test_a_plan_that_moves_nothing_is_left_alone() -> None:
+    block = _tanker_and_drums()
+    plan = np.zeros(block.n_arcs)
+    plan[_arc(block, 1, 0)] = 1.0
+    assert keep_most(block, plan, block_tier_values(block, plan), plan.copy(), seconds=5.0) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_blocks(), st.data())
+def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
+    instance: Instance, data: st.DataObject
+) -> None:
+    block = only_block(instance)
+    plan, kept = random_plan(block, data), random_plan(block, data)
+    tiers = block_tier_values(block, plan)
+    kept_most = keep_most(block, plan, tiers, kept, seconds=5.0)
+    if kept_most is None:
+        return
+    assert np.all(block_tier_values(block, kept_most) >= tiers - np.maximum(1e-9 * tiers, 1e-6))
+    assert moved_amount(block, kept_most, kept) < moved_amount(block, plan, kept)
+    used = np.bincount(block.arc_pledge, weights=kept_most, minlength=block.pledges.size)
+    assert np.all(used <= block.units + 1e-9)
+    assert np.all(kept_most >= 0)
+    whole = block.integer[block.arc_pledge]
+    assert np.array_equal(kept_most[whole], np.rint(kept_most[whole]))
+    assert not np.any((kept_most > 0) & (plan == 0) & (kept == 0))  # only the plan's and the kept lines' arcs
+    # No worse than sending each need's sizes by the kept pledges.
+    assert moved_amount(block, kept_most, kept) <= moved_amount(block, keep_pledges(block, plan, kept), kept) + 1e-6

@@ -13,7 +13,7 @@ from aidpack.allocation import blocks
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Line
-from aidpack.allocation.rounding import Rounded
+from aidpack.allocation.rounding import Rounded, block_tier_values
 from aidpack.allocation.service import run_plan
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, Instance, N, P, only_block, previous_of
@@ -257,3 +257,35 @@ def test_highs_replaces_kept_lines_only_for_a_gain_beyond_their_room_and_no_trad
     assert blocks._beats_kept(np.array([10.0, 100.0, 54.0, 9.0]), kept, room)  # within it, then beyond
     assert not blocks._beats_kept(np.array([10.0, 99.0, 1000.0, 0.0]), kept, room)  # a trade
     assert not blocks._beats_kept(kept, kept, room)
+
+
+def test_a_re_plan_that_leaves_its_kept_lines_moves_only_what_its_gain_needs() -> None:
+    # The kept lines sent the tanker to n1 and the drums to n2; HiGHS's plan swapped them and serves a low-tier need
+    # more from a third pledge. The swap buys nothing: the re-plan takes the gain and puts both back (2e4-edge core
+    # scenario, seed 104, supply x0.6: a re-plan that found 61 medium-tier people moved 659 units, now 13).
+    block = only_block(Instance(needs=[N("n1", "DIESEL-L", 3_000, tier="medium", people=50),
+                                       N("n2", "DIESEL-L", 3_000, tier="medium", people=50),
+                                       N("n3", "DIESEL-L", 500, tier="low", people=40)],
+                                pledges=[P("D", "DIESEL-L", 15, factor=200.0, integer=True),
+                                         P("L", "DIESEL-L", 500),
+                                         P("T", "DIESEL-L", 1, factor=3_000.0, integer=True)]))
+
+    def arc(pledge: int, need: int) -> int:
+        return int(np.flatnonzero((block.arc_pledge == pledge) & (block.arc_need == need))[0])
+
+    kept_units, found_units = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
+    kept_units[[arc(2, 0), arc(0, 1)]] = [1.0, 15.0]
+    found_units[[arc(0, 0), arc(2, 1), arc(1, 2)]] = [15.0, 1.0, 500.0]
+    kept, found = (Rounded(units=u, tier_values=block_tier_values(block, u), method=m)
+                   for u, m in [(kept_units, "kept"), (found_units, "restricted-mip")])
+    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, found.units,
+                                                      found.tier_values), np.zeros(block.n_arcs), found,
+                           [kept, found], kept=kept)
+    blocks._keep_most([stage], SolveOptions(workers=1), None, 1_000, 1, ("DIESEL-L",))
+    assert stage.rounded is not None
+    expected = kept_units.copy()
+    expected[arc(1, 2)] = 500.0
+    assert stage.outcome.units.tolist() == expected.tolist()
+    assert stage.rounded.tier_values.tolist() == found.tier_values.tolist()
+    assert stage.outcome.log[-1]["stage"] == "kept-most"
+    assert stage.outcome.log[-1]["moved_after"] == 0.0

@@ -46,7 +46,7 @@ from aidpack.allocation.flow import (
     flow_blocks,
     solve_flow_block,
 )
-from aidpack.allocation.keep import keep_pledges
+from aidpack.allocation.keep import keep_most, keep_pledges, moved_amount
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.packs import descend, one_pack_size, pack_flow, size_descents
@@ -93,6 +93,10 @@ AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
 #: The least people a tier must gain for a re-plan to move its kept lines (see :func:`_kept_room`).
 KEPT_MIN_GAIN = 1.0
+#: A re-plan's blocks that leave their kept lines look for the plan that moves the least of them
+#: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS``.
+KEEP_MOST_SHARE = 0.5
+KEEP_MOST_MIN_SECONDS = 0.5
 #: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
 #: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
 #: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
@@ -569,6 +573,7 @@ def _solve_flow(
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  problem.capabilities)
+    _keep_most(stage1, options, deadline, len(edges), workers, problem.capabilities)
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
@@ -915,6 +920,50 @@ def _consolidate(stages: list[_Stage1], final_gap: float, names: tuple[str, ...]
             "seconds": round(time.perf_counter() - started, 4), "unit_days_before": round(before, 3),
             "unit_days_after": round(after, 3),
         })
+
+
+def _keep_most(
+    stages: list[_Stage1], options: SolveOptions, deadline: float | None, n_edges: int, workers: int,
+    names: tuple[str, ...],
+) -> None:
+    """A re-plan's blocks that left their kept lines for a plan serving more: the plan that serves every tier as
+    well and moves the least of the kept lines' amount (:func:`keep.keep_most`), each block a share of
+    ``KEEP_MOST_SHARE`` of the integer budget by its arcs, within the caller's deadline."""
+    moved = [s for s in stages if s.kept is not None and s.rounded is not None and not _keeps(s)]
+    if not moved:
+        return
+    now = time.perf_counter()
+    budget = max(KEEP_MOST_SHARE * options.integer_seconds(n_edges), KEEP_MOST_MIN_SECONDS)
+    if deadline is not None:
+        budget = min(budget, deadline - now)
+    if budget < KEEP_MOST_MIN_SECONDS / 2:
+        return
+    total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in moved)
+
+    def one(stage: _Stage1) -> None:
+        assert stage.rounded is not None
+        assert stage.kept is not None
+        share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
+        share = min(max(share, KEEP_MOST_MIN_SECONDS), now + budget - time.perf_counter())
+        if share < KEEP_MOST_MIN_SECONDS / 2:
+            return
+        started = time.perf_counter()
+        rounded, kept = stage.rounded, stage.kept.units
+        units = keep_most(stage.block, rounded.units, rounded.tier_values, kept, seconds=share, seed=options.seed)
+        if units is None:
+            return
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": "kept-most", "seconds":
+            round(time.perf_counter() - started, 4), "moved_before": round(moved_amount(stage.block, rounded.units,
+                                                                                         kept), 6),
+            "moved_after": round(moved_amount(stage.block, units, kept), 6),
+        })
+        # The tiers are served as well (HiGHS's bounds still hold); its transit bound was for the plan it found.
+        stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(stage.block, units),
+                                transit_bound=None)
+        stage.outcome.units = units
+
+    _for_each(one, sorted(moved, key=lambda s: (-s.block.n_arcs, s.block.capability)), workers)
 
 
 def _keeps(stage: _Stage1) -> bool:
