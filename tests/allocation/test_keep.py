@@ -152,6 +152,8 @@ def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
     assert np.all(kept_most >= 0)
     whole = block.integer[block.arc_pledge]
     assert np.array_equal(kept_most[whole], np.rint(kept_most[whole]))
-    assert not np.any((kept_most > 0) & (plan == 0) & (kept == 0))  # only the plan's and the kept lines' arcs
-    # No worse than sending each need's sizes by the kept pledges.
-    assert moved_amount(block, kept_most, kept) <= moved_amount(block, keep_pledges(block, plan, kept), kept) + 1e-6
+    # Only the plan's arcs, the kept lines' and those by which each need's sizes come from the kept pledges; and no
+    # worse than sending them that way.
+    by_kept_pledges = keep_pledges(block, plan, kept)
+    assert not np.any((kept_most > 0) & (plan == 0) & (kept == 0) & (by_kept_pledges == 0))
+    assert moved_amount(block, kept_most, kept) <= moved_amount(block, by_kept_pledges, kept) + 1e-6

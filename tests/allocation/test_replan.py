@@ -281,7 +281,7 @@ def test_a_re_plan_that_leaves_its_kept_lines_moves_only_what_its_gain_needs() -
     stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, found.units,
                                                       found.tier_values), np.zeros(block.n_arcs), found,
                            [kept, found], kept=kept)
-    blocks._keep_most([stage], SolveOptions(workers=1), None, 1_000, 1, ("DIESEL-L",))
+    blocks._keep_most([stage], kept_units, SolveOptions(workers=1), None, 1_000, 1, ("DIESEL-L",))
     assert stage.rounded is not None
     expected = kept_units.copy()
     expected[arc(1, 2)] = 500.0

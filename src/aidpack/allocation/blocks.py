@@ -573,7 +573,7 @@ def _solve_flow(
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  problem.capabilities)
-    _keep_most(stage1, options, deadline, len(edges), workers, problem.capabilities)
+    _keep_most(stage1, keep, options, deadline, len(edges), workers, problem.capabilities)
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]
@@ -923,14 +923,15 @@ def _consolidate(stages: list[_Stage1], final_gap: float, names: tuple[str, ...]
 
 
 def _keep_most(
-    stages: list[_Stage1], options: SolveOptions, deadline: float | None, n_edges: int, workers: int,
-    names: tuple[str, ...],
+    stages: list[_Stage1], previous: FloatArray | None, options: SolveOptions, deadline: float | None, n_edges: int,
+    workers: int, names: tuple[str, ...],
 ) -> None:
     """A re-plan's blocks that left their kept lines for a plan serving more: the plan that serves every tier as
-    well and moves the least of the kept lines' amount (:func:`keep.keep_most`), each block a share of
+    well and moves the least of the previous plan's lines (``previous``, units per edge, as far as the kept lines
+    still hold them: not what they were given besides) (:func:`keep.keep_most`), each block a share of
     ``KEEP_MOST_SHARE`` of the integer budget by its arcs, within the caller's deadline."""
     moved = [s for s in stages if s.kept is not None and s.rounded is not None and not _keeps(s)]
-    if not moved:
+    if not moved or previous is None:
         return
     now = time.perf_counter()
     budget = max(KEEP_MOST_SHARE * options.integer_seconds(n_edges), KEEP_MOST_MIN_SECONDS)
@@ -948,7 +949,7 @@ def _keep_most(
         if share < KEEP_MOST_MIN_SECONDS / 2:
             return
         started = time.perf_counter()
-        rounded, kept = stage.rounded, stage.kept.units
+        rounded, kept = stage.rounded, np.minimum(stage.kept.units, previous[stage.block.edge_ids])
         units = keep_most(stage.block, rounded.units, rounded.tier_values, kept, seconds=share, seed=options.seed)
         if units is None:
             return

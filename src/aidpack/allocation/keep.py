@@ -106,10 +106,10 @@ def moved_amount(block: FlowBlock, units: FloatArray, kept: FloatArray) -> float
 def keep_most(
     block: FlowBlock, units: FloatArray, tiers: FloatArray, kept: FloatArray, *, seconds: float, seed: int = 0
 ) -> FloatArray | None:
-    """A plan of the block (units per arc) on the arcs of ``units`` and of ``kept`` (a re-plan's kept lines) that
-    serves every tier at least as ``units`` does (``tiers``, people; to HiGHS's noise), sends as much of the kept
-    lines' amount the same way as it can, and then travels the fewest unit-days; within ``seconds`` (HiGHS's MIP,
-    started from ``units``). None when it keeps no more than ``units`` does, or no plan was found in time.
+    """A plan of the block (units per arc) on the arcs of ``units``, of ``kept`` (a re-plan's kept lines) and of
+    :func:`keep_pledges`'s plan, its start, that serves every tier at least as ``units`` does (``tiers``, people; to
+    HiGHS's noise), sends as much of the kept lines' amount the same way as it can, and then travels the fewest
+    unit-days; within ``seconds`` (HiGHS's MIP). None when it keeps no more than ``units`` does.
 
     Capability units count, not pack units: moving one 30,000-litre tanker is not less than moving two drums. A
     plan of the same people may travel more unit-days than ``units``: in a re-plan, what donors are preparing
@@ -124,7 +124,9 @@ def keep_most(
     before = moved_amount(block, units, kept)
     if before <= 1e-9 or seconds <= 0:
         return None
-    arcs = np.flatnonzero((units > 0) | (kept > 0))
+    # HiGHS starts from the plan with each need's sizes sent by the kept pledges (the same tiers, no more unit-days).
+    first = keep_pledges(block, units, kept)
+    arcs = np.flatnonzero((units > 0) | (kept > 0) | (first > 0))
     if arcs.size > KEEP_MOST_ARCS:
         return None
     pledges, p_row = np.unique(block.arc_pledge[arcs], return_inverse=True)
@@ -161,8 +163,7 @@ def keep_most(
                        for flag in whole.tolist()] + [highspy.HighsVarType.kContinuous] * (n_w + n_y)
     h = new_highs(seed)
     h.passModel(lp)
-    # HiGHS starts from the plan with each need's sizes sent by the kept pledges (the same tiers, no more unit-days).
-    x0 = keep_pledges(block, units, kept)[arcs]
+    x0 = first[arcs]
     brought = np.bincount(n_row, weights=x0 * factor, minlength=n_y)
     start = np.concatenate([x0, np.minimum(x0[again], kept_here), np.minimum(brought, block.demand[needs])])
     deadline = started + seconds
@@ -185,10 +186,13 @@ def keep_most(
         if stage == "keep":
             # Hold what was kept (to HiGHS's noise) and minimise unit-days.
             kept_amount = float(factor[again] @ np.minimum(solution[:n_x][again], kept_here))
-            h.addRow(kept_amount * (1 - 1e-9), np.inf, n_w, w_col.astype(np.int32), factor[again])
+            h.addRow(kept_amount * (1 - 1e-12), np.inf, n_w, w_col.astype(np.int32), factor[again])
             transit = np.concatenate([(block.transit[arcs] + UNIT_EPSILON).astype(np.float64), np.zeros(n_w + n_y)])
             h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32), transit)
     x = np.where(whole, np.rint(solution[:n_x]), np.maximum(solution[:n_x], 0.0))
+    # Divisible units a hair off the kept ones (HiGHS's tolerances) are the kept ones.
+    kept_x = kept[arcs]
+    x = np.where(~whole & (np.abs(x - kept_x) <= 1e-6 * np.maximum(kept_x, 1.0)), kept_x, x)
     plan = np.zeros(block.n_arcs)
     plan[arcs] = x
     served = np.bincount(block.arc_pledge[arcs], weights=x, minlength=block.pledges.size)
