@@ -190,9 +190,6 @@ def keep_most(
             transit = np.concatenate([(block.transit[arcs] + UNIT_EPSILON).astype(np.float64), np.zeros(n_w + n_y)])
             h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32), transit)
     x = np.where(whole, np.rint(solution[:n_x]), np.maximum(solution[:n_x], 0.0))
-    # Divisible units a hair off the kept ones (HiGHS's tolerances) are the kept ones.
-    kept_x = kept[arcs]
-    x = np.where(~whole & (np.abs(x - kept_x) <= 1e-6 * np.maximum(kept_x, 1.0)), kept_x, x)
     plan = np.zeros(block.n_arcs)
     plan[arcs] = x
     served = np.bincount(block.arc_pledge[arcs], weights=x, minlength=block.pledges.size)
