@@ -127,6 +127,19 @@ def test_lines_that_must_move_to_serve_the_plans_people_move() -> None:
     assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
 
 
+def test_kept_lines_that_travel_longer_than_the_final_gap_allows_are_not_taken_back() -> None:
+    # Unit-days are the last objective (proved to 1e-3): the kept drums from the far hub do not come back to a plan
+    # that sends the near ones, which travel a fifth as long.
+    block = only_block(Instance(needs=[N("clinic", "DIESEL-L", 1_000)],
+                                pledges=[P("A-near", "DIESEL-L", 5, factor=200.0, integer=True, hub=0),
+                                         P("B-far", "DIESEL-L", 5, factor=200.0, integer=True, hub=1)],
+                                transit=[[1], [5]]))
+    near, far = _arc(block, 0, 0), _arc(block, 1, 0)
+    plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
+    plan[near], kept[far] = 5.0, 5.0
+    assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
+
+
 def test_a_plan_that_moves_nothing_is_left_alone() -> None:
     block = _tanker_and_drums()
     plan = np.zeros(block.n_arcs)
@@ -147,6 +160,7 @@ def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
         return
     assert np.all(block_tier_values(block, kept_most) >= tiers - np.maximum(1e-9 * tiers, 1e-6))
     assert moved_amount(block, kept_most, kept) < moved_amount(block, plan, kept)
+    assert transit_of(block, kept_most) <= transit_of(block, plan) * (1 + 1e-3) + 1e-6
     used = np.bincount(block.arc_pledge, weights=kept_most, minlength=block.pledges.size)
     assert np.all(used <= block.units + 1e-9)
     assert np.all(kept_most >= 0)
