@@ -116,6 +116,21 @@ def test_a_plan_of_the_same_people_gives_the_kept_tanker_and_drums_back_to_their
     assert moved_amount(block, kept_most, kept) == 0.0
 
 
+def test_only_what_serving_a_new_need_takes_moves() -> None:
+    # The kept lines sent 15 drums to n1; the new plan serves a new need n2 of the same merit too, and sent the
+    # tanker to n1 and the drums to n2. Keeping the drums at n1 and sending the tanker to n2 serves the same.
+    block = _tanker_and_drums()
+    drums, tanker = 0, 1
+    plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
+    plan[_arc(block, tanker, 0)], plan[_arc(block, drums, 1)] = 1.0, 15.0
+    kept[_arc(block, drums, 0)] = 15.0
+    kept_most = keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0)
+    assert kept_most is not None
+    assert kept_most[_arc(block, drums, 0)] == 15.0
+    assert kept_most[_arc(block, tanker, 1)] == 1.0
+    assert block_tier_values(block, kept_most).tolist() == block_tier_values(block, plan).tolist()
+
+
 def test_lines_that_must_move_to_serve_the_plans_people_move() -> None:
     # The kept lines sent the tanker to a low-tier need; the new plan serves a high-tier need with it. No plan keeps
     # it and serves the high tier as well: the plan stands.
@@ -127,9 +142,9 @@ def test_lines_that_must_move_to_serve_the_plans_people_move() -> None:
     assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
 
 
-def test_kept_lines_that_travel_longer_than_the_final_gap_allows_are_not_taken_back() -> None:
-    # Unit-days are the last objective (proved to 1e-3): the kept drums from the far hub do not come back to a plan
-    # that sends the near ones, which travel a fifth as long.
+def test_kept_lines_that_travel_longer_are_not_taken_back() -> None:
+    # Unit-days are the last objective: the kept drums from the far hub do not come back to a plan that sends the
+    # near ones.
     block = only_block(Instance(needs=[N("clinic", "DIESEL-L", 1_000)],
                                 pledges=[P("A-near", "DIESEL-L", 5, factor=200.0, integer=True, hub=0),
                                          P("B-far", "DIESEL-L", 5, factor=200.0, integer=True, hub=1)],
@@ -160,14 +175,12 @@ def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
         return
     assert np.all(block_tier_values(block, kept_most) >= tiers - np.maximum(1e-9 * tiers, 1e-6))
     assert moved_amount(block, kept_most, kept) < moved_amount(block, plan, kept)
-    assert transit_of(block, kept_most) <= transit_of(block, plan) * (1 + 1e-3) + 1e-6
+    assert transit_of(block, kept_most) <= transit_of(block, plan) * (1 + 1e-9) + 1e-6
     used = np.bincount(block.arc_pledge, weights=kept_most, minlength=block.pledges.size)
     assert np.all(used <= block.units + 1e-9)
     assert np.all(kept_most >= 0)
     whole = block.integer[block.arc_pledge]
     assert np.array_equal(kept_most[whole], np.rint(kept_most[whole]))
-    # Only the plan's arcs, the kept lines' and those by which each need's sizes come from the kept pledges; and no
-    # worse than sending them that way.
+    # No worse than sending each need's sizes by the kept pledges.
     by_kept_pledges = keep_pledges(block, plan, kept)
-    assert not np.any((kept_most > 0) & (plan == 0) & (kept == 0) & (by_kept_pledges == 0))
     assert moved_amount(block, kept_most, kept) <= moved_amount(block, by_kept_pledges, kept) + 1e-6

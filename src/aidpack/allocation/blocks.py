@@ -97,7 +97,7 @@ KEPT_MIN_GAIN = 1.0
 #: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS`` (after a fifth of the
 #: 1e6 bench's needs grew by half, HiGHS found the generator block's in 1 s, not in 0.5 s).
 KEEP_MOST_SHARE = 1.0
-KEEP_MOST_MIN_SECONDS = 1.0
+KEEP_MOST_MIN_SECONDS = 1.5
 #: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
 #: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
 #: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
@@ -927,12 +927,27 @@ def _keep_most(
     stages: list[_Stage1], previous: FloatArray | None, options: SolveOptions, deadline: float | None, n_edges: int,
     workers: int, names: tuple[str, ...],
 ) -> None:
-    """A re-plan's blocks that left their kept lines for a plan serving more: the plan that serves every tier as
-    well and moves the least of the previous plan's lines (``previous``, units per edge, as far as the kept lines
-    still hold them: not what they were given besides) (:func:`keep.keep_most`), each block a share of
-    ``KEEP_MOST_SHARE`` of the integer budget by its arcs, within the caller's deadline."""
-    moved = [s for s in stages if s.kept is not None and s.rounded is not None and not _keeps(s)]
-    if not moved or previous is None:
+    """A re-plan's blocks whose plan left some of the previous plan's lines (``previous``, units per edge): the plan
+    of equal merit (every tier served as well, unit-days within the final gap) that moves the least of them
+    (:func:`keep.keep_most`), each block a share of ``KEEP_MOST_SHARE`` of the integer budget by its arcs, within the
+    caller's deadline. Blocks with packs compare with the previous lines as far as the kept lines still hold them
+    (not what they were given besides); a divisible block's flow already prefers them among plans of the same
+    unit-days, and HiGHS's LP looks among those within the final gap."""
+    if previous is None:
+        return
+
+    def previous_of(stage: _Stage1) -> FloatArray:
+        here = previous[stage.block.edge_ids]
+        return np.minimum(stage.kept.units, here) if stage.kept is not None else here
+
+    moved = [
+        s for s in stages
+        if s.outcome.edge_ids is s.block.edge_ids
+        and ((s.kept is not None and s.rounded is not None and not _keeps(s))
+             or (s.rounded is None and not s.block.is_integer
+                 and moved_amount(s.block, s.outcome.units, previous_of(s)) > 0))
+    ]
+    if not moved:
         return
     now = time.perf_counter()
     budget = max(KEEP_MOST_SHARE * options.integer_seconds(n_edges), KEEP_MOST_MIN_SECONDS)
@@ -943,29 +958,35 @@ def _keep_most(
     total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in moved)
 
     def one(stage: _Stage1) -> None:
-        assert stage.rounded is not None
-        assert stage.kept is not None
         share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
-        share = min(max(share, KEEP_MOST_MIN_SECONDS), now + budget - time.perf_counter())
-        if share < KEEP_MOST_MIN_SECONDS / 2:
+        share = min(max(share, MIN_MIP_SECONDS), now + budget - time.perf_counter())
+        if share < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
-        rounded, kept = stage.rounded, np.minimum(stage.kept.units, previous[stage.block.edge_ids])
-        units = keep_most(stage.block, rounded.units, rounded.tier_values, kept, seconds=share, seed=options.seed)
+        block, rounded, kept = stage.block, stage.rounded, previous_of(stage)
+        plan = rounded.units if rounded is not None else stage.outcome.units
+        tiers = rounded.tier_values if rounded is not None else block_tier_values(block, plan)
+        units = keep_most(block, plan, tiers, kept, seconds=share, seed=options.seed)
         if units is None:
             return
         stage.outcome.log.append({
-            "capability": names[stage.block.capability], "stage": "kept-most", "seconds":
-            round(time.perf_counter() - started, 4), "moved_before": round(moved_amount(stage.block, rounded.units,
-                                                                                         kept), 6),
-            "moved_after": round(moved_amount(stage.block, units, kept), 6),
+            "capability": names[block.capability], "stage": "kept-most", "seconds":
+            round(time.perf_counter() - started, 4), "moved_before": round(moved_amount(block, plan, kept), 6),
+            "moved_after": round(moved_amount(block, units, kept), 6),
         })
-        # The tiers are served as well (HiGHS's bounds still hold); its transit bound was for the plan it found.
-        stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(stage.block, units),
-                                transit_bound=None)
+        if rounded is not None:
+            # The tiers are served as well (HiGHS's bounds still hold); its transit bound was for the plan it found.
+            stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(block, units),
+                                    transit_bound=None)
+        else:
+            # The flow proved its unit-days optimal (to its gap): what this plan spends beyond them is gap too.
+            spent = transit_of(block, units) - transit_of(block, plan)
+            stage.outcome.other_gap += max(spent, 0.0) / max(transit_of(block, units), 1.0)
         stage.outcome.units = units
 
-    _for_each(one, sorted(moved, key=lambda s: (-s.block.n_arcs, s.block.capability)), workers)
+    # The blocks that moved the most units first.
+    lost = {id(s): float(np.maximum(previous_of(s) - s.outcome.units, 0.0).sum()) for s in moved}
+    _for_each(one, sorted(moved, key=lambda s: (-lost[id(s)], s.block.capability)), workers)
 
 
 def _keeps(stage: _Stage1) -> bool:
