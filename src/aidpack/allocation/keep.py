@@ -4,8 +4,9 @@ HiGHS's plan for a block is one of many that serve the same: pledges of one size
 days, and HiGHS picks among them as its search happens to go. In a re-plan that found people more (and so leaves the
 kept lines), the pledges it picked differ from the kept ones far beyond what serving those people needs.
 :func:`keep_pledges` sends each need's amount of each pack size by the kept pledges (a min-cost flow: no unit travels
-longer); :func:`keep_most` goes further, on the kept lines' and the plan's arcs together: every tier served at least
-as the plan serves it, the most of the kept lines' amount kept, then the fewest unit-days (HiGHS's MIP).
+longer); :func:`keep_most` goes further (HiGHS's MIP on the arcs of both plans and of the swaps between them): every
+tier served at least as the plan serves it and no more unit-days, the most of the kept lines' amount kept, then the
+fewest unit-days.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aidpack.allocation.flow import FlowBlock, decimals, min_cost_flow_int
 from aidpack.allocation.model import UNIT_EPSILON
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
-from aidpack.allocation.rounding import block_tier_values
+from aidpack.allocation.rounding import block_tier_values, transit_of
 from aidpack.allocation.solve import csc_lp, map_status, new_highs, quiet_stdout
 
 #: Flows whose costs could pass this (units × cost per unit) are left as they are.
@@ -94,10 +95,10 @@ _TIER_NOISE_PEOPLE = 1e-6
 #: :func:`keep_most` keeps the kept amount to ``_KEEP_GAP`` of it, then spends at most ``_TRANSIT_SHARE`` of the time
 #: that took on the unit-days (to ``_TRANSIT_GAP``, SPEC §4's gap for the last objective).
 _TRANSIT_SHARE = 0.5
-#: HiGHS's MIP heuristic effort in :func:`keep_most` (its default, 0.05, found no plan in time: see there).
-_HEURISTIC_EFFORT = 0.6
 _KEEP_GAP = 1e-4
 _TRANSIT_GAP = 1e-3
+#: HiGHS's MIP heuristic effort in :func:`keep_most` (its default, 0.05, found no plan in time: see there).
+_HEURISTIC_EFFORT = 0.6
 
 
 def moved_amount(block: FlowBlock, units: FloatArray, kept: FloatArray) -> float:
@@ -225,6 +226,8 @@ def keep_most(
     if bool((served > block.units * (1 + 1e-12) + 1e-9).any()):
         return None
     if bool((block_tier_values(block, plan) < tiers - noise).any()):
+        return None
+    if transit_of(block, plan) > transit_of(block, units) * (1 + 1e-9) + 1e-6:
         return None
     if moved_amount(block, plan, kept) >= before * (1 - 1e-9) - 1e-9:
         return None
