@@ -193,6 +193,16 @@ def table(
             out += ["", f"Re-plan with nothing changed (the plan above as its previous plan): "
                     f"{_float(engine, 'replan_seconds'):.2f} s end to end, {_num(_float(engine, 'replan_moved'))} "
                     f"of the plan's {_num(_float(engine, 'plan_units'))} units moved."]
+        if "strike_seconds" in engine:
+            stable, fresh = _floats(engine, "strike_served"), _floats(engine, "strike_fresh_served")
+            out += ["", f"Re-plan after a strike (every fifth need grown by half), keeping what it can of the plan "
+                    f"before: {_float(engine, 'strike_seconds'):.2f} s end to end, "
+                    f"{_num(_float(engine, 'strike_moved'))} units moved, people served "
+                    + " / ".join(_num(v) for v in stable)
+                    + "; a fresh plan of the same data (`--reshuffle`): "
+                    f"{_float(engine, 'strike_fresh_seconds'):.2f} s, "
+                    f"{_num(_float(engine, 'strike_fresh_moved'))} units moved, people served "
+                    + " / ".join(_num(v) for v in fresh) + "."]
         if "read_seconds" in engine:
             read, orm = _float(engine, "read_seconds"), _float(engine, "read_orm_seconds")
             out += ["", f"Reading the plan back (not timed above): the summary `aidpack allocate` prints and the "

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import aidpack.models  # noqa: F401  (every table, for the ORM)
@@ -79,12 +79,44 @@ def _bounds(
     return [float(v) for v in lp], [float(v) for v in whole], proof, score, off_edge
 
 
+#: The bench's strike: every this-many-th need (by id) grows by half before a re-plan.
+STRIKE_EVERY = 5
+
+
 def check_lines(problem: Problem, edges: Edges, lines: Previous) -> tuple[FloatArray, Score, float]:
     """A saved plan's ``lines`` (pledge and need indices, units) as units per candidate edge, scored as the
     baselines' plans are (:func:`bench.baselines.evaluate`), and the units of lines on no candidate edge."""
     found = previous_units(problem, edges, lines)
     units = np.zeros(len(edges)) if found is None else found
     return units, evaluate(problem, edges, units), float(lines.units.sum()) - float(units.sum())
+
+
+def _lines(session: Session, plan_id: int) -> dict[tuple[int, int], float]:
+    rows = session.execute(select(Line.pledge_id, Line.need_id, Line.units).where(Line.plan_id == plan_id)).all()
+    return {(p, n): float(u) for p, n, u in rows}
+
+
+def units_moved(before: dict[tuple[int, int], float], after: dict[tuple[int, int], float]) -> float:
+    """Units of ``before``'s lines (pledge, need) that ``after`` no longer sends the same way."""
+    return sum(max(u - after.get(key, 0.0), 0.0) for key, u in before.items())
+
+
+def _strike(session: Session, plan_date: dt.date, previous_id: int) -> dict[str, object]:
+    """After a strike: every fifth need (by id) grown by half (in this transaction, rolled back by the caller), then a
+    re-plan that keeps what it can of plan ``previous_id``, and a fresh plan of the same data (``--reshuffle``):
+    seconds, units moved and people served per tier of each."""
+    session.execute(text(f"UPDATE needs SET quantity = quantity * 3 / 2 WHERE id % {STRIKE_EVERY} = 0"))
+    session.expire_all()
+    before = _lines(session, previous_id)
+    found: dict[str, object] = {}
+    for name, stable in (("strike", True), ("strike_fresh", False)):
+        started = time.perf_counter()
+        plan = run_plan(session, actor="bench", plan_date=plan_date, stable=stable)
+        session.flush()
+        found[f"{name}_seconds"] = time.perf_counter() - started
+        found[f"{name}_moved"] = units_moved(before, _lines(session, plan.id))
+        found[f"{name}_served"] = [float(plan.tiers[tier]["served"]) for tier in TIER_NAMES]
+    return found
 
 
 def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
@@ -155,6 +187,7 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
             objects = [*plan.lines, *plan.kept_lines, *(outcome.need for outcome in plan.outcomes)]
             result["read_orm_seconds"] = time.perf_counter() - started
             result["read_rows"] = len(objects)
+            result.update(_strike(session, plan_date, again.id))
             session.rollback()
             return result
         started = time.perf_counter()

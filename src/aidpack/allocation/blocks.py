@@ -94,11 +94,12 @@ INDEPENDENT_ROUNDINGS = 3
 #: The least people a tier must gain for a re-plan to move its kept lines (see :func:`_kept_room`).
 KEPT_MIN_GAIN = 1.0
 #: A re-plan's blocks that leave their kept lines look for the plan that moves the least of them
-#: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS`` (after a fifth of the
-#: 1e6 bench's needs grew by half, HiGHS alone found the generator block's in 1 s, not in 0.5 s; beside the other
-#: blocks on the second thread, not in 1 s in one of two runs).
+#: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS``. After a fifth of the
+#: needs grew by half: the 1e6 bench's generator block found its plan in 1 s, not in 0.5 s; a scarce 1e5 scenario
+#: (seed 3, supply x0.5) moved 263,812 units without this step, 247,405 with 0.5 s, 189,185 with 1.5 s; the 1e5 bench
+#: 314,365 without, 313,191-314,302 with (its re-plan 0.8 s, with the step 1.3-2.3 s).
 KEEP_MOST_SHARE = 1.0
-KEEP_MOST_MIN_SECONDS = 1.5
+KEEP_MOST_MIN_SECONDS = 1.0
 #: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
 #: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
 #: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
@@ -930,10 +931,11 @@ def _keep_most(
 ) -> None:
     """A re-plan's blocks whose plan left some of the previous plan's lines (``previous``, units per edge): the plan
     of no less merit (every tier served as well, no more unit-days) that moves the least of them
-    (:func:`keep.keep_most`), the blocks that moved the most units first, each a share of ``KEEP_MOST_SHARE`` of the
-    integer budget by its arcs, within the caller's deadline. Blocks with packs compare with the previous lines as
-    far as the kept lines still hold them (not what they were given besides). A divisible block's flow already
-    prefers them among plans of the same unit-days need by need; HiGHS's LP holds the tiers instead."""
+    (:func:`keep.keep_most`), the blocks that moved the most units first, each a share of the phase
+    (``KEEP_MOST_SHARE`` of the integer budget) by the units it moved, within the caller's deadline. Blocks with packs
+    compare with the previous lines as far as the kept lines still hold them (not what they were given besides). A
+    divisible block's flow already prefers them among plans of the same unit-days need by need; HiGHS's LP holds the
+    tiers instead."""
     if previous is None:
         return
 
@@ -956,10 +958,12 @@ def _keep_most(
         budget = min(budget, deadline - now)
     if budget < KEEP_MOST_MIN_SECONDS / 2:
         return
-    total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in moved)
+    # The blocks that moved the most units first, each a share of the phase by the units it moved.
+    lost = {id(s): float(np.maximum(previous_of(s) - s.outcome.units, 0.0).sum()) for s in moved}
+    total_lost = sum(lost.values())
 
     def one(stage: _Stage1) -> None:
-        share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
+        share = budget * workers * lost[id(stage)] / max(total_lost, 1e-9)
         share = min(max(share, MIN_MIP_SECONDS), now + budget - time.perf_counter())
         if share < MIN_MIP_SECONDS / 2:
             return
@@ -980,8 +984,6 @@ def _keep_most(
             stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(block, units))
         stage.outcome.units = units
 
-    # The blocks that moved the most units first.
-    lost = {id(s): float(np.maximum(previous_of(s) - s.outcome.units, 0.0).sum()) for s in moved}
     _for_each(one, sorted(moved, key=lambda s: (-lost[id(s)], s.block.capability)), workers)
 
 
