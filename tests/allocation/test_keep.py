@@ -41,6 +41,8 @@ def test_the_same_need_gets_its_drums_from_the_pledge_it_had_them_from() -> None
 
 
 def test_a_kept_pledge_that_travels_longer_is_not_taken_back() -> None:
+    # Unit-days are the last objective: neither sending each need's sizes by the kept pledges nor keeping the most of
+    # the kept lines brings the far drums back.
     block = only_block(Instance(needs=[N("clinic", "DIESEL-L", 1_000)],
                                 pledges=[P("A-near", "DIESEL-L", 5, factor=200.0, integer=True, hub=0),
                                          P("B-far", "DIESEL-L", 5, factor=200.0, integer=True, hub=1)],
@@ -49,6 +51,7 @@ def test_a_kept_pledge_that_travels_longer_is_not_taken_back() -> None:
     plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
     plan[near], kept[far] = 5.0, 5.0
     assert keep_pledges(block, plan, kept)[[near, far]].tolist() == [5.0, 0.0]
+    assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
 
 
 def test_loose_litres_go_back_to_the_kept_need_pledge_pairs() -> None:
@@ -139,19 +142,6 @@ def test_lines_that_must_move_to_serve_the_plans_people_move() -> None:
                                 pledges=[P("T", "DIESEL-L", 1, factor=3_000.0, integer=True)]))
     plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
     plan[_arc(block, 0, 0)], kept[_arc(block, 0, 1)] = 1.0, 1.0
-    assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
-
-
-def test_kept_lines_that_travel_longer_are_not_taken_back() -> None:
-    # Unit-days are the last objective: the kept drums from the far hub do not come back to a plan that sends the
-    # near ones.
-    block = only_block(Instance(needs=[N("clinic", "DIESEL-L", 1_000)],
-                                pledges=[P("A-near", "DIESEL-L", 5, factor=200.0, integer=True, hub=0),
-                                         P("B-far", "DIESEL-L", 5, factor=200.0, integer=True, hub=1)],
-                                transit=[[1], [5]]))
-    near, far = _arc(block, 0, 0), _arc(block, 1, 0)
-    plan, kept = np.zeros(block.n_arcs), np.zeros(block.n_arcs)
-    plan[near], kept[far] = 5.0, 5.0
     assert keep_most(block, plan, block_tier_values(block, plan), kept, seconds=5.0) is None
 
 
