@@ -20,6 +20,7 @@ transit too (:func:`_transit_phase`); the plan reports what remains.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -931,8 +932,8 @@ def _keep_most(
 ) -> None:
     """A re-plan's blocks whose plan left some of the previous plan's lines (``previous``, units per edge): the plan
     of no less merit (every tier served as well, no more unit-days) that moves the least of them
-    (:func:`keep.keep_most`), the blocks that moved the most units first, each a share of the phase
-    (``KEEP_MOST_SHARE`` of the integer budget) by the units it moved, within the caller's deadline. Blocks with packs
+    (:func:`keep.keep_most`), the smallest searches first, each a share of the phase (``KEEP_MOST_SHARE`` of the
+    integer budget) by the lines it moved, within the caller's deadline. Blocks with packs
     compare with the previous lines as far as the kept lines still hold them (not what they were given besides). A
     divisible block's flow already prefers them among plans of the same unit-days need by need; HiGHS's LP holds the
     tiers instead."""
@@ -958,13 +959,20 @@ def _keep_most(
         budget = min(budget, deadline - now)
     if budget < KEEP_MOST_MIN_SECONDS / 2:
         return
-    # The blocks that moved the most units first, each a share of the phase by the units it moved.
-    lost = {id(s): float(np.maximum(previous_of(s) - s.outcome.units, 0.0).sum()) for s in moved}
-    total_lost = sum(lost.values())
+    # The smallest searches first (most finish in milliseconds), each a share of what is left of the phase by the
+    # lines it moved (lines, not units: a generator is not a litre) among the blocks not yet started, so that the time
+    # of blocks that finish early goes to the larger ones.
+    lost = {id(s): int(np.count_nonzero(previous_of(s) > s.outcome.units + 1e-9)) for s in moved}
+    search = {id(s): int(np.count_nonzero((previous_of(s) > 0) | (s.outcome.units > 0))) for s in moved}
+    waiting = [sum(lost.values())]
+    lock = threading.Lock()
 
     def one(stage: _Stage1) -> None:
-        share = budget * workers * lost[id(stage)] / max(total_lost, 1e-9)
-        share = min(max(share, MIN_MIP_SECONDS), now + budget - time.perf_counter())
+        with lock:
+            left = now + budget - time.perf_counter()
+            share = min(left, left * workers * lost[id(stage)] / max(waiting[0], 1))
+            waiting[0] -= lost[id(stage)]
+        share = max(share, min(MIN_MIP_SECONDS, left))
         if share < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
@@ -984,7 +992,7 @@ def _keep_most(
             stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(block, units))
         stage.outcome.units = units
 
-    _for_each(one, sorted(moved, key=lambda s: (-lost[id(s)], s.block.capability)), workers)
+    _for_each(one, sorted(moved, key=lambda s: (search[id(s)], s.block.capability)), workers)
 
 
 def _keeps(stage: _Stage1) -> bool:
