@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from aidpack.allocation.solve import keep_python_stdout
 from aidpack.cli import common
 
 app = typer.Typer(
@@ -59,7 +60,11 @@ def main() -> None:
     loaded (SQLAlchemy, NumPy, SciPy, HiGHS, OR-Tools: 0.5 s of a 4 s `aidpack allocate` at 1e5 candidate edges
     on a slow day, a quarter of the time their imports took). What teardown would do that matters is done
     first: the exit handlers run (multiprocessing's, the caller's), logging and both streams are flushed, the
-    database's connections are closed. A command that raises keeps Python's usual exit (traceback included)."""
+    database's connections are closed. A command that raises keeps Python's usual exit (traceback included).
+
+    Python's stdout gets a file descriptor of its own first (:func:`solve.keep_python_stdout`): HiGHS's C++ output is
+    kept off descriptor 1 while it solves, and the progress spinner a terminal shows meanwhile is not."""
+    keep_python_stdout()
     try:
         app()
     except SystemExit as done:
