@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 import aidpack.models  # noqa: F401  (every table, for the ORM)
 from aidpack.allocation.blocks import Previous, previous_units
 from aidpack.allocation.bounds import PlanProof, block_bounds, bound_totals, proved_plan_bound
+from aidpack.allocation.engine import moved_units
 from aidpack.allocation.loader import default_plan_date, load_problem
 from aidpack.allocation.model import Edges, candidate_edges
 from aidpack.allocation.models import Line
@@ -91,14 +92,12 @@ def check_lines(problem: Problem, edges: Edges, lines: Previous) -> tuple[FloatA
     return units, evaluate(problem, edges, units), float(lines.units.sum()) - float(units.sum())
 
 
-def _lines(session: Session, plan_id: int) -> dict[tuple[int, int], float]:
+def _lines(session: Session, plan_id: int) -> Previous:
+    """A saved plan's lines as pledge and need ids and units (for :func:`engine.moved_units`)."""
     rows = session.execute(select(Line.pledge_id, Line.need_id, Line.units).where(Line.plan_id == plan_id)).all()
-    return {(p, n): float(u) for p, n, u in rows}
-
-
-def units_moved(before: dict[tuple[int, int], float], after: dict[tuple[int, int], float]) -> float:
-    """Units of ``before``'s lines (pledge, need) that ``after`` no longer sends the same way."""
-    return sum(max(u - after.get(key, 0.0), 0.0) for key, u in before.items())
+    return Previous(pledge=np.asarray([r[0] for r in rows], dtype=np.int64),
+                    need=np.asarray([r[1] for r in rows], dtype=np.int64),
+                    units=np.asarray([float(r[2]) for r in rows]))
 
 
 def _strike(session: Session, plan_date: dt.date, previous_id: int) -> dict[str, object]:
@@ -114,7 +113,8 @@ def _strike(session: Session, plan_date: dt.date, previous_id: int) -> dict[str,
         plan = run_plan(session, actor="bench", plan_date=plan_date, stable=stable)
         session.flush()
         found[f"{name}_seconds"] = time.perf_counter() - started
-        found[f"{name}_moved"] = units_moved(before, _lines(session, plan.id))
+        after = _lines(session, plan.id)
+        found[f"{name}_moved"] = moved_units(before, after.pledge, after.need, after.units)
         found[f"{name}_served"] = [float(plan.tiers[tier]["served"]) for tier in TIER_NAMES]
     return found
 

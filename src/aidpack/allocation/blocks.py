@@ -940,16 +940,18 @@ def _keep_most(
     if previous is None:
         return
 
-    def previous_of(stage: _Stage1) -> FloatArray:
-        here = previous[stage.block.edge_ids]
-        return np.minimum(stage.kept.units, here) if stage.kept is not None else here
-
+    # Each block's previous lines (as far as its kept lines still hold them).
+    old_lines = {
+        id(s): np.minimum(s.kept.units, previous[s.block.edge_ids]) if s.kept is not None
+        else previous[s.block.edge_ids]
+        for s in stages if s.outcome.edge_ids is s.block.edge_ids
+    }
     moved = [
         s for s in stages
-        if s.outcome.edge_ids is s.block.edge_ids
+        if id(s) in old_lines
         and ((s.kept is not None and s.rounded is not None and not _keeps(s))
              or (s.rounded is None and not s.block.is_integer
-                 and moved_amount(s.block, s.outcome.units, previous_of(s)) > 0))
+                 and moved_amount(s.block, s.outcome.units, old_lines[id(s)]) > 0))
     ]
     if not moved:
         return
@@ -962,8 +964,8 @@ def _keep_most(
     # The smallest searches first (most finish in milliseconds), each a share of what is left of the phase by the
     # lines it moved (lines, not units: a generator is not a litre) among the blocks not yet started, so that the time
     # of blocks that finish early goes to the larger ones.
-    lost = {id(s): int(np.count_nonzero(previous_of(s) > s.outcome.units + 1e-9)) for s in moved}
-    search = {id(s): int(np.count_nonzero((previous_of(s) > 0) | (s.outcome.units > 0))) for s in moved}
+    lost = {id(s): int(np.count_nonzero(old_lines[id(s)] > s.outcome.units + 1e-9)) for s in moved}
+    search = {id(s): int(np.count_nonzero((old_lines[id(s)] > 0) | (s.outcome.units > 0))) for s in moved}
     waiting = [sum(lost.values())]
     lock = threading.Lock()
 
@@ -976,7 +978,7 @@ def _keep_most(
         if share < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
-        block, rounded, kept = stage.block, stage.rounded, previous_of(stage)
+        block, rounded, kept = stage.block, stage.rounded, old_lines[id(stage)]
         plan = rounded.units if rounded is not None else stage.outcome.units
         tiers = rounded.tier_values if rounded is not None else block_tier_values(block, plan)
         units = keep_most(block, plan, tiers, kept, seconds=share, seed=options.seed)

@@ -63,7 +63,8 @@ def main() -> None:
     database's connections are closed. A command that raises keeps Python's usual exit (traceback included).
 
     Python's stdout gets a file descriptor of its own first (:func:`solve.keep_python_stdout`): HiGHS's C++ output is
-    kept off descriptor 1 while it solves, and the progress spinner a terminal shows meanwhile is not."""
+    kept off descriptor 1 while it solves, and neither the progress spinner a terminal shows meanwhile nor the request
+    log of `aidpack serve` is."""
     keep_python_stdout()
     try:
         app()

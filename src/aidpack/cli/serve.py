@@ -13,11 +13,9 @@ def serve_app(*, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the configured database's web UI and API until interrupted."""
     import uvicorn
 
-    from aidpack.allocation.solve import keep_python_stdout
     from aidpack.app import create_app
     from aidpack.config import get_settings
 
-    keep_python_stdout()  # the request log (stdout) goes on while a plan is computed (HiGHS's output is kept off 1)
     app = create_app(get_settings(), session_factory=common.session_factory())
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
