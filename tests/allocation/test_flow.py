@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from aidpack.allocation.engine import Allocation, allocate
-from aidpack.allocation.flow import need_levels
+from aidpack.allocation.flow import _compact, need_levels
 from aidpack.allocation.model import UNIT_EPSILON
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import Problem
@@ -37,6 +37,17 @@ def test_need_levels_order_tiers_first_then_people_per_unit_with_ties_equal() ->
     # Tier 0 first (4 per unit), then tier 1 at 2 per unit (a tie: same level), then 1 per unit.
     assert rank[3] > rank[1] == rank[2] > rank[0] > 0
     assert rank[4] == 0  # nobody served: no weight
+
+
+@given(st.lists(st.integers(0, 30), max_size=60))
+def test_a_blocks_pledges_and_needs_are_numbered_as_np_unique_numbers_them(ids: list[int]) -> None:
+    seen = np.zeros(31, dtype=bool)
+    array = np.array(ids, dtype=np.int64)
+    unique, inverse = _compact(array, seen)
+    expected, expected_inverse = np.unique(array, return_inverse=True)
+    assert np.array_equal(unique, expected)
+    assert np.array_equal(inverse, expected_inverse)
+    assert not seen.any()  # left clean for the next block
 
 
 @st.composite

@@ -155,6 +155,10 @@ def _assemble(
 
     edge_ids = np.concatenate([o.edge_ids for o in outcomes]) if outcomes else np.zeros(0, dtype=np.int64)
     raw = np.concatenate([o.units for o in outcomes]) if outcomes else np.zeros(0)
+    # Only the arcs that carry units become lines (a national plan: 25,000 of 1.6 million candidate edges);
+    # rounding and polishing the rest took 0.1 s of the unseen 1.6e6-edge scenario's plan (seed 71).
+    sent = raw > 0
+    edge_ids, raw = edge_ids[sent], raw[sent]
     pledge = edges.pledge[edge_ids]
     units = polish(problem, pledge, edges.need[edge_ids], round_units(problem, pledge, raw))
     keep = units > 10.0**-DECIMALS / 2

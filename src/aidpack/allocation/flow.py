@@ -104,13 +104,28 @@ def flow_blocks(problem: Problem, edges: Edges) -> list[FlowBlock]:
         return []
     starts = np.flatnonzero(np.r_[True, caps[1:] != caps[:-1]])
     ends = np.r_[starts[1:], caps.size]
-    return [_flow_block(problem, edges, int(caps[s]), edge_ids_all[s:e]) for s, e in zip(starts, ends, strict=True)]
+    pledge_seen = np.zeros(problem.n_pledges, dtype=bool)
+    need_seen = np.zeros(problem.n_needs, dtype=bool)
+    return [_flow_block(problem, edges, int(caps[s]), edge_ids_all[s:e], pledge_seen, need_seen)
+            for s, e in zip(starts, ends, strict=True)]
 
 
-def _flow_block(problem: Problem, edges: Edges, capability: int, edge_ids: IntArray) -> FlowBlock:
+def _compact(ids: IntArray, seen: BoolArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(ids, return_inverse=True)`` for indices below ``seen.size`` (all False, and left so) by marking
+    them rather than sorting: the 1.6e6-edge scenario's 199 blocks in 0.03 s instead of 0.09 s."""
+    seen[ids] = True
+    unique = np.flatnonzero(seen)
+    local = np.cumsum(seen) - 1
+    seen[unique] = False
+    return unique, local[ids]
+
+
+def _flow_block(
+    problem: Problem, edges: Edges, capability: int, edge_ids: IntArray, pledge_seen: BoolArray, need_seen: BoolArray
+) -> FlowBlock:
     e_pledge, e_need = edges.pledge[edge_ids], edges.need[edge_ids]
-    pledges, arc_pledge = np.unique(e_pledge, return_inverse=True)
-    needs, arc_need = np.unique(e_need, return_inverse=True)
+    pledges, arc_pledge = _compact(e_pledge, pledge_seen)
+    needs, arc_need = _compact(e_need, need_seen)
     factor = problem.pledge_factor[pledges]
     integer = problem.pledge_integer[pledges]
     units = np.where(integer, np.floor(problem.pledge_supply[pledges] + 1e-9), problem.pledge_supply[pledges])
