@@ -112,7 +112,8 @@ def flow_blocks(problem: Problem, edges: Edges) -> list[FlowBlock]:
 
 def _compact(ids: IntArray, seen: BoolArray) -> tuple[IntArray, IntArray]:
     """``np.unique(ids, return_inverse=True)`` for indices below ``seen.size`` (all False, and left so) by marking
-    them rather than sorting: the 1.6e6-edge scenario's 199 blocks in 0.03 s instead of 0.09 s."""
+    them rather than sorting (the unseen 1.6e6-edge scenario, seed 71: its 199 blocks built in 0.073 s instead of
+    0.099 s)."""
     seen[ids] = True
     unique = np.flatnonzero(seen)
     local = np.cumsum(seen) - 1
