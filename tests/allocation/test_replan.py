@@ -196,6 +196,34 @@ def test_a_re_plan_that_keeps_its_lines_makes_no_trade() -> None:
     assert stages[0].rounded is candidates[0]
 
 
+def _grown_need(kept_tiers: list[float]) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
+    """A re-plan's block whose new plan serves 100 critical-tier and 50 medium-tier people, and whose kept lines
+    (``kept_tiers``) serve fewer of the first for more of the second; beside it, a large block at its bound, so that
+    the plan's gap affords the trade."""
+    block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
+    best = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([100.0, 0.0, 50.0, 0.0]), method="descent")
+    kept = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array(kept_tiers), method="kept")
+    large = Rounded(units=np.full(block.n_arcs, 3.0), tier_values=np.array([1e6, 0.0, 1e6, 0.0]), method="matched")
+    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, best.units,
+                                                      np.array([100.0, 0.0, 65.0, 0.0])),
+                           np.zeros(block.n_arcs), best, [kept, best], kept=kept)
+    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+                                                         large.tier_values), np.zeros(block.n_arcs), large, [large])
+    return [stage, at_bound], best, kept
+
+
+def test_a_re_plan_goes_back_to_its_kept_lines_by_a_trade_of_a_few_people_for_many_only() -> None:
+    # After a strike grew a critical need, the kept lines serve 10 critical-tier people fewer than the new plan for
+    # 15 medium-tier ones: within the plan's gap, but no trade a first plan makes (1e6 bench: 427 for 632). The new
+    # plan stays; kept lines that give up 1 for 15 are gone back to.
+    stages, best, _ = _grown_need([90.0, 0.0, 65.0, 0.0])
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is best
+    stages, _, kept = _grown_need([99.0, 0.0, 65.0, 0.0])
+    blocks._choose_roundings(stages, tier_gap=1e-4)
+    assert stages[0].rounded is kept
+
+
 def _kept_and_found(extra_low: float, low: float = 10.0) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
     """A re-plan's kept lines serving 100 high-tier, 50 medium-tier and ``low`` low-tier people (the block's bound
     twice that), and a plan HiGHS found that serves the same and ``extra_low`` low-tier people more, elsewhere."""

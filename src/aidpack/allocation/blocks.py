@@ -94,6 +94,12 @@ AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
 #: The least people a tier must gain for a re-plan to move its kept lines (see :func:`_kept_room`).
 KEPT_MIN_GAIN = 1.0
+#: A re-plan goes back to its kept lines by a trade (people of an earlier tier for more of a later one) only when it
+#: gains at least this many times what it gives up. The first plan's trades are of that kind (1.6e6 scenario, seed 71:
+#: 2 high-tier people for 258 medium-tier ones); after a strike grew a critical need, a 611-arc block's kept lines
+#: served 427 critical-tier people fewer than its new plan for 632 medium-tier ones, and the 1e6 bench's re-plan
+#: went back to them (the plan's critical tier within its gap, but 427 people short of a fresh plan's).
+KEPT_TRADE_RATIO = 10.0
 #: A re-plan's blocks that leave their kept lines look for the plan that moves the least of them
 #: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS``. After a fifth of the
 #: needs grew by half: the 1e6 bench's generator block found its plan in 1 s, not in 0.5 s; a scarce 1e5 scenario
@@ -1133,6 +1139,9 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         else:
             allowed = -np.maximum(budget[:tier], 0.0) - margin[:tier]
         affordable = bool(np.all(delta[:tier] >= allowed))
+        if affordable and candidate is stage.kept and not _keeps(stage):
+            # Back to the kept lines by a trade: only one of a few people for many, the kind a first plan makes.
+            affordable = float(np.maximum(-delta[:tier], 0.0).sum()) * KEPT_TRADE_RATIO <= float(delta[tier])
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
     def choices(stage: _Stage1, tier: int) -> list[int]:
