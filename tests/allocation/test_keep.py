@@ -29,6 +29,18 @@ def _arc(block: FlowBlock, pledge: int, need: int) -> int:
     return int(np.flatnonzero((block.arc_pledge == pledge) & (block.arc_need == need))[0])
 
 
+def _block_and_plans(instance: Instance, data: st.DataObject) -> tuple[FlowBlock, np.ndarray, np.ndarray]:
+    """The instance's one block, a plan of it and a previous plan's kept lines, both drawn at random."""
+    block = only_block(instance)
+    return block, random_plan(block, data), random_plan(block, data)
+
+
+def _within_the_pledges(block: FlowBlock, units: np.ndarray) -> bool:
+    """No pledge gives more than its units, and no arc carries less than nothing."""
+    used = np.bincount(block.arc_pledge, weights=units, minlength=block.pledges.size)
+    return bool(np.all(used <= block.units + 1e-9) and np.all(units >= 0))
+
+
 def test_the_same_need_gets_its_drums_from_the_pledge_it_had_them_from() -> None:
     # Two pledges of 200-litre drums at the same hub, one need: the new plan took them from A, the kept lines from B.
     block = only_block(Instance(needs=[N("clinic", "DIESEL-L", 1_000)],
@@ -81,15 +93,12 @@ def mixed_blocks(draw: st.DrawFn) -> Instance:
 def test_every_need_gets_the_same_of_each_size_no_unit_travels_longer_and_no_pledge_gives_more(
     instance: Instance, data: st.DataObject
 ) -> None:
-    block = only_block(instance)
-    plan, kept = random_plan(block, data), random_plan(block, data)
+    block, plan, kept = _block_and_plans(instance, data)
     kept_back = keep_pledges(block, plan, kept)
     assert _per_need_and_size(block, kept_back) == _per_need_and_size(block, plan)
     assert block_tier_values(block, kept_back).tolist() == block_tier_values(block, plan).tolist()
     assert transit_of(block, kept_back) <= transit_of(block, plan) + 1e-9
-    used = np.bincount(block.arc_pledge, weights=kept_back, minlength=block.pledges.size)
-    assert np.all(used <= block.units + 1e-9)
-    assert np.all(kept_back >= 0)
+    assert _within_the_pledges(block, kept_back)
     # Of the assignments with the fewest unit-days, one that sends the most kept units again.
     fewest = keep_pledges(block, plan, np.zeros(block.n_arcs))
     assert transit_of(block, kept_back) == pytest.approx(transit_of(block, fewest), rel=1e-12)
@@ -157,8 +166,7 @@ def test_a_plan_that_moves_nothing_is_left_alone() -> None:
 def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
     instance: Instance, data: st.DataObject
 ) -> None:
-    block = only_block(instance)
-    plan, kept = random_plan(block, data), random_plan(block, data)
+    block, plan, kept = _block_and_plans(instance, data)
     tiers = block_tier_values(block, plan)
     kept_most = keep_most(block, plan, tiers, kept, seconds=5.0)
     if kept_most is None:
@@ -166,9 +174,7 @@ def test_the_plan_moving_the_least_serves_every_tier_as_well_within_the_pledges(
     assert np.all(block_tier_values(block, kept_most) >= tiers - np.maximum(1e-9 * tiers, 1e-6))
     assert moved_amount(block, kept_most, kept) < moved_amount(block, plan, kept)
     assert transit_of(block, kept_most) <= transit_of(block, plan) * (1 + 1e-9) + 1e-6
-    used = np.bincount(block.arc_pledge, weights=kept_most, minlength=block.pledges.size)
-    assert np.all(used <= block.units + 1e-9)
-    assert np.all(kept_most >= 0)
+    assert _within_the_pledges(block, kept_most)
     whole = block.integer[block.arc_pledge]
     assert np.array_equal(kept_most[whole], np.rint(kept_most[whole]))
     # No worse than sending each need's sizes by the kept pledges.

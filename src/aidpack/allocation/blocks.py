@@ -1148,7 +1148,8 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         """The candidates a trade may take the block to: a re-plan's kept lines alone where they are one (the
         first plan made that trade; unseen 1.6e6 scenario, seed 71: a re-plan with nothing changed traded 9 high-tier
         people of a small block for 355 medium-tier ones, where its kept lines had traded 2 for 258, and moved 13
-        units)."""
+        units), as far as going back to them is a trade of a few people for many (``KEPT_TRADE_RATIO``, in
+        ``gain``)."""
         kept = [j for j, c in enumerate(stage.candidates) if c is stage.kept]
         if kept and not _keeps(stage) and gain(stage, stage.candidates[kept[0]], tier) > 0:
             return kept
