@@ -172,6 +172,17 @@ def test_human_output_shows_tiers_gaps_and_donors(scenario: Path, monkeypatch: p
     assert re.search(r"gap [0-9.e+-]+ \(tiers [0-9.e+-]+, transit [0-9.e+-]+\)", text), text
 
 
+def test_a_narrow_console_folds_text_and_never_cuts_a_figure_short(scenario: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common.console, "width", 70)
+    result = invoke("allocate")
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    gaps = result.stdout[result.stdout.index("Largest gaps"):result.stdout.index("What each donor")]
+    for people in ("1,000", "400", "100"):  # N4, N2, N5: whole, on one line
+        assert re.search(rf"│ +{people} │", gaps), gaps
+
+
 def test_plan_errors_are_clear_and_exit_1(scenario: Path) -> None:
     missing = invoke("plan", "show", "--json")
     assert missing.exit_code == 1
@@ -186,3 +197,17 @@ def test_json_output_has_nothing_but_the_object(scenario: Path) -> None:
     result = invoke("allocate", "--json")
     assert result.stdout.count("\n") == 1
     assert "HiGHS" not in result.stdout
+
+
+def test_a_donor_row_names_its_largest_shares_first_and_counts_the_rest() -> None:
+    from decimal import Decimal
+
+    from aidpack.cli.allocate import DONOR_CAPABILITIES, _donor_amounts
+
+    amounts = {f"CAP-{i:02d}": Decimal(i + 1) for i in range(12)}
+    totals = {cap: 100.0 for cap in amounts} | {"CAP-00": 1.0}  # CAP-00: 1 of 1, the donor's largest share
+    text = _donor_amounts(amounts, totals)
+    assert text.startswith("CAP-00 1.00, CAP-11 12.00, CAP-10 11.00")
+    assert text.endswith(f"and {12 - DONOR_CAPABILITIES} more capabilities")
+    nine = dict(list(amounts.items())[:DONOR_CAPABILITIES + 1])
+    assert "more" not in _donor_amounts(nine, totals)  # one more is named, not counted

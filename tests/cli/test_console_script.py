@@ -46,3 +46,13 @@ def test_a_usage_error_exits_2_as_click_has_it(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "No such command" in done.stderr
+
+
+def test_output_to_a_pipe_is_wide_enough_for_a_plan_unless_columns_says_otherwise(tmp_path: Path) -> None:
+    width = "from aidpack.cli import common; print(common.console.width)"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run([sys.executable, "-c", width], capture_output=True, text=True, env=env, check=True)
+    assert piped.stdout.strip() == "160"  # not Rich's 80, which cut refs and figures to "N-000…", "565,0…"
+    told = subprocess.run([sys.executable, "-c", width], capture_output=True, text=True, env={**env, "COLUMNS": "90"},
+                          check=True)
+    assert told.stdout.strip() == "90"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.diff import diff_saved, what_if
@@ -20,6 +21,20 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+#: Capabilities named per donor in the plan's summary; a national plan's donors each send a hundred or more, which
+#: `aidpack report` and the exports list in full.
+DONOR_CAPABILITIES = 8
+
+
+def _donor_amounts(amounts: Mapping[str, Decimal], totals: Mapping[str, float]) -> str:
+    """A donor's amounts, the capabilities it gives the largest share of the plan's first (amounts in different
+    units do not compare), at most ``DONOR_CAPABILITIES`` of them."""
+    order = sorted(amounts, key=lambda cap: (-float(amounts[cap]) / totals[cap] if totals[cap] else 0.0, cap))
+    named = order if len(order) <= DONOR_CAPABILITIES + 1 else order[:DONOR_CAPABILITIES]
+    shown = ", ".join(f"{cap} {_fmt(float(amounts[cap]))}" for cap in named)
+    return shown + (f" and {len(order) - len(named)} more capabilities" if len(named) < len(order) else "")
+
+
 def render_summary(summary: PlanSummary) -> None:
     console = common.console
     console.print(
@@ -27,18 +42,18 @@ def render_summary(summary: PlanSummary) -> None:
         f"{summary.lines} lines, gap {summary.gap:.2g} (tiers {summary.tier_gap:.2g}, transit "
         f"{summary.transit_gap:.2g}), solved in {summary.seconds:.2f} s"
     )
-    tiers = Table(title="Coverage per tier (people served, weighted by the share of each need covered)")
-    for column in ("tier", "needs", "fully covered", "people served", "people in need", "share"):
-        tiers.add_column(column, justify="right" if column != "tier" else "left")
+    tiers = common.table("Coverage per tier (people served, weighted by the share of each need covered)",
+                         ("tier", "needs", "fully covered", "people served", "people in need", "share"),
+                         figures=("needs", "fully covered", "people served", "people in need", "share"))
     for row in summary.tiers:
         if row.needs:
             tiers.add_row(row.tier, str(row.needs), str(row.fully_covered), _fmt(row.served), _fmt(row.people),
                           f"{row.share:.1%}")
     console.print(tiers)
     if summary.gaps:
-        gaps = Table(title=f"Largest gaps ({len(summary.gaps)} of {summary.short_needs} needs left short)")
-        for column in ("need", "priority", "region", "capability", "covered", "of", "people", "reason", "why"):
-            gaps.add_column(column)
+        gaps = common.table(f"Largest gaps ({len(summary.gaps)} of {summary.short_needs} needs left short)",
+                            ("need", "priority", "region", "capability", "covered", "of", "people", "reason", "why"),
+                            figures=("covered", "of", "people"))
         for gap in summary.gaps:
             gaps.add_row(gap.ref, gap.priority, gap.region, gap.capability, _fmt(float(gap.covered)),
                          _fmt(float(gap.quantity)), f"{gap.people:,}", gap.reason, gap.detail)
@@ -46,12 +61,16 @@ def render_summary(summary: PlanSummary) -> None:
     else:
         console.print("Every open need is covered.")
     if summary.donors:
-        donors = Table(title="What each donor's pledges cover in this plan")
-        for column in ("donor", "lines", "needs", "amounts by capability"):
-            donors.add_column(column)
+        donors = common.table("What each donor's pledges cover in this plan (its largest shares of a capability "
+                              "first)", ("donor", "lines", "needs", "amounts by capability"),
+                              figures=("lines", "needs"))
+        totals: dict[str, float] = {}
         for donor in summary.donors:
-            amounts = ", ".join(f"{cap} {_fmt(float(v))}" for cap, v in sorted(donor.by_capability.items()))
-            donors.add_row(f"{donor.code} {donor.name}", str(donor.lines), str(donor.needs), amounts)
+            for capability, amount in donor.by_capability.items():
+                totals[capability] = totals.get(capability, 0.0) + float(amount)
+        for donor in summary.donors:
+            donors.add_row(f"{donor.code} {donor.name}", str(donor.lines), str(donor.needs),
+                           _donor_amounts(donor.by_capability, totals))
         console.print(donors)
 
 
@@ -63,9 +82,9 @@ def render_extras(figures: dict[str, Any]) -> None:
         console.print(f"Stable re-plan: {_fmt(float(moved))} units of the previous plan's proposed lines moved.")
     fairness = figures.get("fairness")
     if isinstance(fairness, dict):
-        table = Table(title="Worst-served region per tier (coverage of its people)")
-        for column in ("tier", "fair plan", "region", "without fairness", "region "):
-            table.add_column(column)
+        table = common.table("Worst-served region per tier (coverage of its people)",
+                             ("tier", "fair plan", "region", "without fairness", "region "),
+                             figures=("fair plan", "without fairness"))
         worst, without = fairness.get("worst", {}), fairness.get("worst_without", {})
         for tier in ("critical", "high", "medium", "low"):
             a, b = worst.get(tier), without.get(tier)
@@ -87,17 +106,15 @@ def render_diff(diff: dict[str, Any]) -> None:
     console = common.console
     console.print(f"[bold]Plan {diff['before']} → {diff['after']}[/]: {_fmt(float(diff['moved_units']))} units "
                   f"moved, {diff['needs_gaining']} needs gain and {diff['needs_losing']} lose coverage")
-    tiers = Table(title="People served per tier")
-    for column in ("tier", "before", "after", "change"):
-        tiers.add_column(column, justify="right" if column != "tier" else "left")
+    tiers = common.table("People served per tier", ("tier", "before", "after", "change"),
+                         figures=("before", "after", "change"))
     for name, values in diff["tiers"].items():
         tiers.add_row(name, _fmt(values["before"]), _fmt(values["after"]), f"{values['change']:+,.0f}")
     console.print(tiers)
     for key, title in (("losses", "Needs that lose coverage"), ("gains", "Needs that gain coverage")):
         if diff[key]:
-            table = Table(title=title)
-            for column in ("need", "priority", "region", "capability", "covered before", "after", "people"):
-                table.add_column(column)
+            table = common.table(title, ("need", "priority", "region", "capability", "covered before", "after",
+                                         "people"), figures=("covered before", "after", "people"))
             for row in diff[key]:
                 table.add_row(row["need"], row["priority"], row["region"], row["capability"],
                               _fmt(row["covered_before"]), _fmt(row["covered_after"]),

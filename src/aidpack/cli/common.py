@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from aidpack.config import get_settings
@@ -20,8 +22,32 @@ from aidpack.errors import DomainError
 
 T = TypeVar("T")
 
-console = Console()
+#: Columns of what is written to a file or a pipe (a CI log, `aidpack allocate > plan.txt`), where Rich would take 80
+#: and cut need refs and figures short ("N-000…", "565,0…"). A terminal's own width wins, and so does ``COLUMNS``.
+PIPE_WIDTH = 160
+
+
+def _pipe_width() -> int | None:
+    isatty = getattr(sys.stdout, "isatty", None)
+    if "COLUMNS" in os.environ or (isatty is not None and isatty()):
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(width=_pipe_width())
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def table(title: str, columns: Sequence[str], *, figures: Collection[str] = (), **options: Any) -> Table:
+    """A table whose cells are never cut short with an ellipsis: the ``figures`` columns stay on one line,
+    right-aligned; text folds onto the next line where the width runs out."""
+    made = Table(title=title, **options)
+    for column in columns:
+        if column in figures:
+            made.add_column(column, justify="right", no_wrap=True)
+        else:
+            made.add_column(column, overflow="fold")
+    return made
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from aidpack.allocation.service import run_plan
 from aidpack.allocation.summary import summarise
@@ -41,9 +40,8 @@ def demo_command(
     accounts = common.guarded(run)
     if no_serve:
         return
-    table = Table(title=f"Dashboard: http://{host}:{port}/  — demo accounts (created by the demo only)")
-    for column in ("email", "password", "role", "organisation"):
-        table.add_column(column)
+    table = common.table(f"Dashboard: http://{host}:{port}/  — demo accounts (created by the demo only)",
+                         ("email", "password", "role", "organisation"))
     for email, password, role, org in accounts:
         table.add_row(email, password, role, org or "")
     common.console.print(table)

@@ -14,10 +14,10 @@ from aidpack.ingest.service import ImportReport, import_path
 
 def _print_report(report: ImportReport) -> None:
     table = Table(title="Import", show_footer=True)
-    table.add_column("file", footer="total")
+    table.add_column("file", footer="total", overflow="fold")
     table.add_column("kind")
     for name in ("rows", "created", "updated", "unchanged"):
-        table.add_column(name, justify="right", footer=str(report.total(name)))
+        table.add_column(name, justify="right", no_wrap=True, footer=str(report.total(name)))
     for item in report.files:
         table.add_row(
             item.file, item.kind, str(item.rows), str(item.created), str(item.updated), str(item.unchanged)

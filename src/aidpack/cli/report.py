@@ -16,12 +16,8 @@ def _pct(value: float) -> str:
 
 
 def _groups(title: str, first: str, groups: list[dict[str, Any]], *, label: bool = False) -> Table:
-    table = Table(title=title)
-    table.add_column(first)
-    if label:
-        table.add_column("name")
-    for column in ("needs", "fully covered", "people", "planned", "committed"):
-        table.add_column(column, justify="right")
+    figures = ("needs", "fully covered", "people", "planned", "committed")
+    table = common.table(title, (first, *(("name",) if label else ()), *figures), figures=figures)
     for group in groups:
         if not group["needs"]:
             continue
@@ -49,10 +45,9 @@ def render(report: OperatorReport) -> None:
     console.print(_groups("Coverage by tier (people served, weighted)", "tier", payload["tiers"]))
     console.print(_groups("Coverage by category", "category", payload["categories"]))
     console.print(_groups("Coverage by region", "region", payload["regions"], label=True))
-    donors = Table(title="Contributions by donor")
-    for column in ("donor", "name", "pledges", "value EUR", "committed EUR", "lines committed", "received",
-                   "categories"):
-        donors.add_column(column, justify="right" if column not in ("donor", "name", "categories") else "left")
+    donors = common.table("Contributions by donor", ("donor", "name", "pledges", "value EUR", "committed EUR",
+                                                     "lines committed", "received", "categories"),
+                          figures=("pledges", "value EUR", "committed EUR", "lines committed", "received"))
     for c in payload["contributions"]:
         donors.add_row(c["donor"], c["name"], str(c["pledges"]), f"{c['value_eur']:,.0f}",
                        f"{c['value_committed_eur']:,.0f}", str(c["lines_committed"]), str(c["lines_received"]),
@@ -61,9 +56,9 @@ def render(report: OperatorReport) -> None:
     if not report.gaps:
         console.print("No gaps: every open need is covered by the latest plan.")
         return
-    gaps = Table(title=f"Largest gaps ({len(report.gaps)} of {totals['short']} needs left short)")
-    for column in ("need", "tier", "region", "capability", "short", "of", "people short", "reason", "why"):
-        gaps.add_column(column)
+    gaps = common.table(f"Largest gaps ({len(report.gaps)} of {totals['short']} needs left short)",
+                        ("need", "tier", "region", "capability", "short", "of", "people short", "reason", "why"),
+                        figures=("short", "of", "people short"))
     for gap in report.gaps:
         gaps.add_row(gap.ref, gap.tier, gap.region, gap.capability, gap.shortfall, gap.quantity,
                      f"{gap.people_short:,.0f}", gap.reason or "not planned yet", gap.why)
