@@ -443,3 +443,41 @@ def test_item_of_a_pledge_with_accepted_lines_cannot_change(session: Session, tm
     with pytest.raises(ImportInvalid) as caught:
         run(session, write_csv(tmp_path / "pledges.csv", pledges))
     assert [(p.row, p.column, p.value) for p in caught.value.problems] == [(2, "item", "BLANKET")]
+
+
+def test_a_pledge_with_accepted_lines_cannot_be_withdrawn_by_an_import(session: Session, tmp_path: Path) -> None:
+    run(session, write_scenario(tmp_path / "sc"))
+    pledge(session, "P1").committed_units = Decimal(2)  # as if accepted lines held 2 of its 3 generators
+    session.flush()
+    pledges = base()["pledges"]
+    set_cell(pledges, "P1", "status", "withdrawn")
+    before = table_counts(session)
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_csv(tmp_path / "pledges.csv", pledges))
+    assert [(p.row, p.column, p.value) for p in caught.value.problems] == [(2, "status", "withdrawn")]
+    assert "reject or deliver them" in caught.value.problems[0].expected
+    assert table_counts(session) == before
+    assert pledge(session, "P1").status is PledgeStatus.CONFIRMED
+
+
+def test_a_need_that_accepted_lines_serve_keeps_its_capability_and_region(session: Session,
+                                                                          tmp_path: Path) -> None:
+    from aidpack.allocation.models import LineStatus
+    from tests.factories import make_line
+
+    run(session, write_scenario(tmp_path / "sc"))
+    make_line(session, pledge=pledge(session, "P1"), need=need(session, "N1"), units=1, status=LineStatus.ACCEPTED)
+    needs = base()["needs"]
+    set_cell(needs, "N1", "capability", "DIESEL-L")
+    set_cell(needs, "N1", "region", "UA-30")
+    set_cell(needs, "N1", "site", "")
+    set_cell(needs, "N2", "capability", "BLANKET")  # no fixed lines: may change
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_csv(tmp_path / "needs.csv", needs))
+    assert [(p.row, p.column, p.value) for p in caught.value.problems] == [
+        (2, "capability", "DIESEL-L"), (2, "region", "UA-30")]
+    assert need(session, "N2").capability == "DIESEL-L"  # nothing written
+    set_cell(needs, "N1", "capability", "POWER-KW")
+    set_cell(needs, "N1", "region", "UA-63")
+    set_cell(needs, "N1", "quantity", "400")  # the rest of the row may change
+    assert run(session, write_csv(tmp_path / "needs.csv", needs)).total("updated") == 2

@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line
 from aidpack.catalogue.models import Item
 from aidpack.db import Base
 from aidpack.geography.models import Hub, Region, TransitOverride
@@ -22,7 +23,7 @@ from aidpack.ingest.kinds import KIND_ORDER, Kind
 from aidpack.ingest.parse import Record, ScenarioRecord, transit_key
 from aidpack.needs.models import Need
 from aidpack.orgs.models import Organisation
-from aidpack.pledges.models import Pledge
+from aidpack.pledges.models import Pledge, PledgeStatus
 from aidpack.sites.models import Site
 
 M = TypeVar("M", bound=Base)
@@ -62,6 +63,8 @@ class Existing:
     needs: dict[str, Need]
     pledges: dict[str, Pledge]
     transit: dict[str, TransitOverride]
+    #: Refs of the needs above that lines accepted or later already serve.
+    served_needs: set[str] = field(default_factory=set)
 
 
 def by_code(
@@ -89,6 +92,14 @@ def load_existing(session: Session, batch: Batch) -> Existing:
             .join(Region, Region.id == TransitOverride.region_id)
         ).all()
         transit = {transit_key(hub, region): override for override, hub, region in rows}
+    needs = by_code(session, Need, Need.ref, batch.codes(Kind.NEEDS))
+    served_needs: set[str] = set()
+    ids = sorted(need.id for need in needs.values())
+    for start in range(0, len(ids), CHUNK):
+        served_needs.update(session.execute(
+            select(Need.ref).join(Line, Line.need_id == Need.id)
+            .where(Need.id.in_(ids[start : start + CHUNK]), Line.status.in_(FIXED_LINE_STATUSES)).distinct()
+        ).scalars())
     return Existing(
         regions=by_code(
             session,
@@ -112,9 +123,10 @@ def load_existing(session: Session, batch: Batch) -> Existing:
             | batch.refs((Kind.PLEDGES,), "donor"),
         ),
         sites=by_code(session, Site, Site.code, batch.codes(Kind.SITES) | batch.refs((Kind.NEEDS,), "site")),
-        needs=by_code(session, Need, Need.ref, batch.codes(Kind.NEEDS)),
+        needs=needs,
         pledges=by_code(session, Pledge, Pledge.ref, batch.codes(Kind.PLEDGES)),
         transit=transit,
+        served_needs=served_needs,
     )
 
 
@@ -175,6 +187,7 @@ class _Checker:
         for record in self.batch.records[Kind.NEEDS]:
             region_known = self._region(record)
             self._org(record)
+            self._served_need(record)
             site = record.refs.get("site")
             if site is None:
                 continue
@@ -192,6 +205,21 @@ class _Checker:
                         f"a site in region {region} (site {site} is in {site_region})",
                     )
                 )
+
+    def _served_need(self, record: Record) -> None:
+        """A need that accepted lines serve keeps its capability and region: those lines send that capability
+        there (reject them first, or add a need of its own for the rest)."""
+        if record.key not in self.existing.served_needs:
+            return
+        need = self.existing.needs[record.key]
+        capability, region = record.values.get("capability"), record.refs.get("region")
+        for column, old, new in (("capability", need.capability, capability), ("region", need.region.code, region)):
+            if new is not None and new != old:
+                self.problems.append(Problem(
+                    record.file, record.row, column, str(new),
+                    f"{old}: accepted lines serve this need, so its {column} cannot change (reject them first, "
+                    "or add a need of its own)",
+                ))
 
     def _indivisible(self, code: str) -> bool | None:
         in_file = self.file_records[Kind.CATALOGUE].get(code)
@@ -245,6 +273,19 @@ class _Checker:
                         "item",
                         item,
                         f"{pledge.item.code}: the item of a pledge with accepted lines cannot change",
+                    )
+                )
+            if record.values.get("status") is PledgeStatus.WITHDRAWN:
+                # As the pledge service has it: the lines' units would be promised by a pledge that no longer
+                # offers them.
+                self.problems.append(
+                    Problem(
+                        record.file,
+                        record.row,
+                        "status",
+                        record.raw.get("status", PledgeStatus.WITHDRAWN.value),
+                        f"confirmed or proposed: accepted lines hold {pledge.committed_units.normalize():f} units "
+                        "of this pledge (reject or deliver them before withdrawing it)",
                     )
                 )
 
