@@ -18,10 +18,10 @@ SCRIPT = (
 )
 
 
-def aidpack(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def aidpack(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AIDPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'aidpack.db'}", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+                          timeout=120, check=False, input=stdin)
 
 
 def test_a_command_prints_everything_runs_the_exit_handlers_and_exits_0(tmp_path: Path) -> None:
@@ -41,11 +41,23 @@ def test_a_user_mistake_keeps_its_message_and_its_exit_code(tmp_path: Path) -> N
     assert done.stdout.splitlines() == ["exit handler ran"]
 
 
-def test_a_usage_error_exits_2_as_click_has_it(tmp_path: Path) -> None:
-    done = aidpack(tmp_path, "no-such-command")
+def test_a_usage_error_exits_1_as_spec_has_it_and_a_conflict_2(tmp_path: Path) -> None:
+    unknown = aidpack(tmp_path, "no-such-command")
+    assert unknown.returncode == 1  # Click's own code for it is 2, which SPEC §5 keeps for conflicts
+    assert "No such command" in unknown.stderr
+    for option, value in (("--time-limit", "0"), ("--time-limit", "inf"), ("--with-consumables", "1e12")):
+        out_of_range = aidpack(tmp_path, "allocate", option, value)
+        assert out_of_range.returncode == 1, (option, value)
+        assert option in out_of_range.stderr
+        assert "Traceback" not in out_of_range.stderr
 
-    assert done.returncode == 2
-    assert "No such command" in done.stderr
+    first = aidpack(tmp_path, "user", "add", "a@example.org", "--role", "viewer", "--password-stdin",
+                    stdin="long enough password\n")
+    assert first.returncode == 0, first.stderr
+    again = aidpack(tmp_path, "user", "add", "a@example.org", "--role", "viewer", "--password-stdin",
+                    stdin="long enough password\n")
+    assert again.returncode == 2, again.stderr
+    assert "USER_EXISTS" in again.stderr
 
 
 def test_output_to_a_pipe_is_wide_enough_for_a_plan_unless_columns_says_otherwise(tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+#: The longest a plan may be given (a day; `inf` and the like are a usage error, not a crash).
+MAX_TIME_LIMIT = 86_400.0
+#: The longest stretch of use whose consumables a plan reports or adds (ten years).
+MAX_CONSUMABLE_DAYS = 3_650.0
 #: Capabilities named per donor in the plan's summary; a national plan's donors each send a hundred or more, which
 #: `aidpack report` and the exports list in full.
 DONOR_CAPABILITIES = 8
@@ -126,7 +130,8 @@ def allocate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object (SPEC §4).")] = False,
     time_limit: Annotated[
         float | None,
-        typer.Option("--time-limit", min=0.01, help="Seconds the solver may take; the plan reports its gap."),
+        typer.Option("--time-limit", min=0.01, max=MAX_TIME_LIMIT,
+                     help="Seconds the solver may take; the plan reports its gap."),
     ] = None,
     include_proposed: Annotated[
         bool, typer.Option("--include-proposed", help="Also allocate pledges that are only proposed.")
@@ -139,12 +144,12 @@ def allocate_command(
     ] = None,
     with_consumables: Annotated[
         float | None,
-        typer.Option("--with-consumables", min=0.001, metavar="DAYS",
+        typer.Option("--with-consumables", min=0.001, max=MAX_CONSUMABLE_DAYS, metavar="DAYS",
                      help="Add what the plan's generators consume over DAYS (fuel) as needs of the same tier."),
     ] = None,
     consumables: Annotated[
         float | None,
-        typer.Option("--consumables", min=0.001, metavar="DAYS",
+        typer.Option("--consumables", min=0.001, max=MAX_CONSUMABLE_DAYS, metavar="DAYS",
                      help="Report what the plan's lines consume over DAYS, without adding needs."),
     ] = None,
     what_if_path: Annotated[

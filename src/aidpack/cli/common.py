@@ -81,7 +81,14 @@ def transaction() -> Iterator[Session]:
         yield session
 
 
+#: Whether a command ended on a conflict (exit 2): the console script tells it from a usage error, which Click also
+#: ends with 2 and SPEC §5 with 1.
+conflict_reported = False
+
+
 def fail(error: DomainError, *, as_json: bool = False) -> NoReturn:
+    global conflict_reported
+    conflict_reported = conflict_reported or error.exit_code == 2
     if as_json:
         sys.stdout.write(json.dumps(error.to_dict(), ensure_ascii=False) + "\n")
     else:

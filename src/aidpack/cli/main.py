@@ -55,6 +55,11 @@ def _register() -> None:
 _register()
 
 
+#: Exit codes of a usage error: Click's, and SPEC §5's (which keeps 2 for a conflict).
+USAGE_ERROR_CLICK = 2
+USAGE_ERROR = 1
+
+
 def main() -> None:
     """The ``aidpack`` console script: the app, then an exit without Python's teardown of every module it
     loaded (SQLAlchemy, NumPy, SciPy, HiGHS, OR-Tools: 0.5 s of a 4 s `aidpack allocate` at 1e5 candidate edges
@@ -72,6 +77,9 @@ def main() -> None:
         code = done.code
     else:
         code = 0
+    if code == USAGE_ERROR_CLICK and not common.conflict_reported:
+        # Click's exit code for a usage error (an unknown option, a bad value); SPEC §5 gives 2 to conflicts.
+        code = USAGE_ERROR
     if isinstance(code, str):
         print(code, file=sys.stderr)
     common.close_database()
