@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation.decisions import accept_lines, reject_lines
 from aidpack.allocation.diff import NothingToCompare, diff_saved, what_if
 from aidpack.allocation.models import Line, Plan
-from aidpack.allocation.service import run_plan
+from aidpack.allocation.service import UnknownFairness, run_plan
 from aidpack.audit.models import Event
 from aidpack.needs.models import Need
 from aidpack.pledges.models import Pledge, PledgeStatus
@@ -41,7 +42,7 @@ def counts(session: Session) -> tuple[int, int, int, int]:
 
 def test_what_if_plans_with_the_changes_and_saves_nothing(session: Session, tmp_path: Path) -> None:
     pledge, big, small = scenario(session)
-    run_plan(session, actor="test", plan_date=PLAN_DATE)
+    first = run_plan(session, actor="test", plan_date=PLAN_DATE)
     before = counts(session)
     # The donor withdraws the pledge and a new need is filed.
     changes = tmp_path / "changes"
@@ -57,10 +58,13 @@ def test_what_if_plans_with_the_changes_and_saves_nothing(session: Session, tmp_
         f"{new_ref},{big.region.code},{big.capability},5,critical,20\n",
         encoding="utf-8",
     )
-    payload, diff = what_if(session, path=changes, actor="test", plan_date=PLAN_DATE)
+    found = what_if(session, path=changes, actor="test", plan_date=PLAN_DATE)
+    payload, diff = found.payload, found.diff
 
     assert set(payload) == SPEC_KEYS
     assert payload["plan"] == "what-if"
+    assert all(line["id"] is None for line in payload["lines"])  # nothing was saved: no line has an id
+    assert found.compared_with == first.id
     mine = {row["ref"]: row for row in payload["needs"] if row["ref"] in {big.ref, small.ref, new_ref}}
     assert mine[big.ref]["covered"] == 0.0
     assert mine[new_ref]["reason"] == "no_supply"  # the only pledge of its capability is withdrawn
@@ -101,3 +105,45 @@ def test_diff_of_the_first_plan_alone_is_refused(session: Session) -> None:
     if earlier == 0:
         with pytest.raises(NothingToCompare):
             diff_saved(session, before_id=None, after_id=plan.id)
+
+
+def test_a_what_if_takes_the_options_allocate_takes(session: Session, tmp_path: Path) -> None:
+    pledge, big, _ = scenario(session)
+    run_plan(session, actor="test", plan_date=PLAN_DATE)
+    before = counts(session)
+    changes = tmp_path / "needs.csv"
+    changes.write_text("ref,region,capability,quantity,priority,people_served\n"
+                       f"{unique('NEW')},{big.region.code},{big.capability},5,critical,20\n", encoding="utf-8")
+    fair = what_if(session, path=changes, actor="test", plan_date=PLAN_DATE, fair="regions")
+    assert "fairness" in fair.figures
+    with pytest.raises(UnknownFairness):
+        what_if(session, path=changes, actor="test", plan_date=PLAN_DATE, fair="donors")
+    fresh = what_if(session, path=changes, actor="test", plan_date=PLAN_DATE, stable=False)
+    assert fresh.figures.get("moved_units") is None  # no previous plan preferred
+    assert counts(session) == before
+
+
+def test_a_diff_reads_each_plan_as_it_was_made(session: Session) -> None:
+    _, big, small = scenario(session)
+    first = run_plan(session, actor="test", plan_date=PLAN_DATE)
+    # Accepting the first plan's lines changes nothing that a plan did: the next plan keeps them, nothing moves,
+    # nobody gains or loses (SPEC's V_t counts the open part of a need, so the plans' own tier figures differ).
+    accept_lines(session, actor="test", plan_id=first.id, line_ids=None)
+    second = run_plan(session, actor="test", plan_date=PLAN_DATE)
+    same = diff_saved(session, before_id=first.id, after_id=second.id)
+    assert (same.moved_units, same.gains, same.losses) == (0.0, [], [])
+    assert all(values["change"] == 0.0 for values in same.tiers.values())
+    # A need that grows is read at its quantity in each plan: its loss is the tier's.
+    small.quantity = Decimal(100)
+    session.flush()
+    third = run_plan(session, actor="test", plan_date=PLAN_DATE)
+    grown = diff_saved(session, before_id=second.id, after_id=third.id)
+    assert [change.ref for change in grown.losses] == [small.ref]
+    assert grown.losses[0].quantity_before == 10.0
+    tier = grown.losses[0].priority
+    assert grown.tiers[tier]["change"] == pytest.approx(grown.losses[0].people_delta)
+    # Rejecting a line later does not rewrite what its plan proposed.
+    before_reject = diff_saved(session, before_id=first.id, after_id=third.id).as_dict()
+    reject_lines(session, actor="test", plan_id=third.id, line_ids=None)
+    assert diff_saved(session, before_id=first.id, after_id=third.id).as_dict() == before_reject
+    assert big.quantity == Decimal(10)

@@ -211,3 +211,21 @@ def test_a_donor_row_names_its_largest_shares_first_and_counts_the_rest() -> Non
     assert text.endswith(f"and {12 - DONOR_CAPABILITIES} more capabilities")
     nine = dict(list(amounts.items())[:DONOR_CAPABILITIES + 1])
     assert "more" not in _donor_amounts(nine, totals)  # one more is named, not counted
+
+
+def test_what_if_json_carries_the_comparison_and_kind_names_a_file_s_kind(scenario: Path, tmp_path: Path) -> None:
+    saved = as_json(invoke("allocate", "--json"))
+    changes = tmp_path / "new-requests.csv"  # a name that does not say its kind
+    changes.write_text("ref,region,capability,quantity,priority,people_served\nN9,TR-31,TENT,40,critical,900\n",
+                       encoding="utf-8")
+    unnamed = invoke("allocate", "--what-if", str(changes))
+    assert unnamed.exit_code == 1
+    assert "--kind" in unnamed.output
+    found = as_json(invoke("allocate", "--what-if", str(changes), "--kind", "needs", "--json"))
+    assert found["plan"] == "what-if"
+    assert found["compared_with"] == int(saved["plan"])
+    assert {row["need"] for row in found["diff"]["gains"]} >= {"N9"}
+    assert all(line["id"] is None for line in found["lines"])
+    alone = invoke("allocate", "--kind", "needs")
+    assert alone.exit_code != 0
+    assert "--what-if" in alone.output

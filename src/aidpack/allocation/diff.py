@@ -17,15 +17,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan
+from aidpack.allocation.models import LineStatus, Plan, PlanNeed
 from aidpack.allocation.problem import TIER_NAMES
-from aidpack.allocation.readout import PlanLine, PlanOutcome, plan_lines, plan_outcomes
+from aidpack.allocation.readout import PlanLine, plan_lines
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.errors import RuleViolation
+from aidpack.geography.models import Region
 from aidpack.ingest.service import import_path
+from aidpack.needs.models import Need, Priority
+from aidpack.sites.models import Site
 
 MAX_LISTED = 20
 
@@ -40,22 +43,27 @@ class NeedChange:
     priority: str
     region: str
     capability: str
-    quantity: float
+    quantity: float  # as plan B saw it
     before: float
     after: float
     people: int
+    quantity_before: float  # as plan A saw it (a need may grow or shrink between plans)
 
     @property
     def people_delta(self) -> float:
-        """Change in people served, as the tier objective counts them (s·Δcovered/quantity)."""
-        return self.people * (self.after - self.before) / self.quantity if self.quantity else 0.0
+        """Change in people served, as the tier objective counts them (s · covered / quantity, each plan's own)."""
+        return self.people * (_share(self.after, self.quantity) - _share(self.before, self.quantity_before))
 
     def as_dict(self) -> dict[str, object]:
         return {
             "need": self.ref, "priority": self.priority, "region": self.region, "capability": self.capability,
-            "quantity": self.quantity, "covered_before": self.before, "covered_after": self.after,
-            "people_served_change": round(self.people_delta, 6),
+            "quantity": self.quantity, "quantity_before": self.quantity_before, "covered_before": self.before,
+            "covered_after": self.after, "people_served_change": round(self.people_delta, 6),
         }
+
+
+def _share(covered: float, quantity: float) -> float:
+    return min(covered / quantity, 1.0) if quantity > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -78,16 +86,48 @@ class PlanDiff:
         }
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A need as one plan saw it when it was made: its quantity then, and what fixed and new lines brought."""
+
+    ref: str
+    priority: str
+    region: str
+    capability: str
+    people: int
+    quantity: float
+    covered: float
+
+
+def _seen(session: Session, plan: Plan) -> dict[str, _Seen]:
+    """Per need ref: the plan's own record of it (the plan's outcomes as saved, not the need or the lines as
+    they are now: accepting, rejecting or receiving lines later, or changing a need's quantity, does not change
+    what a plan did)."""
+    plan_need, need, region, site = PlanNeed.__table__.c, Need.__table__.c, Region.__table__.c, Site.__table__.c
+    people = func.coalesce(need.people_served, func.nullif(site.people_served, 0), 1)
+    rows = session.execute(
+        select(need.ref, need.priority, region.name, need.capability, people, plan_need.open_quantity,
+               plan_need.covered_fixed, plan_need.covered_new)
+        .select_from(PlanNeed.__table__)
+        .join(Need.__table__, plan_need.need_id == need.id)
+        .join(Region.__table__, need.region_id == region.id)
+        .outerjoin(Site.__table__, need.site_id == site.id)
+        .where(plan_need.plan_id == plan.id)
+    ).all()
+    return {
+        ref: _Seen(ref, Priority(priority).value, region_name, capability, int(served),
+                   float(open_quantity + fixed) if open_quantity > 0 else float(fixed),
+                   float(fixed + new) if open_quantity > 0 else float(fixed))
+        for ref, priority, region_name, capability, served, open_quantity, fixed, new in rows
+    }
+
+
 def _lines(lines: list[PlanLine]) -> dict[tuple[str, str], Decimal]:
+    """Units per (pledge, need) as the plan proposed them (a line rejected since counts: the plan sent it)."""
     units: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for line in lines:
-        if line.status is not LineStatus.REJECTED:
-            units[(line.pledge_ref, line.need_ref)] += line.units
+        units[(line.pledge_ref, line.need_ref)] += line.units
     return units
-
-
-def _coverage(session: Session, plan: Plan, lines: list[PlanLine]) -> dict[str, PlanOutcome]:
-    return {outcome.ref: outcome for outcome in plan_outcomes(session, plan.id, lines)}
 
 
 def diff_plans(
@@ -95,11 +135,13 @@ def diff_plans(
     after_lines: list[PlanLine] | None = None,
 ) -> PlanDiff:
     """What ``after`` does differently from ``before`` (``after_lines``: its :func:`readout.plan_lines`, when the
-    caller has them already)."""
-    before_lines = plan_lines(session, before.id)
+    caller has them already). Each plan is read as it was made (:func:`_seen`); the tiers count people served as
+    the needs' coverage by fixed and new lines over each need's whole quantity, so that the tiers' changes are the
+    sums of the needs' (a plan's own tier figures count the open part of each need, SPEC §4's V_t, which
+    changes when lines are accepted between the plans)."""
     if after_lines is None:
         after_lines = plan_lines(session, after.id)
-    old, new = _lines(before_lines), _lines(after_lines)
+    old, new = _lines(plan_lines(session, before.id)), _lines(after_lines)
     moved_lines = []
     moved = Decimal(0)
     for key in sorted(set(old) | set(new)):
@@ -107,30 +149,46 @@ def diff_plans(
         if a != b:
             moved += max(a - b, Decimal(0))
             moved_lines.append({"pledge": key[0], "need": key[1], "units_before": float(a), "units_after": float(b)})
-    cov_a, cov_b = _coverage(session, before, before_lines), _coverage(session, after, after_lines)
+    seen_a, seen_b = _seen(session, before), _seen(session, after)
+    served = {plan: dict.fromkeys(TIER_NAMES, 0.0) for plan in ("before", "after")}
     changes = []
-    for ref in sorted(set(cov_a) | set(cov_b)):
-        need = cov_b.get(ref) or cov_a[ref]  # the need as it is now (both plans read the same row)
-        a = cov_a[ref].covered if ref in cov_a else Decimal(0)
-        b = cov_b[ref].covered if ref in cov_b else Decimal(0)
-        if a != b:
-            changes.append(NeedChange(ref, need.priority.value, need.region, need.capability, float(need.quantity),
-                                      float(a), float(b), need.people))
+    for ref in sorted(set(seen_a) | set(seen_b)):
+        was, now = seen_a.get(ref), seen_b.get(ref)
+        need = now or was
+        assert need is not None
+        if was is not None:
+            served["before"][was.priority] += was.people * _share(was.covered, was.quantity)
+        if now is not None:
+            served["after"][now.priority] += now.people * _share(now.covered, now.quantity)
+        change = NeedChange(
+            need.ref, need.priority, need.region, need.capability, need.quantity,
+            was.covered if was else 0.0, now.covered if now else 0.0, need.people,
+            was.quantity if was else need.quantity,
+        )
+        if abs(change.people_delta) > 1e-9 or change.before != change.after:
+            changes.append(change)
     order = {name: i for i, name in enumerate(TIER_NAMES)}
-    gains = sorted((c for c in changes if c.after > c.before),
+    gains = sorted((c for c in changes if c.people_delta > 0 or (c.people_delta == 0 and c.after > c.before)),
                    key=lambda c: (order[c.priority], -c.people_delta, c.ref))
-    losses = sorted((c for c in changes if c.after < c.before),
+    losses = sorted((c for c in changes if c.people_delta < 0 or (c.people_delta == 0 and c.after < c.before)),
                     key=lambda c: (order[c.priority], c.people_delta, c.ref))
     tiers = {
-        name: {
-            "before": float(before.tiers.get(name, {}).get("served", 0.0)),
-            "after": float(after.tiers.get(name, {}).get("served", 0.0)),
-        }
+        name: {"before": round(served["before"][name], 6), "after": round(served["after"][name], 6),
+               "change": round(served["after"][name] - served["before"][name], 6)}
         for name in TIER_NAMES
     }
-    for values in tiers.values():
-        values["change"] = round(values["after"] - values["before"], 6)
     return PlanDiff(str(before.id), after_label or str(after.id), tiers, float(moved), moved_lines, gains, losses)
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """A what-if's plan as `allocate --json` prints one (its lines have no ids: nothing was saved), its figures
+    (units moved, fairness, consumables) and its diff against the latest saved plan (None: there is none)."""
+
+    payload: dict[str, Any]
+    figures: dict[str, Any]
+    diff: dict[str, Any] | None
+    compared_with: int | None
 
 
 def what_if(
@@ -142,20 +200,31 @@ def what_if(
     include_proposed: bool = False,
     time_limit: float | None = None,
     plan_date: dt.date | None = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The plan the current data plus FILE would get, and its diff against the latest saved plan.
+    stable: bool = True,
+    fair: str | None = None,
+    consumable_days: float | None = None,
+    with_consumables: bool = False,
+) -> WhatIf:
+    """The plan the current data plus FILE would get (with every option `allocate` takes), and its diff against
+    the latest saved plan.
 
-    Everything (the import, the plan, their audit events) happens in a savepoint that is rolled back.
+    Everything (the import, the plan, the needs ``with_consumables`` adds, their audit events) happens in a
+    savepoint that is rolled back.
     """
     latest_id = session.execute(select(Plan.id).order_by(Plan.id.desc()).limit(1)).scalar()
     savepoint = session.begin_nested()
     try:
         import_path(session, path=path, kind=kind, actor=actor)
         plan = run_plan(session, actor=actor, include_proposed=include_proposed, time_limit=time_limit,
-                        plan_date=plan_date)
+                        plan_date=plan_date, stable=stable, fair=fair, consumable_days=consumable_days,
+                        with_consumables=with_consumables)
         lines = plan_lines(session, plan.id)
         payload = plan_payload(session, plan, lines)
         payload["plan"] = "what-if"
+        for line in payload["lines"]:
+            if line["status"] == LineStatus.PROPOSED.value:
+                line["id"] = None  # the rolled-back line's id is the next saved plan's
+        figures = dict(plan.figures or {})
         diff = None
         if latest_id is not None:
             diff = diff_plans(session, get_plan(session, latest_id), plan, after_label="what-if",
@@ -163,7 +232,7 @@ def what_if(
     finally:
         savepoint.rollback()
     session.expire_all()
-    return payload, diff
+    return WhatIf(payload, figures, diff, latest_id)
 
 
 def diff_saved(session: Session, *, before_id: int | None, after_id: int | None) -> PlanDiff:

@@ -161,8 +161,16 @@ def allocate_command(
     reshuffle: Annotated[
         bool, typer.Option("--reshuffle", help="Do not prefer the previous plan's lines among equal plans.")
     ] = False,
+    what_if_kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="With --what-if FILE: FILE's kind (needs, pledges, ...) when its name does not "
+                     "start with it."),
+    ] = None,
 ) -> None:
     """Run the allocation engine on the current data, save the plan and print it."""
+    if what_if_kind is not None and what_if_path is None:
+        raise typer.BadParameter("--kind names the kind of the --what-if file; give --what-if FILE too",
+                                 param_hint="--kind")
 
     def plan_now(session: Session) -> Plan:
         return run_plan(session, actor=common.cli_actor(), include_proposed=include_proposed, time_limit=time_limit,
@@ -188,21 +196,27 @@ def allocate_command(
     def run_what_if(path: Path) -> None:
         session = common.session_factory()()
         try:
-            payload, diff = what_if(session, path=path, actor=common.cli_actor(), include_proposed=include_proposed,
-                                    time_limit=time_limit)
+            found = what_if(session, path=path, kind=what_if_kind, actor=common.cli_actor(),
+                            include_proposed=include_proposed, time_limit=time_limit, stable=not reshuffle, fair=fair,
+                            consumable_days=with_consumables or consumables,
+                            with_consumables=with_consumables is not None)
         finally:
             session.rollback()
             session.close()
         if as_json:
-            common.print_json(payload)
+            # The plan as `allocate --json` prints one, and what a what-if is for: the comparison.
+            common.print_json({**found.payload, "compared_with": found.compared_with, "diff": found.diff})
             return
         common.console.print(f"[bold]What-if[/] ({path}): nothing was saved.")
-        tiers = payload["tiers"]
+        tiers = found.payload["tiers"]
         common.console.print(", ".join(
             f"{name} {_fmt(float(t['served']))} of {_fmt(float(t['people']))} people" for name, t in tiers.items()
         ))
-        if diff is not None:
-            render_diff(diff)
+        render_extras(found.figures)
+        if found.diff is not None:
+            render_diff(found.diff)
+        else:
+            common.console.print("No saved plan to compare with yet: `aidpack allocate` saves one.")
 
     common.guarded(run, as_json=as_json)
 
