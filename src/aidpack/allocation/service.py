@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -116,6 +117,7 @@ def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous |
     if fair == FAIR_REGIONS:
         standard = allocate(loaded.problem, options, previous)
         allocation = allocate_fair(loaded.problem, options, previous, standard)
+        seconds = standard.seconds + allocation.seconds  # the fair plan starts from the standard one: both count
         standard_key, fair_plan_key = fair_key(loaded.problem, standard), fair_key(loaded.problem, allocation)
         if standard_key > fair_plan_key:
             # The fair LP stopped short (a time limit), the standard plan is as fair and serves more people (the
@@ -132,6 +134,7 @@ def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous |
                 why = "whole units left the fair plan less fair"
             standard.figures["fair_fallback"] = f"{why}; this is the standard plan"
             allocation = standard
+        allocation = replace(allocation, seconds=seconds)
         names = list(loaded.region_names)
         allocation.figures["fairness"] = {
             "by": FAIR_REGIONS,
