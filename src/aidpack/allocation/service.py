@@ -93,13 +93,15 @@ def run_plan(
     consumption = None
     if consumable_days is not None:
         consumption = implied(allocation, loaded, pledge_rates(session, loaded), consumable_days)
-        if with_consumables and consumption.by_need:
-            added = add_needs(session, actor=actor, loaded=loaded, consumption=consumption, plan_date=plan_date)
-            loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
-            previous = previous_lines(session, loaded) if stable else None
-            allocation = _allocate(loaded, options, previous, fair)
+        if with_consumables:
+            # Also when the plan implies nothing: the consumable needs it no longer implies are cancelled.
+            written = add_needs(session, actor=actor, loaded=loaded, consumption=consumption, plan_date=plan_date)
+            if written:
+                loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
+                previous = previous_lines(session, loaded) if stable else None
+                allocation = _allocate(loaded, options, previous, fair)
             allocation.figures["consumables"] = {
-                "days": consumable_days, "implied": consumption.totals(), "added_needs": added,
+                "days": consumable_days, "implied": consumption.totals(), "added_needs": written,
             }
         else:
             allocation.figures["consumables"] = {"days": consumable_days, "implied": consumption.totals(),

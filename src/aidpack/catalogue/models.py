@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aidpack.db import Base, Quantity
+from aidpack.db import Base, Quantity, to_quantity
 
 
 class Item(Base):
@@ -30,8 +30,20 @@ class Item(Base):
     consumes: Mapped[str | None] = mapped_column(String(200))
 
 
+#: The most one unit may consume per day, in the consumed capability's unit. The hungriest item a relief
+#: catalogue holds burns in the tens of thousands (a 2 MW generator: about 12,000 l of diesel a day); a
+#: million leaves room for any real one while keeping ``units x rate x days`` of a plan far inside what a
+#: need's quantity can store (9.2e12, see ``aidpack.db.Quantity``), so a mistyped ``1e15`` is refused at
+#: import rather than overflowing the database when a plan is made.
+MAX_CONSUMES_PER_DAY = Decimal(10**6)
+
+
 def parse_consumes(text: str | None) -> dict[str, Decimal] | None:
-    """``"DIESEL-L:648; OIL-L:1.5"`` → ``{"DIESEL-L": 648, "OIL-L": 1.5}``; None when malformed."""
+    """``"DIESEL-L:648; OIL-L:1.5"`` → ``{"DIESEL-L": 648, "OIL-L": 1.5}``; None when malformed.
+
+    Each amount must be positive, at most :data:`MAX_CONSUMES_PER_DAY` and exact at the stored precision of
+    quantities (six decimals, :func:`aidpack.db.to_quantity`).
+    """
     if text is None or not text.strip():
         return {}
     result: dict[str, Decimal] = {}
@@ -44,7 +56,7 @@ def parse_consumes(text: str | None) -> dict[str, Decimal] | None:
             value = Decimal(amount.strip())
         except ArithmeticError:
             return None
-        if not value.is_finite() or value <= 0:
+        if not value.is_finite() or value <= 0 or value > MAX_CONSUMES_PER_DAY or to_quantity(value) != value:
             return None
         result[capability] = value
     return result

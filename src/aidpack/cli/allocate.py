@@ -101,9 +101,9 @@ def render_extras(figures: dict[str, Any]) -> None:
     consumables = figures.get("consumables")
     if isinstance(consumables, dict):
         implied = ", ".join(f"{cap} {_fmt(v)}" for cap, v in consumables.get("implied", {}).items()) or "nothing"
+        written = consumables.get("added_needs")
         console.print(f"Consumables over {consumables['days']:g} days: the plan's lines consume {implied}"
-                      + (f"; {consumables['added_needs']} needs added for them." if consumables.get("added_needs")
-                         else "."))
+                      + (f"; {written} consumable needs created, changed or cancelled for them." if written else "."))
 
 
 def render_diff(diff: dict[str, Any]) -> None:

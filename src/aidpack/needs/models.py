@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aidpack.db import Base, Quantity
@@ -37,6 +37,8 @@ class Need(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("people_served IS NULL OR people_served > 0", name="people_positive"),
+        # One consumable need per served need and capability (NULLs, every other need, never collide).
+        Index("ix_needs_consumed_by_need_id", "consumed_by_need_id", "capability", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +55,9 @@ class Need(Base):
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     status: Mapped[NeedStatus] = mapped_column(enum_column(NeedStatus, "need_status"), default=NeedStatus.OPEN)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Set on a need that ``--with-consumables`` added: the served need whose plan lines consume its
+    #: capability (see :mod:`aidpack.allocation.consumables`); ``None`` on every other need.
+    consumed_by_need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"))
 
     region: Mapped[Region] = relationship(lazy="joined")
     site: Mapped[Site | None] = relationship(lazy="joined")
