@@ -92,14 +92,17 @@ ROUNDS_FROM_SECONDS = 0.5
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
+#: In a plan of at most this many candidate edges, a re-plan's kept lines go to HiGHS's transit stage too, for its
+#: proof of their unit-days (they stay unless it finds more than the final gap, :func:`rounding.beats_kept`): a
+#: re-plan with nothing changed then proves what its first plan proved (QA scenarios of 3-12 needs: "time_limit",
+#: gap 0.02-0.42, for the same plan the first one proved optimal). Larger plans keep their re-plans fast (1e4 bench:
+#: 0.4 s without, 1.0-2.0 s with).
+KEPT_PROOF_EDGES = 5_000
+#: How much less of a tier (relative) than its kept lines serve a re-plan's plan may serve and still count as serving
+#: it as well (see :func:`_beats_kept`).
+KEPT_NOISE = 1e-12
 #: The least people a tier must gain for a re-plan to move its kept lines (see :func:`_kept_room`).
 KEPT_MIN_GAIN = 1.0
-#: A re-plan goes back to its kept lines by a trade (people of an earlier tier for more of a later one) only when it
-#: gains at least this many times what it gives up. The first plan's trades are of that kind (1.6e6 scenario, seed 71:
-#: 2 high-tier people for 258 medium-tier ones); after a strike grew a critical need, a 611-arc block's kept lines
-#: served 427 critical-tier people fewer than its new plan for 632 medium-tier ones, and the 1e6 bench's re-plan
-#: went back to them (the plan's critical tier within its gap, but 427 people short of a fresh plan's).
-KEPT_TRADE_RATIO = 10.0
 #: A re-plan's blocks that leave their kept lines look for the plan that moves the least of them
 #: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS``. After a fifth of the
 #: needs grew by half: the 1e6 bench's generator block found its plan in 1 s, not in 0.5 s; a scarce 1e5 scenario
@@ -108,13 +111,14 @@ KEPT_TRADE_RATIO = 10.0
 KEEP_MOST_SHARE = 1.0
 KEEP_MOST_MIN_SECONDS = 1.0
 #: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
-#: after it gain (by choosing another rounding, or through HiGHS's holds); the rest is margin. Only what
-#: the plan has left after every block's loss is spent: a block's own rounding loss is not given back to
-#: HiGHS, because what it gives up might serve the next tier better in another block (a fuzz found HiGHS
-#: spending 1.9 critical-tier people on 5.5 high-tier ones among generators, where a kit block could have
-#: served 68 high-tier ones with them). The 1e5 transformer block's trade of 353 high-tier people for
-#: 12,049 medium-tier ones was given up with it.
-SLACK_SHARE = 0.5
+#: after it gain (by choosing another rounding, or through HiGHS's holds). None: the plan is lexicographic, as SPEC §4
+#: has it; a tier's gap is what the solver could not prove, never a budget to trade its people for a later tier's.
+#: With half the gap to spend (sessions up to 22), the plans traded: on the demo, a critical need of 1,500 people got
+#: nothing while high-tier needs took the generators it asked for; on 200 random small scenarios checked against an
+#: exact lexicographic MIP, a 1-person critical need's blankets went to a high-tier one. The unseen 1.6e6 scenario
+#: (seed 71) now serves the critical tier's LP bound (96 people more) and exactly the low tier HiGHS proves the
+#: whole-unit optimum of (7,249,253; 14,000 fewer than the trades gave it).
+SLACK_SHARE = 0.0
 #: HiGHS's trades use this much of a block's share of the slack. Its slack is counted against the bounds
 #: known before it runs; the plan's choice afterwards counts against the bounds it proved, which may be
 #: lower, and it undoes a trade that no longer fits (Hypothesis found a block whose proved critical bound
@@ -580,7 +584,8 @@ def _solve_flow(
     # The transit phase changes no block of the first kind, so each block is consolidated once.
     large = [s.block.n_arcs > TRANSIT_MIP_ARCS for s in stage1]
     _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, problem.capabilities)
-    _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities)
+    _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities,
+                   prove_kept=len(edges) <= KEPT_PROOF_EDGES)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  problem.capabilities)
     _keep_most(stage1, keep, options, deadline, len(edges), workers, problem.capabilities)
@@ -810,6 +815,7 @@ def _transit_phase(
     phase_end: float,
     workers: int,
     names: tuple[str, ...],
+    prove_kept: bool = False,
 ) -> None:
     """While the plan's transit is further than the final gap from its bound, and only when the blocks
     below can bring it within: whole-unit blocks that serve the LP's tiers but travel more than the LP
@@ -850,12 +856,13 @@ def _transit_phase(
             "capability": names[stage.block.capability], "stage": "whole-unit transit bound",
             "seconds": round(time.perf_counter() - started, 4),
         })
-    # A re-plan's kept lines stay: HiGHS's transit stage, time-limited, would find in a re-plan (whose tier stages,
-    # started from the kept plan, finish sooner) unit-days the first plan had no time for, and reshuffle what donors
-    # prepare for them (1e4 bench, nothing changed: 764 units moved in two blocks of 28 and 39 arcs for 76
+    # A re-plan's kept lines stay (in a small plan, HiGHS proves their unit-days, ``prove_kept``, and they stay unless
+    # it finds more than the final gap): HiGHS's transit stage, time-limited, would find in a re-plan (whose tier
+    # stages, started from the kept plan, finish sooner) unit-days the first plan had no time for, and reshuffle what
+    # donors prepare for them (1e4 bench, nothing changed: 764 units moved in two blocks of 28 and 39 arcs for 76
     # unit-days, 1.3e-4 of the plan's). A changed block whose fresh roundings travel less by more than the final
     # gap has left its kept lines in the first pass already.
-    todo = [s for s in within_reach(TRANSIT_MIP_ARCS) if not _keeps(s)]
+    todo = [s for s in within_reach(TRANSIT_MIP_ARCS) if not _keeps(s) or prove_kept]
     if not todo:
         return
     # A share of the budget by size (a 3,240-arc diesel block needs 0.7 s, a 20-arc one a few milliseconds).
@@ -1021,8 +1028,10 @@ def _kept_room(stage: _Stage1, tier_gap: float) -> FloatArray:
 
 def _beats_kept(found: FloatArray, kept: FloatArray, room: FloatArray) -> bool:
     """Whether tier values ``found`` beat a re-plan's kept lines' (``kept``): some tier by more than its ``room``,
-    every tier before it as well (to noise). Kept lines make no trade."""
-    noise = 1e-6 * np.maximum(np.abs(kept), 1.0)
+    every tier before it as well (to float noise, far below the margin HiGHS may hold a tier under its start,
+    ``solve.START_HOLD_MARGIN``: else each re-plan could give that margin of a tier to the next, and move units to
+    do it, with nothing changed). Kept lines make no trade."""
+    noise = KEPT_NOISE * np.maximum(np.abs(kept), 1.0)
     for t in range(kept.size):
         if found[t] > kept[t] + room[t]:
             return True
@@ -1113,15 +1122,12 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
     """Pick one rounding per block for the plan as a whole; return each tier's slack still unspent.
 
     Each block starts from its lexicographically best rounding (a re-plan's, from the previous lines where
-    they are kept; they come first among its candidates, so that ties keep them). A tier's gap is relative to the whole
-    plan's tier, so a block may give up a few people of an earlier tier for many of a later one, as long
-    as the people given up stay within ``SLACK_SHARE`` of that tier's gap: largest gains first, earliest
-    tiers first.
+    they are kept; they come first among its candidates, so that ties keep them) and moves to another only for a
+    gain at a tier that gives up nothing at the tiers before it (beyond HiGHS's noise, or ``SLACK_SHARE`` of the
+    tier's gap, which is none): largest gains first, earliest tiers first.
     """
     bound, loss = _plan_loss(stages)
     budget: FloatArray = SLACK_SHARE * tier_gap * bound - loss
-    # What a trade may overrun the budget by: HiGHS's integrality noise on the plan's tier.
-    margin = MIP_NOISE * np.maximum(bound, 1.0)
 
     def gain(stage: _Stage1, candidate: Rounded, tier: int) -> float:
         """People ``candidate`` adds at ``tier`` over the block's plan (0 unless beyond solver noise and what it
@@ -1135,21 +1141,17 @@ def _choose_roundings(stages: list[_Stage1], tier_gap: float) -> FloatArray:
         noise = 1e-6 * max(abs(float(current.tier_values[tier])), 1.0)
         if _keeps(stage):
             noise = max(noise, float(_kept_room(stage, tier_gap)[tier]))
-            allowed = -1e-6 * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
+            allowed = -KEPT_NOISE * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
         else:
-            allowed = -np.maximum(budget[:tier], 0.0) - margin[:tier]
+            # What a move may give up at earlier tiers: the budget (none while SLACK_SHARE is 0) and HiGHS's integrality
+            # noise on the block's own tiers (not the plan's: 1e-6 of a national tier is 20 people).
+            allowed = -np.maximum(budget[:tier], 0.0) - MIP_NOISE * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
         affordable = bool(np.all(delta[:tier] >= allowed))
-        if affordable and candidate is stage.kept and not _keeps(stage):
-            # Back to the kept lines by a trade: only one of a few people for many, the kind a first plan makes.
-            affordable = float(np.maximum(-delta[:tier], 0.0).sum()) * KEPT_TRADE_RATIO <= float(delta[tier])
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
     def choices(stage: _Stage1, tier: int) -> list[int]:
-        """The candidates a trade may take the block to: a re-plan's kept lines alone where they are one (the
-        first plan made that trade; unseen 1.6e6 scenario, seed 71: a re-plan with nothing changed traded 9 high-tier
-        people of a small block for 355 medium-tier ones, where its kept lines had traded 2 for 258, and moved 13
-        units), as far as going back to them is a trade of a few people for many (``KEPT_TRADE_RATIO``, in
-        ``gain``)."""
+        """The candidates a move may take the block to: a re-plan's kept lines alone where going back to them gains
+        (a move elsewhere would move more units for the same people)."""
         kept = [j for j, c in enumerate(stage.candidates) if c is stage.kept]
         if kept and not _keeps(stage) and gain(stage, stage.candidates[kept[0]], tier) > 0:
             return kept

@@ -59,6 +59,11 @@ LATER_STAGE_RESERVE = 0.1
 MIP_FEASIBILITY_TOLERANCE = 1e-9
 
 
+#: How far below what its start serves a tier may be held (relative): the rounding error of a sum of that many
+#: terms (a 20,000-arc block: about 1e-12), so that HiGHS never finds the start itself infeasible.
+START_HOLD_MARGIN = 1e-9
+
+
 def hold_bound(value: float, tolerance: float) -> float:
     """The least a tier may keep once optimised: its optimum within a relative tolerance (SPEC §4: 1e-7)."""
     return value - tolerance * abs(value)
@@ -267,8 +272,13 @@ def solve_block(
     gap = 0.0
     log: list[dict[str, float | str | int]] = []
     solution: FloatArray | None = None
+    #: What the start serves per tier: no tier is held below it (the hold's tolerance is the solver's, not a budget
+    #: for the next tier: a re-plan from the plan before, each holding 1e-7 below it, gave 1e-7 of its critical tier
+    #: to the next one every time it ran, with nothing changed).
+    start_values = np.zeros(4)
     if initial_x is not None:
         solution = np.concatenate([initial_x, covered_fraction(model, initial_x)])
+        start_values = np.array([float(model.tier_cost[t] @ solution) for t in range(4)])
 
     stages: list[tuple[str, FloatArray, float]] = [
         (f"tier{t}", -model.tier_cost[t], options.tier_gap) for t in range(4) if model.tier_cost[t].any()
@@ -377,8 +387,10 @@ def solve_block(
                 h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
                 log[-1]["held"] = float(-cost.sum())
             else:
-                # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised.
-                bound = hold_bound(value, options.hold_tolerance)
+                # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised, and
+                # never below what the start served.
+                floor = min(hold_bound(float(start_values[tier]), START_HOLD_MARGIN), value)
+                bound = max(hold_bound(value, options.hold_tolerance), floor)
                 # The slack is for the next tier only (or transit after the last tier): a tier given up for
                 # the one after next could have served the one in between.
                 following = f"tier{tier + 1}" if tier < 3 else "transit"
