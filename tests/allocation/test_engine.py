@@ -200,6 +200,20 @@ def test_polish_never_covers_a_need_beyond_its_quantity_from_two_pledges_with_a_
     assert polished.tolist() == [5.0001, 4.9999, 95.0, 95.0]
 
 
+def test_polish_gives_back_what_divisible_lines_bring_beyond_a_need_smallest_line_first() -> None:
+    # Cans already fill A: the litres' 1e-05 sliver goes back. B is brought 1e-6 too much: its smaller line gives it.
+    # C's tanker overshoots by 5,000 litres: whole units stay as they are.
+    instance = Instance(
+        needs=[N("A", "DIESEL", 2297), N("B", "DIESEL", 4639), N("C", "DIESEL", 25_000)],
+        pledges=[P("CANS", "DIESEL", 200, factor=20.0), P("LITRES", "DIESEL", 10_000),
+                 P("TANKER", "DIESEL", 1, factor=30_000, integer=True)],
+    )
+    problem = instance.problem()
+    pledge, need = np.array([0, 1, 1, 0, 2]), np.array([0, 0, 1, 1, 2])
+    polished = polish(problem, pledge, need, np.array([114.85, 1e-05, 4000.000001, 31.95, 1.0]))
+    assert polished.tolist() == [114.85, 0.0, 4000.0, 31.95, 1.0]
+
+
 def test_polish_leaves_whole_units_and_needs_further_short_alone() -> None:
     instance = Instance(
         needs=[N("A", "POWER", 250), N("B", "FUEL", 10)],
