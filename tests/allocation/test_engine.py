@@ -214,6 +214,18 @@ def test_polish_gives_back_what_divisible_lines_bring_beyond_a_need_smallest_lin
     assert polished.tolist() == [114.85, 0.0, 4000.0, 31.95, 1.0]
 
 
+def test_polish_drops_a_divisible_line_that_brings_its_need_less_than_a_millionth_of_it() -> None:
+    # 5.3e-05 litres beside 7,258.999947 for a need of 86,694 (short): float noise, no line. A need of 0.5 litres
+    # keeps its 1e-05 (2e-05 of it).
+    instance = Instance(
+        needs=[N("A", "DIESEL", 86_694), N("B", "DIESEL", 0.5)],
+        pledges=[P("BIG", "DIESEL", 10_000), P("SMALL", "DIESEL", 10)],
+    )
+    problem = instance.problem()
+    pledge, need = np.array([0, 1, 1]), np.array([0, 0, 1])
+    assert polish(problem, pledge, need, np.array([7258.999947, 5.3e-05, 1e-05])).tolist() == [7258.999947, 0.0, 1e-05]
+
+
 def test_polish_leaves_whole_units_and_needs_further_short_alone() -> None:
     instance = Instance(
         needs=[N("A", "POWER", 250), N("B", "FUEL", 10)],
