@@ -229,3 +229,13 @@ def test_what_if_json_carries_the_comparison_and_kind_names_a_file_s_kind(scenar
     alone = invoke("allocate", "--kind", "needs")
     assert alone.exit_code != 0
     assert "--what-if" in alone.output
+
+
+def test_plan_diff_latest_latest_compares_the_latest_plan_with_itself(scenario: Path) -> None:
+    as_json(invoke("allocate", "--json"))
+    as_json(invoke("allocate", "--json", "--reshuffle"))
+    same = as_json(invoke("plan", "diff", "latest", "latest", "--json"))
+    assert same["before"] == same["after"]
+    assert same["moved_units"] == 0.0
+    previous = as_json(invoke("plan", "diff", "--json"))
+    assert int(previous["before"]) == int(previous["after"]) - 1

@@ -239,7 +239,9 @@ def show_command(
 
 
 def diff_command(
-    before: Annotated[str, typer.Argument(help="The earlier plan id (default: the plan before AFTER).")] = "",
+    before: Annotated[
+        str, typer.Argument(help="The earlier plan id, or `latest` (default: the plan before AFTER).")
+    ] = "",
     after: Annotated[str, typer.Argument(help="The later plan id, or `latest`.")] = "latest",
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object.")] = False,
 ) -> None:
@@ -247,7 +249,10 @@ def diff_command(
 
     def run() -> None:
         with common.transaction() as session:
-            found = diff_saved(session, before_id=common.parse_plan_id(before), after_id=common.parse_plan_id(after))
+            # An empty A is the plan before B; `latest` names the latest plan itself.
+            before_id = get_plan(session, None).id if before.strip().lower() == "latest" \
+                else common.parse_plan_id(before)
+            found = diff_saved(session, before_id=before_id, after_id=common.parse_plan_id(after))
             if as_json:
                 common.print_json(found.as_dict())
             else:
