@@ -43,6 +43,10 @@ def prepare(edges: float, seed: int, shape: str = "national", supply: float = 1.
     marker = WORK / f"{name}.json"
     url = f"sqlite:///{db}"
     if marker.exists() and db.exists():
+        # A scenario imported by an older aidpack is brought to the newest schema (a migration adds what it lacks).
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
         info = json.loads(marker.read_text())
         return url, int(info["edges"]), float(info["import_seconds"])
     WORK.mkdir(parents=True, exist_ok=True)
