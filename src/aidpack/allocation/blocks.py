@@ -92,6 +92,11 @@ ROUNDS_FROM_SECONDS = 0.5
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
+#: In a plan of at most this many candidate edges, every block whose rounding loses people goes to HiGHS's MIP (not
+#: only those that lose more than the tier gap; see :func:`_solve_flow`).
+EXACT_PLAN_EDGES = 5_000
+#: Their tier stages' relative MIP gap: the optimum, to HiGHS's tolerances.
+EXACT_MIP_GAP = 1e-9
 #: In a plan of at most this many candidate edges, a re-plan's kept lines go to HiGHS's transit stage too, for its
 #: proof of their unit-days (they stay unless it finds more than the final gap, :func:`rounding.beats_kept`): a
 #: re-plan with nothing changed then proves what its first plan proved (QA scenarios of 3-12 needs: "time_limit",
@@ -558,12 +563,17 @@ def _solve_flow(
     now = time.perf_counter()
     integer_end = now + (options.integer_seconds(len(edges)) if deadline is None else max(deadline - now, 0.0))
     # Blocks whose rounding lost more than the tier gap: HiGHS MIP within the integer budget, but only
-    # while the plan as a whole is further than the tier gap from its LP bound.
+    # while the plan as a whole is further than the tier gap from its LP bound. In a small plan, every block whose
+    # rounding lost anything: its MIP takes milliseconds (QA, seed 45: a 17-arc generator block 8e-7 of the plan's
+    # medium tier short of its optimum, and 88 unit-days where 76 do, said "optimal": within the gap, never proved).
+    gaps = {id(s): tier_gaps(s.outcome.tier_bound, s.rounded.tier_values) for s in stage1 if s.rounded is not None}
+    exact = len(edges) <= EXACT_PLAN_EDGES
     short = budget_left < 0
+    if exact and gaps:
+        short |= np.any([g > 0 for g in gaps.values()], axis=0)
     candidates = [
         s for s in stage1
-        if s.rounded is not None
-        and float(tier_gaps(s.outcome.tier_bound, s.rounded.tier_values)[short].max(initial=0.0)) > options.tier_gap
+        if s.rounded is not None and float(gaps[id(s)][short].max(initial=0.0)) > (0.0 if exact else options.tier_gap)
     ]
     if candidates:
         budget_left = _mip_phase(stage1, candidates, short, budget_left, options, integer_end, workers, len(edges),
@@ -607,6 +617,9 @@ def _mip_phase(
 ) -> FloatArray:
     """HiGHS's MIP on ``candidates`` (blocks that lose people in the tiers the plan is ``short`` of) until
     ``integer_end``; the roundings chosen again for the plan as a whole. Returns each tier's slack still unspent."""
+    # In a small plan HiGHS's tier stages go to the exact optimum, not only within the tier gap (a block's start 3e-6
+    # of its medium tier short of it was within the gap, and HiGHS stopped there at once).
+    mip_gap = EXACT_MIP_GAP if n_edges <= EXACT_PLAN_EDGES else options.tier_gap
     # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
     # own deadline.
     candidates = _mip_order(candidates, short)
@@ -646,6 +659,7 @@ def _mip_phase(
         if share < MIN_MIP_SECONDS / 2:
             return
         started = time.perf_counter()
+        seeded = replace(options, seed=seed, tier_gap=mip_gap)
         start = _mip_start(stage)
         model, by_count = patterns[id(stage)], counts.get(id(stage))
         # A re-plan's kept lines: the pledges of a better plan's patterns or counts go where they went, where that
@@ -654,11 +668,11 @@ def _mip_phase(
         kept = stage.kept.units if stage.kept is not None and _keeps(stage) else None
         if model is not None:
             better = _polished(stage.block, pattern_round(
-                stage.block, model, start, budget=share, options=replace(options, seed=seed), slack=slacks[id(stage)],
+                stage.block, model, start, budget=share, options=seeded, slack=slacks[id(stage)],
                 kept=kept))
         elif by_count is not None:
             better = _polished(stage.block, count_round(
-                stage.block, by_count, start, budget=share, options=replace(options, seed=seed),
+                stage.block, by_count, start, budget=share, options=seeded,
                 slack=slacks[id(stage)], kept=kept))
         else:
             # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
@@ -669,7 +683,7 @@ def _mip_phase(
             rounds = RESTRICTED_MIP_ROUNDS if stage.block.n_arcs > FULL_MIP_ARCS and share >= ROUNDS_FROM_SECONDS \
                 else 1
             better = _polished(stage.block, mip_round(
-                stage.block, stage.amount, start, budget=share / rounds, options=replace(options, seed=seed),
+                stage.block, stage.amount, start, budget=share / rounds, options=seeded,
                 slack=slacks[id(stage)], transit_tie=_transit_tie(stage), also=also))
             # Its next round starts from the plan the round before found and polished, with that plan's arcs too.
             while (rounds := rounds - 1) > 0 and better_plan(stage.block, better, start, slack=slacks[id(stage)]):
@@ -678,7 +692,7 @@ def _mip_phase(
                     break
                 found = better.units > 0
                 again = _polished(stage.block, mip_round(
-                    stage.block, stage.amount, better, budget=left, options=replace(options, seed=seed),
+                    stage.block, stage.amount, better, budget=left, options=seeded,
                     slack=slacks[id(stage)], transit_tie=_transit_tie(stage),
                     also=found if also is None else also | found))
                 if not better_plan(stage.block, again, better, slack=slacks[id(stage)]):
