@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from aidpack.audit.models import Event
 from aidpack.auth import policy
 from aidpack.auth import service as auth
 from aidpack.auth.deps import SESSION_COOKIE
@@ -75,9 +77,14 @@ def test_too_many_failures_lock_the_account(client: TestClient, officer: User, s
     assert 0 < locked.json()["context"]["retry_after"] <= auth.LOCK_DURATION.total_seconds() + 1
     session.expire_all()
     later = utcnow() + auth.LOCK_DURATION + dt.timedelta(seconds=1)
+    events = session.execute(select(func.count(Event.id))).scalar_one()
     result = auth.authenticate(session, email=EMAIL, password=PASSWORD, now=later)
     assert result.user is not None
     assert result.user.locked_until is None
+    # The lock lifted is a change to the user's row: recorded, as every change is.
+    reset = session.execute(select(Event).order_by(Event.id.desc()).limit(1)).scalar_one()
+    assert session.execute(select(func.count(Event.id))).scalar_one() == events + 1
+    assert (reset.action, (reset.after or {}).get("locked_until")) == ("user.login_reset", None)
 
 
 def test_an_expired_token_is_refused(client: TestClient, officer: User) -> None:

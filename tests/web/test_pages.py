@@ -241,3 +241,15 @@ def test_pages_are_small_and_carry_security_headers(client: TestClient, world: W
     htmx = client.get("/static/htmx.min.js")
     assert htmx.status_code == 200
     assert "htmx" in htmx.text[:200]
+
+
+def test_ids_and_offsets_beyond_the_database_s_integers_are_a_user_error(app: FastAPI, world: World) -> None:
+    staff, csrf = page_client(app, world.users["coordinator"])
+    huge = "99999999999999999999"
+    with staff:
+        answers = [staff.get(f"/plans/{huge}"), staff.get(f"/shipments/{huge}"),
+                   staff.post(f"/plans/{huge}/decide", data={"csrf_token": csrf}),
+                   staff.post(f"/shipments/{huge}/deliver", data={"csrf_token": csrf}),
+                   staff.get(f"/needs?offset={huge}"), staff.get(f"/pledges?offset={huge}"),
+                   staff.get(f"/shipments?offset={huge}")]
+    assert [answer.status_code for answer in answers] == [422] * len(answers)

@@ -166,9 +166,13 @@ def authenticate(session: Session, *, email: str, password: str, now: dt.datetim
         )
         return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
     if user.failed_logins or user.locked_until is not None:
+        # The count of failures starts again: a change to the user's row, recorded as every change is.
+        before = snapshot(user)
         user.failed_logins = 0
         user.locked_until = None
         session.flush()
+        record(session, actor=f"user:{user.email}", action="user.login_reset", entity="user", entity_ref=user.email,
+               before=before, after=snapshot(user))
     return LoginResult(user, None)
 
 

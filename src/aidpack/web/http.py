@@ -102,6 +102,11 @@ def check_if_match(if_match: str | None, *, version: int, what: str) -> None:
 
 #: A ref or code in a path (``/api/v1/needs/{ref}``).
 RefPath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=64)]
+#: A row id in a page's path, and a list's offset: within the database's integers (a larger number reached SQLite as an
+#: overflow, a 500).
+MAX_ROW = 2**31 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ROW)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ROW)]
 #: An optional code filter in a query string (``?donor=DE``).
 CodeFilter = Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=64)]
 PaginationDep = Annotated[Pagination, Depends(pagination)]

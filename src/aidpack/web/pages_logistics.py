@@ -22,6 +22,7 @@ from aidpack.logistics.models import Condition, Shipment, ShipmentStatus
 from aidpack.reports import lookups
 from aidpack.web.deps import SessionDep
 from aidpack.web.forms import error_messages, error_status, require_login
+from aidpack.web.http import IdPath, OffsetQuery
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +96,7 @@ def shipments(
     session: SessionDep,
     principal: PagePrincipal,
     status: str | None = None,
-    offset: int = 0,
+    offset: OffsetQuery = 0,
 ) -> Response:
     require_login(principal)
     return _shipments_page(request, session, principal, status=status, offset=offset)
@@ -162,7 +163,7 @@ def _shipment_page(
 
 
 @router.get("/shipments/{shipment_id}")
-def shipment_page(request: Request, shipment_id: int, session: SessionDep, principal: PagePrincipal) -> Response:
+def shipment_page(request: Request, shipment_id: IdPath, session: SessionDep, principal: PagePrincipal) -> Response:
     require_login(principal)
     shipment = views.visible_shipment(session, principal=principal, shipment_id=shipment_id)
     return _shipment_page(request, session, principal, shipment)
@@ -171,7 +172,7 @@ def shipment_page(request: Request, shipment_id: int, session: SessionDep, princ
 @router.post("/shipments/{shipment_id}/deliver")
 def shipment_deliver(
     request: Request,
-    shipment_id: int,
+    shipment_id: IdPath,
     session: SessionDep,
     principal: PagePrincipal,
     web: WebSessionDep,
@@ -205,7 +206,7 @@ def _received(line: Sequence[str], units: Sequence[str]) -> tuple[dict[int, Deci
 @router.post("/shipments/{shipment_id}/receive")
 def shipment_receive(
     request: Request,
-    shipment_id: int,
+    shipment_id: IdPath,
     session: SessionDep,
     principal: PagePrincipal,
     web: WebSessionDep,

@@ -22,7 +22,7 @@ from aidpack.sites import service as sites_service
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import CODE_PATTERN
 from aidpack.web.forms import as_number, cleaned, error_messages, error_status, require_login
-from aidpack.web.http import check_if_match, etag
+from aidpack.web.http import OffsetQuery, check_if_match, etag
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -61,7 +61,7 @@ def needs_list(
     region: str | None = None,
     priority: str | None = None,
     status: str | None = None,
-    offset: int = 0,
+    offset: OffsetQuery = 0,
 ) -> Response:
     require_login(principal)
     region_code = region if region and len(region) <= 64 else None

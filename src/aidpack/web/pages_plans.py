@@ -23,6 +23,7 @@ from aidpack.sites import service as sites_service
 from aidpack.sites.models import Site
 from aidpack.web.deps import SessionDep
 from aidpack.web.forms import require_login
+from aidpack.web.http import IdPath
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -70,7 +71,7 @@ PAGE_LINES = 500
 @router.get("/plans/{plan_id}")
 def plan_page(
     request: Request,
-    plan_id: int,
+    plan_id: IdPath,
     session: SessionDep,
     principal: PagePrincipal,
     page: Annotated[int, Query(ge=1, le=10**6)] = 1,
@@ -118,7 +119,7 @@ def plan_page(
 @router.post("/plans/{plan_id}/decide")
 def plan_decide(
     request: Request,
-    plan_id: int,
+    plan_id: IdPath,
     session: SessionDep,
     principal: PagePrincipal,
     web: WebSessionDep,

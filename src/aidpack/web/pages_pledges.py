@@ -21,7 +21,7 @@ from aidpack.reports import lookups
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import CODE_PATTERN
 from aidpack.web.forms import as_number, cleaned, error_messages, error_status, require_login
-from aidpack.web.http import check_if_match, etag
+from aidpack.web.http import OffsetQuery, check_if_match, etag
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def pledges_list(
     principal: PagePrincipal,
     donor: str | None = None,
     status: str | None = None,
-    offset: int = 0,
+    offset: OffsetQuery = 0,
 ) -> Response:
     require_login(principal)
     donor_code = donor if donor and len(donor) <= 64 else None
