@@ -301,6 +301,25 @@ def test_page_sign_in_sets_a_safe_cookie_and_needs_the_csrf_token(app: object, o
         assert browser.get("/pledges").status_code == 303  # signed out: back to the sign-in page
 
 
+def test_signing_out_voids_every_copy_of_the_session_cookie(app: object, officer: User, session: Session) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    browser, csrf = page_client(app, officer)
+    with browser:
+        copied = dict(browser.cookies)  # what someone who saw the cookie keeps
+        assert browser.get("/pledges").status_code == 200
+        events = session.execute(select(func.count(Event.id))).scalar_one()
+        assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert session.execute(select(Event.action).order_by(Event.id.desc()).limit(1)).scalar_one() == "user.sign_out"
+    assert session.execute(select(func.count(Event.id))).scalar_one() == events + 1
+    with TestClient(app, follow_redirects=False, cookies=copied) as replay:
+        assert replay.get("/pledges").status_code == 303  # back to the sign-in page: the copy is void
+    again, _ = page_client(app, officer)  # signing in again makes a session that counts
+    with again:
+        assert again.get("/pledges").status_code == 200
+
+
 def test_sign_in_never_redirects_off_site(app: object, officer: User) -> None:
     from fastapi import FastAPI
 

@@ -59,7 +59,7 @@ def get_page_principal(request: Request, session: SessionDep, web: WebSessionDep
     principal = ANONYMOUS
     if web.user_id is not None:
         user = session.get(User, web.user_id)
-        if user is None or not user.active:
+        if user is None or not user.active or service.session_signed_out(web, user):
             web.user_id = None
             web.changed = True
         else:

@@ -33,5 +33,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: When the user last signed out: every web session signed in before it is void (the session lives in a signed
+    #: cookie, which a copy would otherwise keep alive until it expires).
+    signed_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     org: Mapped[Organisation | None] = relationship(lazy="joined")

@@ -224,14 +224,36 @@ class WebSession:
     csrf: str
     exp: int
     changed: bool = False
+    #: When it was made, in milliseconds (a sign-out voids the sessions made before it).
+    issued: int = 0
+
+
+def _millis(now: dt.datetime | None) -> int:
+    return int((now or utcnow()).timestamp() * 1000)
 
 
 def new_web_session(*, minutes: int, user_id: int | None = None, now: dt.datetime | None = None) -> WebSession:
-    return WebSession(user_id=user_id, csrf=secrets.token_urlsafe(24), exp=_timestamp(now) + minutes * 60, changed=True)
+    return WebSession(user_id=user_id, csrf=secrets.token_urlsafe(24), exp=_timestamp(now) + minutes * 60, changed=True,
+                      issued=_millis(now))
 
 
 def dump_web_session(web: WebSession, *, secret: str) -> str:
-    return URLSafeSerializer(secret, salt=SESSION_SALT).dumps({"u": web.user_id, "c": web.csrf, "exp": web.exp})
+    return URLSafeSerializer(secret, salt=SESSION_SALT).dumps(
+        {"u": web.user_id, "c": web.csrf, "exp": web.exp, "i": web.issued})
+
+
+def session_signed_out(web: WebSession, user: User) -> bool:
+    """Whether ``user`` signed out after ``web`` was made (then it is void, whoever holds a copy of it)."""
+    return user.signed_out_at is not None and web.issued <= _millis(user.signed_out_at)
+
+
+def sign_out(session: Session, *, user: User, now: dt.datetime | None = None) -> None:
+    """Void every web session of ``user`` made until now (flushes; an audit event, as every change has)."""
+    before = snapshot(user)
+    user.signed_out_at = now or utcnow()
+    session.flush()
+    record(session, actor=f"user:{user.email}", action="user.sign_out", entity="user", entity_ref=user.email,
+           before=before, after=snapshot(user))
 
 
 def load_web_session(cookie: str | None, *, secret: str, minutes: int, now: dt.datetime | None = None) -> WebSession:
@@ -241,14 +263,15 @@ def load_web_session(cookie: str | None, *, secret: str, minutes: int, now: dt.d
             payload = _load(secret, SESSION_SALT, cookie)
         except TokenInvalid:
             payload = {}
-        user_id, csrf, exp = payload.get("u"), payload.get("c"), payload.get("exp")
+        user_id, csrf, exp, issued = payload.get("u"), payload.get("c"), payload.get("exp"), payload.get("i", 0)
         if (
             isinstance(csrf, str)
             and isinstance(exp, int)
             and exp >= _timestamp(now)
             and (user_id is None or isinstance(user_id, int))
+            and isinstance(issued, int)
         ):
-            return WebSession(user_id=user_id, csrf=csrf, exp=exp)
+            return WebSession(user_id=user_id, csrf=csrf, exp=exp, issued=issued)
     return new_web_session(minutes=minutes, now=now)
 
 

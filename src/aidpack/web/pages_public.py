@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from aidpack.auth import policy
 from aidpack.auth import service as auth_service
 from aidpack.auth.deps import PagePrincipal, WebSessionDep
+from aidpack.auth.models import User
 from aidpack.auth.policy import Principal
 from aidpack.reports import service as reports
 from aidpack.reports.lookups import latest_plan
@@ -115,10 +116,15 @@ def login(
 @router.post("/logout")
 def logout(
     request: Request,
+    session: SessionDep,
     settings: SettingsDep,
     web: WebSessionDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     auth_service.check_csrf(web, csrf_token)
+    user = session.get(User, web.user_id) if web.user_id is not None else None
+    if user is not None:
+        # The session is a signed cookie: a copy of it would outlive a new cookie alone.
+        auth_service.sign_out(session, user=user)
     request.state.web_session = auth_service.new_web_session(minutes=settings.token_minutes)
     return redirect(request, "/")
