@@ -11,6 +11,7 @@ from aidpack.allocation import blocks, model
 from aidpack.allocation.engine import allocate, polish
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import ShortReason, Termination
+from aidpack.allocation.problem import Problem
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, Instance, N, P, hub_region_days
 from tests.allocation.test_packs import exact
@@ -175,16 +176,19 @@ def test_time_limit_is_reported_not_called_optimal() -> None:
 
 
 def test_polish_closes_a_millionth_short_from_the_largest_line_whose_pledge_has_units() -> None:
-    instance = Instance(
-        needs=[N("A", "FUEL", 10), N("B", "FUEL", 10)],
-        pledges=[P("F1", "FUEL", 9.999998, factor=2.0), P("F2", "FUEL", 10, factor=1.0)],
-    )
-    problem = instance.problem()
+    def fuel(a: float) -> Problem:
+        return Instance(
+            needs=[N("A", "FUEL", a), N("B", "FUEL", 10)],
+            pledges=[P("F1", "FUEL", 9.999998, factor=2.0), P("F2", "FUEL", 10, factor=1.0)],
+        ).problem()
+
     pledge, need = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
-    # A is 4e-6 short: F1's line is the larger, but F1 has nothing left; F2 gives the rest.
-    units = np.array([4.999998, 0.0, 5.0, 0.0])
-    polished = polish(problem, pledge, need, units)
-    assert polished.tolist() == [4.999998, 4e-06, 5.0, 0.0]
+    # A is 4e-6 short: F1's line is the larger, but F1 has nothing left; F2's line to A gives the rest.
+    polished = polish(fuel(13), pledge, need, np.array([4.999998, 3.0, 5.0, 0.0]))
+    assert polished.tolist() == [4.999998, 3.000004, 5.0, 0.0]
+    # Without a line of F2 to A, no line of 4e-06 is made for it (a sliver): A stays 4e-7 of it short.
+    polished = polish(fuel(10), pledge, need, np.array([4.999998, 0.0, 5.0, 0.0]))
+    assert polished.tolist() == [4.999998, 0.0, 5.0, 0.0]
 
 
 def test_polish_never_covers_a_need_beyond_its_quantity_from_two_pledges_with_a_hair_left() -> None:

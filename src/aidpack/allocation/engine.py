@@ -94,7 +94,8 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
     tiny = (missing > 0) & (missing <= 1e-5 * np.maximum(problem.need_demand, 1.0))
     # Lines grouped by need once (largest first within a need), rather than a scan of every line per need:
     # a divisible plan can leave thousands of needs a millionth short (1.5e6 edges: 3.4 s, now milliseconds).
-    divisible = np.flatnonzero(~problem.pledge_integer[pledge] & tiny[need])
+    # Existing lines only: a line dropped as a sliver above stays dropped (its need a millionth short at most).
+    divisible = np.flatnonzero(~problem.pledge_integer[pledge] & tiny[need] & (units > 0))
     by_need = divisible[np.lexsort((divisible, -units[divisible], need[divisible]))]
     need_starts = np.searchsorted(need[by_need], np.arange(problem.n_needs + 1))
     for n in np.flatnonzero(tiny).tolist():
