@@ -295,13 +295,15 @@ def make_user(
 
 
 @contextmanager
-def isolated_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    """A migrated database of its own: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+def isolated_database(backend: str, tmp_path: Path, *, migrated: bool = True) -> Iterator[tuple[str, Engine]]:
+    """A database of its own, migrated unless told otherwise (then with no table at all): a SQLite file, or a new
+    PostgreSQL schema dropped afterwards."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'isolated.db'}"
         engine = make_engine(url)
         try:
-            migrate(engine)
+            if migrated:
+                migrate(engine)
             yield url, engine
         finally:
             engine.dispose()
@@ -317,7 +319,8 @@ def isolated_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, Engin
     url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
     engine = make_engine(url)
     try:
-        migrate(engine)
+        if migrated:
+            migrate(engine)
         yield url, engine
     finally:
         engine.dispose()

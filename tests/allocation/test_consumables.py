@@ -22,14 +22,14 @@ from aidpack.allocation.models import LineStatus, Plan
 from aidpack.allocation.service import run_plan
 from aidpack.audit.models import Event
 from aidpack.catalogue.models import Item, parse_consumes
-from aidpack.db import alembic_config, make_engine
+from aidpack.db import alembic_config
 from aidpack.ingest.errors import ImportInvalid
 from aidpack.ingest.service import import_path
 from aidpack.needs.models import Need, NeedStatus, Priority
 from aidpack.pledges.models import Pledge, PledgeStatus
-from tests.conftest import drop_schema, postgres_engine, postgres_url, private_schema
 from tests.factories import (
     PLAN_DATE,
+    isolated_database,
     make_hub,
     make_item,
     make_line,
@@ -293,23 +293,9 @@ def upgrade_to(engine: Engine, revision: str) -> None:
 @pytest.fixture
 def engine_before_consumed_by(backend: str, tmp_path: Path) -> Iterator[Engine]:
     """A database of its own at the revision before ``needs.consumed_by_need_id``."""
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    else:
-        url, schema = postgres_url(), private_schema()
-        assert url is not None
-        admin = make_engine(url)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        engine = postgres_engine(url, schema)
-    upgrade_to(engine, BEFORE_CONSUMED_BY)
-    yield engine
-    engine.dispose()
-    if backend == "postgres":
-        url = postgres_url()
-        assert url is not None
-        drop_schema(url, schema)
+    with isolated_database(backend, tmp_path, migrated=False) as (_, engine):
+        upgrade_to(engine, BEFORE_CONSUMED_BY)
+        yield engine
 
 
 def test_the_migration_links_the_fuel_needs_written_before_it_and_nothing_else(
