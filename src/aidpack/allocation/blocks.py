@@ -92,17 +92,15 @@ ROUNDS_FROM_SECONDS = 0.5
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
 INDEPENDENT_ROUNDINGS = 3
-#: In a plan of at most this many candidate edges, every block whose rounding loses people goes to HiGHS's MIP (not
-#: only those that lose more than the tier gap; see :func:`_solve_flow`).
+#: A plan of at most this many candidate edges (the demo has 2,522) is solved exactly, its MIPs taking milliseconds:
+#: every block whose rounding loses people goes to HiGHS's MIP, not only those that lose more than the tier gap (see
+#: :func:`_solve_flow`), and a re-plan's kept lines go to HiGHS's transit stage too, for its proof of their unit-days
+#: (they stay unless it finds more than the final gap, :func:`rounding.beats_kept`): a re-plan with nothing changed
+#: then proves what its first plan proved (QA scenarios of 3-12 needs: "time_limit", gap 0.02-0.42, for the same plan
+#: the first one proved optimal). Larger plans keep their re-plans fast (1e4 bench: 0.4 s without, 1.0-2.0 s with).
 EXACT_PLAN_EDGES = 5_000
-#: Their tier stages' relative MIP gap: the optimum, to HiGHS's tolerances.
+#: The tier stages' relative MIP gap in such a plan: the optimum, to HiGHS's tolerances.
 EXACT_MIP_GAP = 1e-9
-#: In a plan of at most this many candidate edges, a re-plan's kept lines go to HiGHS's transit stage too, for its
-#: proof of their unit-days (they stay unless it finds more than the final gap, :func:`rounding.beats_kept`): a
-#: re-plan with nothing changed then proves what its first plan proved (QA scenarios of 3-12 needs: "time_limit",
-#: gap 0.02-0.42, for the same plan the first one proved optimal). Larger plans keep their re-plans fast (1e4 bench:
-#: 0.4 s without, 1.0-2.0 s with).
-KEPT_PROOF_EDGES = 5_000
 #: How much less of a tier (relative) than its kept lines serve a re-plan's plan may serve and still count as serving
 #: it as well (see :func:`_beats_kept`).
 KEPT_NOISE = 1e-12
@@ -595,7 +593,7 @@ def _solve_flow(
     large = [s.block.n_arcs > TRANSIT_MIP_ARCS for s in stage1]
     _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, problem.capabilities)
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities,
-                   prove_kept=len(edges) <= KEPT_PROOF_EDGES)
+                   prove_kept=len(edges) <= EXACT_PLAN_EDGES)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  problem.capabilities)
     _keep_most(stage1, keep, options, deadline, len(edges), workers, problem.capabilities)
