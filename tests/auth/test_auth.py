@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,17 @@ def test_too_many_failures_lock_the_account(client: TestClient, officer: User, s
     reset = session.execute(select(Event).order_by(Event.id.desc()).limit(1)).scalar_one()
     assert session.execute(select(func.count(Event.id))).scalar_one() == events + 1
     assert (reset.action, (reset.after or {}).get("locked_until")) == ("user.login_reset", None)
+
+
+def test_an_e_mail_without_an_account_locks_as_an_account_does(client: TestClient, officer: User) -> None:
+    # A lock only accounts showed would tell an attacker which e-mails have one.
+    answers = {}
+    for email in (EMAIL, f"nobody-{uuid.uuid4().hex[:8]}@example.org"):
+        codes = [client.post("/api/v1/auth/token", data={"username": email, "password": "bad"}).status_code
+                 for _ in range(auth.MAX_FAILED_LOGINS + 1)]
+        locked = client.post("/api/v1/auth/token", data={"username": email, "password": "bad"})
+        answers[email == EMAIL] = (codes, locked.status_code, locked.json()["error"])
+    assert answers[True] == answers[False] == ([401] * auth.MAX_FAILED_LOGINS + [429], 429, "ACCOUNT_LOCKED")
 
 
 def test_an_expired_token_is_refused(client: TestClient, officer: User) -> None:

@@ -7,6 +7,7 @@ import functools
 import hmac
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -25,6 +26,29 @@ from aidpack.orgs.models import Organisation
 #: Failed sign-ins in a row before an account is locked, and for how long.
 MAX_FAILED_LOGINS = 5
 LOCK_DURATION = dt.timedelta(minutes=15)
+#: E-mails with no account whose failed sign-ins are counted (in this process, the oldest forgotten first), so that
+#: they lock as an account does: a lock that only accounts showed would tell who has one.
+UNKNOWN_TRACKED = 10_000
+_unknown_failures: OrderedDict[str, tuple[int, dt.datetime | None]] = OrderedDict()
+
+
+def _unknown_attempt(email: str, now: dt.datetime) -> AccountLocked | None:
+    """Count a failed sign-in for an e-mail with no account, exactly as for an account; the lock it would have."""
+    key = email.strip().lower()
+    failures, locked_until = _unknown_failures.pop(key, (0, None))
+    if locked_until is not None and locked_until > now:
+        _unknown_failures[key] = (failures, locked_until)
+        return _locked(locked_until, now)
+    failures += 1
+    _unknown_failures[key] = (0, now + LOCK_DURATION) if failures >= MAX_FAILED_LOGINS else (failures, None)
+    while len(_unknown_failures) > UNKNOWN_TRACKED:
+        _unknown_failures.popitem(last=False)
+    return None
+
+
+def _locked(until: dt.datetime, now: dt.datetime) -> AccountLocked:
+    return AccountLocked("too many failed sign-ins; try again later",
+                         context={"retry_after": int((until - now).total_seconds()) + 1})
 MIN_PASSWORD_LENGTH = 8
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -137,15 +161,10 @@ def authenticate(session: Session, *, email: str, password: str, now: dt.datetim
     user = None if malformed else find_user(session, email=email)
     if user is None or not user.active:
         verify_password(_dummy_hash(), password)
-        return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
+        locked = None if malformed else _unknown_attempt(email, now)
+        return LoginResult(None, locked or InvalidCredentials("wrong e-mail or password"))
     if user.locked_until is not None and user.locked_until > now:
-        return LoginResult(
-            None,
-            AccountLocked(
-                "too many failed sign-ins; try again later",
-                context={"retry_after": int((user.locked_until - now).total_seconds()) + 1},
-            ),
-        )
+        return LoginResult(None, _locked(user.locked_until, now))
     if not verify_password(user.password_hash, password):
         before = snapshot(user)
         user.failed_logins = (user.failed_logins or 0) + 1
