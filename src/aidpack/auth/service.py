@@ -7,6 +7,7 @@ import functools
 import hmac
 import re
 import secrets
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -30,19 +31,21 @@ LOCK_DURATION = dt.timedelta(minutes=15)
 #: they lock as an account does: a lock that only accounts showed would tell who has one.
 UNKNOWN_TRACKED = 10_000
 _unknown_failures: OrderedDict[str, tuple[int, dt.datetime | None]] = OrderedDict()
+_unknown_lock = threading.Lock()  # sign-ins run on the server's worker threads
 
 
 def _unknown_attempt(email: str, now: dt.datetime) -> AccountLocked | None:
     """Count a failed sign-in for an e-mail with no account, exactly as for an account; the lock it would have."""
     key = email.strip().lower()
-    failures, locked_until = _unknown_failures.pop(key, (0, None))
-    if locked_until is not None and locked_until > now:
-        _unknown_failures[key] = (failures, locked_until)
-        return _locked(locked_until, now)
-    failures += 1
-    _unknown_failures[key] = (0, now + LOCK_DURATION) if failures >= MAX_FAILED_LOGINS else (failures, None)
-    while len(_unknown_failures) > UNKNOWN_TRACKED:
-        _unknown_failures.popitem(last=False)
+    with _unknown_lock:
+        failures, locked_until = _unknown_failures.pop(key, (0, None))
+        if locked_until is not None and locked_until > now:
+            _unknown_failures[key] = (failures, locked_until)
+            return _locked(locked_until, now)
+        failures += 1
+        _unknown_failures[key] = (0, now + LOCK_DURATION) if failures >= MAX_FAILED_LOGINS else (failures, None)
+        while len(_unknown_failures) > UNKNOWN_TRACKED:
+            _unknown_failures.popitem(last=False)
     return None
 
 
