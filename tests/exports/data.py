@@ -17,12 +17,15 @@ from tests.ingest.scenario_files import base, set_cell, write_scenario
 SCENARIO = 'name = "test-land"\nplan_date = 2022-11-29\ndescription = "a \\"quoted\\" test,\\nwith Київ"\n'
 NOTES = 'line one, "quoted"\nline two'
 RESTRICTED = ("H1", "Hospital 1")
+CONSUMES = "DIESEL-L:648"  # what the generator burns a day: a round trip keeps it
 
 
 def load(session: Session, folder: Path) -> Plan:
     """Import the scenario (flushes) and add a plan: one accepted and one proposed line."""
     files = base()
     set_cell(files["needs"], "N3", "notes", NOTES)
+    files["catalogue"] = [row + [value] for row, value in zip(files["catalogue"], ["consumes", CONSUMES, "", ""],
+                                                               strict=True)]
     files["organisations"].append(["DE", "Germany", "state", "DE"])  # a donor that is also a recipient
     files["donors"].append(["UA-MOH", "Ministry of Health of Ukraine", "", "UA"])  # an authority that donates
     import_path(session, path=write_scenario(folder, files, scenario_toml=SCENARIO), kind=None, actor="test")

@@ -9,12 +9,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from aidpack.audit.models import Event
+from aidpack.catalogue.models import Item
 from aidpack.exports.service import export
 from aidpack.ingest.service import import_path
 from aidpack.needs.models import Need
 from aidpack.orgs.models import Organisation, OrgKind
 from aidpack.sites.models import Site
-from tests.exports.data import NOTES, RESTRICTED, load
+from tests.exports.data import CONSUMES, NOTES, RESTRICTED, load
 from tests.factories import isolated_database
 
 
@@ -56,6 +57,8 @@ def test_csv_round_trip_reproduces_the_data_and_reimport_changes_nothing(backend
             assert n3.notes == NOTES
             moh = session.execute(select(Organisation).where(Organisation.code == "UA-MOH")).scalar_one()
             assert (moh.kind, moh.is_donor, moh.is_recipient) == (OrgKind.AUTHORITY, True, True)
+            generator = session.execute(select(Item).where(Item.code == "GEN-100KW")).scalar_one()
+            assert generator.consumes == CONSUMES
 
         events = _events(source)
         with Session(source) as session, session.begin():

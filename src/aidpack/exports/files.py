@@ -21,7 +21,7 @@ HXL_TAGS: dict[str, dict[str, str]] = {
     "catalogue": {
         "code": "#item+code", "name": "#item+name", "name_local": "#item+name+local", "category": "#sector",
         "unit": "#item+unit", "provides": "#item+type", "factor": "#indicator+factor",
-        "indivisible": "#indicator+indivisible", "unit_value_eur": "#value+eur+unit",
+        "indivisible": "#indicator+indivisible", "unit_value_eur": "#value+eur+unit", "consumes": "#item+consumes",
     },
     "donors": {"code": "#org+code", "name": "#org+name", "kind": "#org+type", "country": "#country+code"},
     "organisations": {"code": "#org+code", "name": "#org+name", "kind": "#org+type", "country": "#country+code"},

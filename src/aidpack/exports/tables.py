@@ -36,6 +36,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "hubs": ("code", "name", "country", "lat", "lon"),
     "catalogue": (
         "code", "name", "name_local", "category", "unit", "provides", "factor", "indivisible", "unit_value_eur",
+        "consumes",
     ),
     "donors": ("code", "name", "kind", "country"),
     "organisations": ("code", "name", "kind", "country"),
@@ -111,7 +112,8 @@ def collect(session: Session, *, public: bool = False) -> ExportData:
         for h in session.execute(select(Hub).order_by(Hub.code)).scalars()
     ]
     t["catalogue"] = [
-        _row(i.code, i.name, i.name_local, i.category, i.unit, i.provides, i.factor, i.indivisible, i.unit_value_eur)
+        _row(i.code, i.name, i.name_local, i.category, i.unit, i.provides, i.factor, i.indivisible, i.unit_value_eur,
+             i.consumes)
         for i in session.execute(select(Item).order_by(Item.code)).scalars()
     ]
     orgs = list(session.execute(select(Organisation).order_by(Organisation.code)).scalars())
