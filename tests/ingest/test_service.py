@@ -481,3 +481,20 @@ def test_a_need_that_accepted_lines_serve_keeps_its_capability_and_region(sessio
     set_cell(needs, "N1", "region", "UA-63")
     set_cell(needs, "N1", "quantity", "400")  # the rest of the row may change
     assert run(session, write_csv(tmp_path / "needs.csv", needs)).total("updated") == 2
+
+
+def test_a_site_moves_to_another_region_only_with_its_needs(session: Session, tmp_path: Path) -> None:
+    run(session, write_scenario(tmp_path / "sc"))  # N1 is at H1, both in UA-63
+    files = base()
+    set_cell(files["sites"], "H1", "region", "UA-30")
+    before = table_counts(session)
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_csv(tmp_path / "sites.csv", files["sites"]))
+    assert [(p.file, p.row, p.column, p.value) for p in caught.value.problems] == [("sites.csv", 2, "region", "UA-30")]
+    assert "N1" in caught.value.problems[0].expected
+    assert table_counts(session) == before
+    set_cell(files["needs"], "N1", "region", "UA-30")  # the need moves with it, in the same import
+    moved = run(session, write_scenario(tmp_path / "moved", {"sites": files["sites"], "needs": files["needs"]},
+                                        scenario_toml=None))
+    assert moved.total("updated") == 2
+    assert need(session, "N1").region.code == "UA-30"

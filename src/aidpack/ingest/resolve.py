@@ -65,6 +65,8 @@ class Existing:
     transit: dict[str, TransitOverride]
     #: Refs of the needs above that lines accepted or later already serve.
     served_needs: set[str] = field(default_factory=set)
+    #: Per site above: the needs at it in the database, (ref, region code).
+    site_needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def by_code(
@@ -100,6 +102,15 @@ def load_existing(session: Session, batch: Batch) -> Existing:
             select(Need.ref).join(Line, Line.need_id == Need.id)
             .where(Need.id.in_(ids[start : start + CHUNK]), Line.status.in_(FIXED_LINE_STATUSES)).distinct()
         ).scalars())
+    sites = by_code(session, Site, Site.code, batch.codes(Kind.SITES) | batch.refs((Kind.NEEDS,), "site"))
+    site_needs: dict[str, list[tuple[str, str]]] = {}
+    moved = sorted(site.id for code, site in sites.items() if code in batch.codes(Kind.SITES))
+    for start in range(0, len(moved), CHUNK):
+        for site_code, need_ref, region_code in session.execute(
+            select(Site.code, Need.ref, Region.code).join(Need, Need.site_id == Site.id)
+            .join(Region, Region.id == Need.region_id).where(Site.id.in_(moved[start : start + CHUNK]))
+        ):
+            site_needs.setdefault(site_code, []).append((need_ref, region_code))
     return Existing(
         regions=by_code(
             session,
@@ -122,11 +133,12 @@ def load_existing(session: Session, batch: Batch) -> Existing:
             | batch.refs(org_kinds, "org")
             | batch.refs((Kind.PLEDGES,), "donor"),
         ),
-        sites=by_code(session, Site, Site.code, batch.codes(Kind.SITES) | batch.refs((Kind.NEEDS,), "site")),
+        sites=sites,
         needs=needs,
         pledges=by_code(session, Pledge, Pledge.ref, batch.codes(Kind.PLEDGES)),
         transit=transit,
         served_needs=served_needs,
+        site_needs=site_needs,
     )
 
 
@@ -182,6 +194,24 @@ class _Checker:
         for record in self.batch.records[Kind.SITES]:
             self._region(record)
             self._org(record)
+            self._site_moved(record)
+
+    def _site_moved(self, record: Record) -> None:
+        """A site moved to another region takes its needs along in the same import (a need is in its site's region:
+        moved alone, the site left its needs behind, and the needs file that placed them no longer imported)."""
+        site, region = self.existing.sites.get(record.key), record.refs.get("region")
+        if site is None or region is None or region == site.region.code:
+            return
+        in_file = self.file_records[Kind.NEEDS]
+        left = [ref for ref, need_region in self.existing.site_needs.get(record.key, [])
+                if (in_file[ref].refs.get("region") if ref in in_file else need_region) != region]
+        if left:
+            shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            self.problems.append(Problem(
+                record.file, record.row, "region", region,
+                f"{site.region.code}, where its needs are ({shown}): import them with region {region} in the same "
+                "import, or give the site a new code",
+            ))
 
     def needs(self) -> None:
         for record in self.batch.records[Kind.NEEDS]:
