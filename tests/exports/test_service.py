@@ -139,8 +139,10 @@ def test_iati_has_one_activity_per_pledge_and_no_site_data(loaded: Session, tmp_
     activities = root.findall("iati-activity")
     assert len(activities) == len(pledges)
     ids = [a.findtext("iati-identifier") for a in activities]
-    assert ids == [f"XM-AIDPACK-{ref}" for ref in pledges]
-    p1 = activities[ids.index("XM-AIDPACK-P1")]
+    reporters = [a.find("reporting-org").get("ref") for a in activities]  # type: ignore[union-attr]
+    # IATI: an identifier starts with its reporting organisation's ref.
+    assert ids == [f"{org}-AIDPACK-{ref}" for org, ref in zip(reporters, pledges, strict=True)]
+    p1 = activities[ids.index("FR-AIDPACK-P1")]
     assert p1.find("reporting-org").get("ref") == "FR"  # type: ignore[union-attr]
     assert p1.find("participating-org").get("role") == "1"  # type: ignore[union-attr]
     assert p1.find("sector").get("code") == "23310"  # type: ignore[union-attr]
@@ -152,8 +154,10 @@ def test_iati_has_one_activity_per_pledge_and_no_site_data(loaded: Session, tmp_
     assert p1.find("transaction/transaction-date").get("iso-date") == "2022-12-01"  # type: ignore[union-attr]
     assert p1.find("activity-status").get("code") == "2"  # type: ignore[union-attr]
     assert p1.find("result/indicator/period/target").get("value") == "3"  # type: ignore[union-attr]
-    p3 = activities[ids.index("XM-AIDPACK-P3")]
+    assert p1.get("budget-not-provided") is None
+    p3 = activities[ids.index(next(i for i in ids if i is not None and i.endswith("-AIDPACK-P3")))]
     assert p3.find("transaction") is None  # no value given
+    assert p3.get("budget-not-provided") == "3"  # and it says why: a rapid onset emergency
     assert p3.find("activity-status").get("code") == "1"  # type: ignore[union-attr]  # proposed: pipeline
     for word in RESTRICTED:
         assert word not in text
@@ -202,3 +206,12 @@ def test_an_unwritable_path_is_a_clear_error(loaded: Session, tmp_path: Path) ->
     with pytest.raises(ExportPathUnwritable) as caught:
         export(loaded, fmt="iati", path=blocker / "sub" / "a.xml", force=False, actor="t")
     assert str(blocker) in caught.value.detail
+
+
+def test_iati_with_no_pledge_is_refused_and_writes_nothing(session: Session, tmp_path: Path) -> None:
+    from aidpack.exports.iati import NothingToPublish
+
+    path = tmp_path / "iati.xml"
+    with pytest.raises(NothingToPublish):
+        export(session, fmt="iati", path=path, force=False, actor="tester")
+    assert not path.exists()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import Line, LineStatus
 from aidpack.db import utcnow
+from aidpack.errors import RuleViolation
 from aidpack.exports.tables import cell
 from aidpack.geography.models import Region
 from aidpack.orgs.models import OrgKind
@@ -25,7 +26,11 @@ from aidpack.pledges.models import Pledge, PledgeStatus
 from aidpack.scenario.models import ScenarioInfo
 
 IATI_VERSION = "2.03"
-IDENTIFIER_PREFIX = "XM-AIDPACK-"
+#: An activity's identifier is its reporting organisation's ref, then this, then the pledge's ref: IATI requires the
+#: identifier to start with the reporting-org's ref (``FR-AIDPACK-P1``).
+IDENTIFIER_TAG = "AIDPACK"
+#: BudgetNotProvided "Rapid onset emergency": an in-kind pledge with no value given states why it has no figures.
+RAPID_ONSET_EMERGENCY = "3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 #: DAC 5-digit purpose codes (IATI Sector vocabulary 1) by catalogue category.
@@ -108,12 +113,11 @@ def _activity(
     donor, item = pledge.donor, pledge.item
     org_type = ORG_TYPES.get(donor.kind, OTHER_ORG_TYPE) if donor.kind is not None else OTHER_ORG_TYPE
     start = pledge.available or plan_date
-    activity = ET.SubElement(
-        root,
-        "iati-activity",
-        {"last-updated-datetime": now, XML_LANG: "en", "default-currency": "EUR", "humanitarian": "1"},
-    )
-    ET.SubElement(activity, "iati-identifier").text = f"{IDENTIFIER_PREFIX}{pledge.ref}"
+    attributes = {"last-updated-datetime": now, XML_LANG: "en", "default-currency": "EUR", "humanitarian": "1"}
+    if pledge.value_eur is None:
+        attributes["budget-not-provided"] = RAPID_ONSET_EMERGENCY
+    activity = ET.SubElement(root, "iati-activity", attributes)
+    ET.SubElement(activity, "iati-identifier").text = f"{donor.code}-{IDENTIFIER_TAG}-{pledge.ref}"
     _narrative(activity, "reporting-org", donor.name, ref=donor.code, type=org_type)
     _narrative(activity, "title", f"{cell(pledge.units)} × {item.name} ({item.code}) from {donor.name}")
     shipped = sum((line.units for line in lines if line.status in SHIPPED), Decimal(0))
@@ -168,9 +172,16 @@ def build(session: Session) -> ET.Element:
     return root
 
 
+class NothingToPublish(RuleViolation):
+    code = "NOTHING_TO_PUBLISH"
+
+
 def write(session: Session, path: Path) -> int:
-    """Write the IATI file; the number of activities."""
+    """Write the IATI file; the number of activities (at least one: an IATI file holds one or more)."""
     root = build(session)
+    if len(root) == 0:
+        raise NothingToPublish("there is no pledge to publish: an IATI activity file holds at least one activity; "
+                               "import pledges first")
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return len(root)
