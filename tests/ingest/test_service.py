@@ -498,3 +498,25 @@ def test_a_site_moves_to_another_region_only_with_its_needs(session: Session, tm
                                         scenario_toml=None))
     assert moved.total("updated") == 2
     assert need(session, "N1").region.code == "UA-30"
+
+
+def test_a_workbook_of_several_sheets_of_data_is_refused_and_an_empty_one_beside_its_sheet_is_not(
+    session: Session, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    run(session, write_scenario(tmp_path / "sc"))
+    path = write_xlsx(tmp_path / "needs.xlsx", base()["needs"])
+    book = load_workbook(path)
+    book.create_sheet("notes")  # empty: nothing
+    book.save(path)
+    assert run(session, path).total("unchanged") == len(base()["needs"]) - 1
+    book["notes"].append(["ref", "region"])  # a second sheet of data: which one is meant?
+    book["notes"]["A2"] = "N9"
+    book.save(path)
+    before = table_counts(session)
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, path)
+    assert [(p.file, p.row, p.column) for p in caught.value.problems] == [("needs.xlsx", None, None)]
+    assert "'notes'" in caught.value.problems[0].expected
+    assert table_counts(session) == before

@@ -126,8 +126,17 @@ def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]
         if not workbook.worksheets:
             problems.append(Problem(name, None, None, "", "a workbook with one sheet"))
             return None
-        sheet = workbook.worksheets[0]
-        return [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        sheets = [(sheet.title, [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)])
+                  for sheet in workbook.worksheets]
+        # One sheet of data (SPEC §3); empty sheets beside it are nothing. Several were read as the first alone, the
+        # rows of the others dropped without a word.
+        filled = [(title, rows) for title, rows in sheets if any(not _blank(row) for row in rows)]
+        if len(filled) > 1:
+            titles = ", ".join(repr(title) for title, _ in filled)
+            problems.append(Problem(name, None, None, "", f"a workbook with one sheet of data (it has {len(filled)}: "
+                                    f"{titles}); keep the one to import, or save each as a file of its own"))
+            return None
+        return filled[0][1] if filled else sheets[0][1]
     except Exception as exc:  # a corrupt sheet inside a valid zip
         problems.append(
             Problem(name, None, None, "", f"a readable .xlsx sheet ({type(exc).__name__}: {exc})")
