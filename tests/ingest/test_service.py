@@ -520,3 +520,12 @@ def test_a_workbook_of_several_sheets_of_data_is_refused_and_an_empty_one_beside
     assert [(p.file, p.row, p.column) for p in caught.value.problems] == [("needs.xlsx", None, None)]
     assert "'notes'" in caught.value.problems[0].expected
     assert table_counts(session) == before
+
+
+def test_a_utf_16_file_is_told_to_be_saved_as_csv_utf_8(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "needs.csv"
+    path.write_text("\n".join(",".join(row) for row in base()["needs"]), encoding="utf-16")
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, path)
+    assert [(p.value, p.expected) for p in caught.value.problems] == [
+        ("UTF-16", "UTF-8 text (save the file as 'CSV UTF-8')")]

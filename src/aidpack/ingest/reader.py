@@ -85,6 +85,10 @@ def _cell_text(value: object) -> str:
 
 def _csv_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]] | None:
     data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode Text" and some exports: UTF-16, which SPEC's UTF-8 CSV is not.
+        problems.append(Problem(name, None, None, "UTF-16", "UTF-8 text (save the file as 'CSV UTF-8')"))
+        return None
     if b"\x00" in data:
         problems.append(Problem(name, None, None, "", "a UTF-8 CSV text file; this file is binary"))
         return None
