@@ -17,6 +17,7 @@ from aidpack.audit.models import Event
 from aidpack.audit.service import verify
 from aidpack.exports.iati import recipient_countries, sector_for
 from aidpack.exports.service import (
+    ExportNameMismatch,
     ExportPathUnwritable,
     ExportTargetExists,
     UnknownExportFormat,
@@ -198,6 +199,10 @@ def test_refuses_a_non_empty_folder_or_existing_file_unless_forced(loaded: Sessi
         export(loaded, fmt="iati", path=out, force=True, actor="t")
     export(loaded, fmt="xlsx", path=book, force=True, actor="t")
     assert book.read_bytes()[:2] == b"PK"
+    for fmt, name in (("xlsx", "book.txt"), ("iati", "iati.json")):  # a file named for another kind of file
+        with pytest.raises(ExportNameMismatch):
+            export(loaded, fmt=fmt, path=tmp_path / name, force=False, actor="t")
+        assert not (tmp_path / name).exists()
 
 
 def test_an_unwritable_path_is_a_clear_error(loaded: Session, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from aidpack.exports.service import ExportResult, export
 
 def export_command(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="csv, xlsx, hxl or iati.")],
-    path: Annotated[Path, typer.Argument(help="A folder (csv, hxl) or a file (xlsx, iati).")],
+    path: Annotated[Path, typer.Argument(help="A folder (csv, hxl) or a file (a .xlsx, an iati .xml).")],
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty folder or over an existing file.")
     ] = False,

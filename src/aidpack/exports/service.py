@@ -43,6 +43,10 @@ class ExportPathUnwritable(DomainError):
     code = "EXPORT_PATH_UNWRITABLE"
 
 
+class ExportNameMismatch(DomainError):
+    code = "EXPORT_NAME_MISMATCH"
+
+
 @dataclass(frozen=True)
 class ExportResult:
     format: ExportFormat
@@ -57,6 +61,10 @@ class ExportResult:
             "files": [str(p) for p in self.files],
             "rows": self.rows,
         }
+
+
+#: The file name ending a one-file export must have.
+FILE_SUFFIXES: dict[ExportFormat, str] = {ExportFormat.XLSX: ".xlsx", ExportFormat.IATI: ".xml"}
 
 
 def parse_format(text: str) -> ExportFormat:
@@ -79,6 +87,11 @@ def _check_target(fmt: ExportFormat, path: Path, *, force: bool) -> None:
         return
     if path.is_dir():
         raise ExportTargetExists(f"{path} is a folder; a {fmt.value} export is one file", context={"path": str(path)})
+    suffix = FILE_SUFFIXES.get(fmt)
+    if suffix is not None and path.suffix.lower() != suffix:
+        # A workbook named .txt opens nowhere (a spreadsheet program goes by the name).
+        raise ExportNameMismatch(f"{path}: a {fmt.value} export is a {suffix} file; name it so",
+                                   context={"path": str(path), "hint": f"for example {path.with_suffix(suffix)}"})
     if path.exists() and not force:
         raise ExportTargetExists(f"the file {path} already exists", context={"path": str(path), **hint})
 
