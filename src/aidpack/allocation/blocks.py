@@ -97,7 +97,8 @@ INDEPENDENT_ROUNDINGS = 3
 #: :func:`_solve_flow`), and a re-plan's kept lines go to HiGHS's transit stage too, for its proof of their unit-days
 #: (they stay unless it finds more than the final gap, :func:`rounding.beats_kept`): a re-plan with nothing changed
 #: then proves what its first plan proved (QA scenarios of 3-12 needs: "time_limit", gap 0.02-0.42, for the same plan
-#: the first one proved optimal). Larger plans keep their re-plans fast (1e4 bench: 0.4 s without, 1.0-2.0 s with).
+#: the first one proved optimal). Larger plans keep their re-plans fast (the 1e4 bench's re-plan with nothing
+#: changed: 0.4 s without; 1.9-2.0 s with every kept block proved, 0.9-1.0 s with those of at most 200 arcs).
 EXACT_PLAN_EDGES = 5_000
 #: The tier stages' relative MIP gap in such a plan: the optimum, to HiGHS's tolerances.
 EXACT_MIP_GAP = 1e-9

@@ -151,12 +151,17 @@ def consumable_ref(need_ref: str, capability: str, *, attempt: int = 0) -> str:
     return f"{readable[: MAX_REF - HASH_CHARS - len(REF_SEPARATOR)]}{REF_SEPARATOR}{digest}"
 
 
-def _free_ref(session: Session, need_ref: str, capability: str) -> str:
-    """The first :func:`consumable_ref` attempt that no need holds (needs written so far are flushed)."""
+def _free_ref(session: Session, need_ref: str, capability: str, taken: set[str]) -> str:
+    """The first :func:`consumable_ref` attempt that no need holds. ``taken``: the refs known to be held (every first
+    attempt's, read in one query, and those written since); a later attempt, after a clash, asks the database."""
     for attempt in itertools.count():
         ref = consumable_ref(need_ref, capability, attempt=attempt)
-        if session.execute(select(Need.id).where(Need.ref == ref)).first() is None:
+        if ref in taken:
+            continue
+        if attempt == 0 or session.execute(select(Need.id).where(Need.ref == ref)).first() is None:
+            taken.add(ref)
             return ref
+        taken.add(ref)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -197,6 +202,9 @@ def add_needs(
         for need in session.execute(select(Need).where(Need.consumed_by_need_id.is_not(None))).scalars()
     }
     brought = fixed_coverage(session, [need.id for need in consumables.values()]) if consumables else {}
+    # The refs new consumable needs would take first, held already: one query, not one per need.
+    first_refs = sorted({consumable_ref(ref, capability) for ref, capability in implied_amounts})
+    taken = set(session.execute(select(Need.ref).where(Need.ref.in_(first_refs))).scalars()) if first_refs else set()
     written = 0
     kept: set[int] = set()
     for (parent_ref, capability), amount in sorted(implied_amounts.items()):
@@ -210,7 +218,7 @@ def add_needs(
         }
         existing = consumables.get((parent.id, capability))
         if existing is None:
-            need = Need(ref=_free_ref(session, parent.ref, capability), capability=capability, quantity=amount,
+            need = Need(ref=_free_ref(session, parent.ref, capability, taken), capability=capability, quantity=amount,
                         consumed_by_need_id=parent.id, **values)
             session.add(need)
             session.flush()

@@ -17,18 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus, Plan, PlanNeed
+from aidpack.allocation.models import LineStatus, Plan
 from aidpack.allocation.problem import TIER_NAMES
-from aidpack.allocation.readout import PlanLine, plan_lines
+from aidpack.allocation.readout import PlanLine, needs_as_planned, plan_lines
 from aidpack.allocation.service import get_plan, plan_payload, run_plan
 from aidpack.errors import RuleViolation
-from aidpack.geography.models import Region
 from aidpack.ingest.service import import_path
-from aidpack.needs.models import Need, Priority
-from aidpack.sites.models import Site
 
 MAX_LISTED = 20
 
@@ -86,42 +83,6 @@ class PlanDiff:
         }
 
 
-@dataclass(frozen=True)
-class _Seen:
-    """A need as one plan saw it when it was made: its quantity then, and what fixed and new lines brought."""
-
-    ref: str
-    priority: str
-    region: str
-    capability: str
-    people: int
-    quantity: float
-    covered: float
-
-
-def _seen(session: Session, plan: Plan) -> dict[str, _Seen]:
-    """Per need ref: the plan's own record of it (the plan's outcomes as saved, not the need or the lines as
-    they are now: accepting, rejecting or receiving lines later, or changing a need's quantity, does not change
-    what a plan did)."""
-    plan_need, need, region, site = PlanNeed.__table__.c, Need.__table__.c, Region.__table__.c, Site.__table__.c
-    people = func.coalesce(need.people_served, func.nullif(site.people_served, 0), 1)
-    rows = session.execute(
-        select(need.ref, need.priority, region.name, need.capability, people, plan_need.open_quantity,
-               plan_need.covered_fixed, plan_need.covered_new)
-        .select_from(PlanNeed.__table__)
-        .join(Need.__table__, plan_need.need_id == need.id)
-        .join(Region.__table__, need.region_id == region.id)
-        .outerjoin(Site.__table__, need.site_id == site.id)
-        .where(plan_need.plan_id == plan.id)
-    ).all()
-    return {
-        ref: _Seen(ref, Priority(priority).value, region_name, capability, int(served),
-                   float(open_quantity + fixed) if open_quantity > 0 else float(fixed),
-                   float(fixed + new) if open_quantity > 0 else float(fixed))
-        for ref, priority, region_name, capability, served, open_quantity, fixed, new in rows
-    }
-
-
 def _lines(lines: list[PlanLine]) -> dict[tuple[str, str], Decimal]:
     """Units per (pledge, need) as the plan proposed them (a line rejected since counts: the plan sent it)."""
     units: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
@@ -135,9 +96,9 @@ def diff_plans(
     after_lines: list[PlanLine] | None = None,
 ) -> PlanDiff:
     """What ``after`` does differently from ``before`` (``after_lines``: its :func:`readout.plan_lines`, when the
-    caller has them already). Each plan is read as it was made (:func:`_seen`); the tiers count people served as
-    the needs' coverage by fixed and new lines over each need's whole quantity, so that the tiers' changes are the
-    sums of the needs' (a plan's own tier figures count the open part of each need, SPEC §4's V_t, which
+    caller has them already). Each plan is read as it was made (:func:`readout.needs_as_planned`); the tiers count
+    people served as the needs' coverage by fixed and new lines over each need's whole quantity, so that the tiers'
+    changes are the sums of the needs' (a plan's own tier figures count the open part of each need, SPEC §4's V_t, which
     changes when lines are accepted between the plans)."""
     if after_lines is None:
         after_lines = plan_lines(session, after.id)
@@ -149,7 +110,7 @@ def diff_plans(
         if a != b:
             moved += max(a - b, Decimal(0))
             moved_lines.append({"pledge": key[0], "need": key[1], "units_before": float(a), "units_after": float(b)})
-    seen_a, seen_b = _seen(session, before), _seen(session, after)
+    seen_a, seen_b = needs_as_planned(session, before.id), needs_as_planned(session, after.id)
     served = {plan: dict.fromkeys(TIER_NAMES, 0.0) for plan in ("before", "after")}
     changes = []
     for ref in sorted(set(seen_a) | set(seen_b)):

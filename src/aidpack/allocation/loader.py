@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, delivered_amount
 from aidpack.allocation.problem import NO_DEADLINE, FloatArray, IntArray, Problem, transit_days
+from aidpack.allocation.readout import people_served
 from aidpack.catalogue.models import Item
 from aidpack.geography.models import Hub, Region, TransitOverride
 from aidpack.needs.models import TIERS, Need, NeedStatus
@@ -75,7 +76,7 @@ def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool
         transit = np.zeros((len(hubs), len(regions)), dtype=np.int64)
 
     covered_fixed = fixed_coverage(session)
-    people = func.coalesce(Need.people_served, func.nullif(Site.people_served, 0), 1)
+    people = people_served(Need.people_served, Site.people_served)
     # The two large reads go through the session's connection (Core rows, the same transaction, after a
     # flush as the session would do): the ORM result layer adds nothing for plain columns (1e6 candidate
     # edges: loading 0.77 s -> 0.61 s).

@@ -225,21 +225,60 @@ def donor_totals(session: Session, plan_id: int) -> list[DonorTotals]:
     )
 
 
-def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine] | None = None) -> list[PlanOutcome]:
-    """Every need the plan saw, by need id, covered by ``lines`` (the plan's :func:`plan_lines`, when the
-    caller has them; else summed by the database, :func:`need_coverage`) up to its quantity."""
+def people_served(need_people: Any, site_people: Any) -> ColumnElement[int]:
+    """The people a need serves, in SQL: its own, else its site's, else 1 (as ``Need.effective_people_served``)."""
+    return func.coalesce(need_people, func.nullif(site_people, 0), 1)
+
+
+def _plan_needs(plan_id: int, *extra: Any) -> Select[Any]:
+    """Every need a plan saw: need id, ref, quantity, priority, region name, capability, people, then ``extra``
+    columns of ``plan_needs``, by need id."""
     plan_need, need, region, site = _PLAN_NEEDS.c, _NEEDS.c, _REGIONS.c, _SITES.c
-    people = func.coalesce(need.people_served, func.nullif(site.people_served, 0), 1)
-    rows = session.execute(
-        select(plan_need.need_id, need.ref, need.quantity, need.priority, region.name, need.capability, people,
-               plan_need.reason, type_coerce(plan_need.detail, String))
+    return (
+        select(plan_need.need_id, need.ref, need.quantity, need.priority, region.name, need.capability,
+               people_served(need.people_served, site.people_served), *extra)
         .select_from(_PLAN_NEEDS)
         .join(_NEEDS, plan_need.need_id == need.id)
         .join(_REGIONS, need.region_id == region.id)
         .outerjoin(_SITES, need.site_id == site.id)
         .where(plan_need.plan_id == plan_id)
         .order_by(plan_need.need_id)
+    )
+
+
+@dataclass(frozen=True)
+class NeedAsPlanned:
+    """A need as one plan saw it when it was made: its quantity then, and what fixed and new lines brought."""
+
+    ref: str
+    priority: str
+    region: str
+    capability: str
+    people: int
+    quantity: float
+    covered: float
+
+
+def needs_as_planned(session: Session, plan_id: int) -> dict[str, NeedAsPlanned]:
+    """Per need ref: the plan's own record of it (its outcomes as saved, not the need or the lines as they are now:
+    accepting, rejecting or receiving lines later, or changing a need's quantity, does not change what a plan did)."""
+    plan_need = _PLAN_NEEDS.c
+    rows = session.execute(
+        _plan_needs(plan_id, plan_need.open_quantity, plan_need.covered_fixed, plan_need.covered_new)
     ).all()
+    return {
+        ref: NeedAsPlanned(ref, Priority(priority).value, region_name, capability, int(served),
+                           float(open_quantity + fixed) if open_quantity > 0 else float(fixed),
+                           float(fixed + new) if open_quantity > 0 else float(fixed))
+        for _, ref, _, priority, region_name, capability, served, open_quantity, fixed, new in rows
+    }
+
+
+def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine] | None = None) -> list[PlanOutcome]:
+    """Every need the plan saw, by need id, covered by ``lines`` (the plan's :func:`plan_lines`, when the
+    caller has them; else summed by the database, :func:`need_coverage`) up to its quantity."""
+    plan_need = _PLAN_NEEDS.c
+    rows = session.execute(_plan_needs(plan_id, plan_need.reason, type_coerce(plan_need.detail, String))).all()
     brought = need_coverage(session, plan_id) if lines is None else coverage(lines)
     zero = Decimal(0)
     return [
@@ -250,6 +289,6 @@ def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine] | No
 
 
 __all__ = [
-    "DonorTotals", "PlanLine", "PlanOutcome", "coverage", "donor_totals", "line_counts", "need_coverage", "plan_lines",
-    "plan_outcomes", "sum_by_need",
+    "DonorTotals", "NeedAsPlanned", "PlanLine", "PlanOutcome", "coverage", "donor_totals", "line_counts",
+    "need_coverage", "needs_as_planned", "people_served", "plan_lines", "plan_outcomes", "sum_by_need",
 ]

@@ -59,8 +59,9 @@ LATER_STAGE_RESERVE = 0.1
 MIP_FEASIBILITY_TOLERANCE = 1e-9
 
 
-#: How far below what its start serves a tier may be held (relative): the rounding error of a sum of that many
-#: terms (a 20,000-arc block: about 1e-12), so that HiGHS never finds the start itself infeasible.
+#: How far below what its start serves a tier may be held (relative): well above the rounding error of the tier's sum
+#: (at most n·2.2e-16 of it for n terms: 4.4e-12 for 20,000; an estimate, not a measurement), so that HiGHS never
+#: finds the start itself infeasible.
 START_HOLD_MARGIN = 1e-9
 
 
