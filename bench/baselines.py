@@ -81,14 +81,15 @@ def highs_weighted(problem: Problem, edges: Edges, *, time_limit: float) -> tupl
     return np.maximum(x, 0.0), status
 
 
-def cbc_weighted(problem: Problem, edges: Edges, *, time_limit: float) -> tuple[FloatArray, str]:
-    """The folded-weights MILP (integer units for indivisible items) with PuLP and CBC."""
+def cbc_weighted(problem: Problem, edges: Edges, *, time_limit: float, relax: bool = False) -> tuple[FloatArray, str]:
+    """The folded-weights MILP (integer units for indivisible items) with PuLP and CBC; with ``relax``, its LP
+    relaxation (every unit divisible), the model a generic modeller would hand CBC at national scale."""
     import pulp
 
     weights = _weights(problem)
     model = pulp.LpProblem("aidpack_folded", pulp.LpMaximize)
     x = [
-        pulp.LpVariable(f"x{e}", lowBound=0, cat="Integer" if problem.pledge_integer[p] else "Continuous")
+        pulp.LpVariable(f"x{e}", lowBound=0, cat="Integer" if problem.pledge_integer[p] and not relax else "Continuous")
         for e, p in enumerate(edges.pledge.tolist())
     ]
     z = [pulp.LpVariable(f"z{n}", lowBound=0, upBound=1) for n in range(problem.n_needs)]

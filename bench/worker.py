@@ -1,6 +1,6 @@
 """One benchmark measurement in its own process (so that peak memory is its own): prints one JSON line.
 
-    python -m bench.worker aidpack|highs|cbc|greedy DB_URL [--time-limit S]
+    python -m bench.worker aidpack|highs|cbc|cbc-lp|greedy DB_URL [--time-limit S]
 
 Every method starts from the same database; its time includes reading the data. ``aidpack`` is the
 product end to end (``run_plan``: load, solve, save the plan — rolled back afterwards); it then re-plans once
@@ -197,6 +197,8 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
             units, status = highs_weighted(problem, edges, time_limit=time_limit)
         elif method == "cbc":
             units, status = cbc_weighted(problem, edges, time_limit=time_limit)
+        elif method == "cbc-lp":
+            units, status = cbc_weighted(problem, edges, time_limit=time_limit, relax=True)
         elif method == "greedy":
             units, status = greedy_fcfs(problem, edges), "heuristic"
         else:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.baselines import TIER_WEIGHTS, TRANSIT_WEIGHT, cbc_weighted, evaluate, highs_weighted
 from bench.generate import generate
 from bench.worker import check_lines, measure
 
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import moved_units
 from aidpack.allocation.loader import default_plan_date, load_problem
-from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.model import UNIT_EPSILON, candidate_edges
 from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
 from aidpack.ingest.service import import_path
 
@@ -75,3 +76,26 @@ def test_units_moved_count_what_the_later_plan_no_longer_sends_the_same_way() ->
     before = Previous(pledge=np.array([1, 1, 2]), need=np.array([1, 2, 1]), units=np.array([5.0, 3.0, 1.0]))
     assert moved_units(before, np.array([1, 1, 3]), np.array([1, 2, 1]), np.array([2.0, 4.0, 1.0])) == 3.0 + 0.0 + 1.0
     assert moved_units(before, before.pledge, before.need, before.units) == 0.0
+
+
+def test_pulp_s_lp_relaxation_solves_the_same_model_as_the_highs_baseline(bench_db: str) -> None:
+    """Beyond the sizes where CBC solves the MILP, the PuLP + CBC row is the folded LP the HiGHS row solves: both
+    reach the same folded objective (people by tier weight, less transit), and neither keeps whole units."""
+    factory = make_session_factory(make_engine(bench_db))
+    with factory() as session:
+        problem = load_problem(session, plan_date=default_plan_date(session), include_proposed=False).problem
+    edges = candidate_edges(problem)
+
+    def objective(units: np.ndarray) -> float:
+        """The folded objective both maximise (people weighted by tier, over the largest need's people; less
+        transit, by a tiny weight)."""
+        score = evaluate(problem, edges, units)
+        assert score.feasible
+        people = float(np.dot(TIER_WEIGHTS, score.tier_served)) / float(problem.need_people.max())
+        return people - TRANSIT_WEIGHT * float((edges.transit + UNIT_EPSILON) @ units)
+
+    by_highs, highs_status = highs_weighted(problem, edges, time_limit=60.0)
+    by_cbc, cbc_status = cbc_weighted(problem, edges, time_limit=60.0, relax=True)
+    assert (highs_status, cbc_status) == ("kOptimal", "Optimal")
+    assert objective(by_cbc) == pytest.approx(objective(by_highs), rel=1e-6)
+    assert not evaluate(problem, edges, by_cbc).integral
