@@ -202,10 +202,14 @@ def test_a_fair_lp_that_stops_short_gives_the_standard_plan_and_says_so(
 def test_edges_left_out_of_the_fair_lp_enter_when_they_would_improve_it(
     national: Problem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One standard plan for both (its HiGHS stages have wall-clock budgets: on a loaded machine two runs may differ,
+    # and so would the fair LPs' blocks).
+    standard = allocate(national)
+
     def stages(start_edges: int) -> dict[str, tuple[float, int]]:
         monkeypatch.setattr(fairness, "START_EDGES", start_edges)
         return {str(e["stage"]): (cast(float, e["objective"]), cast(int, e["edges"]))
-                for e in stage_log(allocate_fair(national))}
+                for e in stage_log(allocate_fair(national, standard=standard))}
 
     everything, one = stages(10**6), stages(1)
     assert everything.keys() == one.keys()

@@ -143,6 +143,12 @@ LARGE_MIP_ARCS = 100_000
 #: the core shape's 314,000-arc generator block gains nothing even in 4 s.
 LARGE_MIP_SECONDS_PER_MILLION_EDGES = 0.5
 LARGE_MIP_FROM_EDGES = 1_000_000
+#: Beyond HiGHS's time, a large block's MIP costs about this share of what its first-pass flows took: building its
+#: count or pattern model and giving the result pledges by flows over its arcs. A block for which that alone exceeds
+#: its share of the budget keeps its rounding (an unseen one-capability scenario, 1.43e6 arcs in five generator
+#: sizes: flows 3.7 s, model 0.6 s, pledges 0.7 s per seed; its MIP took 2.3-6.6 s of a 0.215 s share and gained
+#: nothing).
+LARGE_MIP_FIXED_SHARE = 0.35
 #: A block's share of the MIP budget grows with its arcs up to this many.
 MIP_SHARE_ARCS = 20_000
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
@@ -190,6 +196,7 @@ class BlockOutcome:
     log: list[dict[str, float | str | int]] = field(default_factory=list)
     lp_bound: FloatArray | None = None  # the block's LP optimum per tier, when the flows computed it
     transit_excess: float = 0.0  # unit-days in transit above the best bound proved for them (rounded blocks)
+    flow_seconds: float = 0.0  # what the first pass's flows took (the block's LP optimum)
 
 
 def previous_units(problem: Problem, edges: Edges, previous: Previous | None) -> FloatArray | None:
@@ -335,8 +342,9 @@ def _first_pass(
         flow = solve_flow_block(block, previous=previous if kept is None or changed else None)
     except FlowUnsupported:
         return None
+    flow_seconds = time.perf_counter() - started
     entry: dict[str, float | str | int] = {
-        "capability": name, "arcs": block.n_arcs, "stage": "flow", "seconds": round(time.perf_counter() - started, 4),
+        "capability": name, "arcs": block.n_arcs, "stage": "flow", "seconds": round(flow_seconds, 4),
     }
     factor = block.factor[block.arc_pledge]
 
@@ -352,7 +360,8 @@ def _first_pass(
             elif not changed and block_is_whole(block, (near_lp := nearest()).amount):
                 units = _whole_units(block, near_lp.amount)
         outcome = BlockOutcome(block.capability, block.edge_ids, units, flow.tier_values,
-                               other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values)
+                               other_gap=flow.transit_gap, method=method, log=[entry], lp_bound=flow.tier_values,
+                               flow_seconds=flow_seconds)
         return _Stage1(block, outcome)
     if one_pack_size(block):
         return _one_size(block, flow, previous, kept, options.final_gap, entry)
@@ -378,7 +387,7 @@ def _first_pass(
     bound = _whole_unit_bound(block, flow, rounded, options.tier_gap, deadline, entry)
     outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, bound,
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
-                           lp_bound=flow.tier_values)
+                           lp_bound=flow.tier_values, flow_seconds=flow_seconds)
     return _Stage1(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
 
 
@@ -631,14 +640,21 @@ def _mip_phase(
         # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
         # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
         candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS]
+    else:
+        candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS
+                      or LARGE_MIP_FIXED_SHARE * s.outcome.flow_seconds <= large_cap]
 
     # HiGHS's search within a fraction of a second depends much on its random seed (1.5e6 bench, seed 9, a
     # transformer block in 0.5 s: 336,802 medium-tier people with one seed, none gained with the next). Where
     # fewer blocks than threads go to HiGHS, the idle threads run the first blocks again with other seeds,
     # in the same time; each block keeps the better plan, its first seed's on ties.
+    # Not a block of more than LARGE_MIP_ARCS arcs: giving its counts or patterns pledges again costs more than
+    # its share of the budget (a one-capability block of 1.4e6 arcs, five generator sizes: 0.7 s per seed
+    # against a 0.2 s share), and the flows that do it hold the GIL, so a second seed doubles that.
+    again = [stage for stage in candidates if stage.block.n_arcs <= LARGE_MIP_ARCS]
     tasks = [(stage, options.seed) for stage in candidates]
-    tasks += [(candidates[k % len(candidates)], options.seed + 1 + k // len(candidates))
-              for k in range(max(workers - len(candidates), 0) if candidates else 0)]
+    tasks += [(again[k % len(again)], options.seed + 1 + k // len(again))
+              for k in range(max(workers - len(candidates), 0) if again else 0)]
     attempts: dict[int, list[_Attempt]] = {}
     # A block of a few pack sizes whose needs choose among no more patterns than it has arcs goes to its pattern
     # MIP (:mod:`aidpack.allocation.patterns`); other blocks of whole packs in a few sizes, to their count MIP

@@ -33,6 +33,14 @@ def size_flow(block: FlowBlock, arcs: IntArray, want: IntArray, supply: IntArray
     need) from pledges' ``supply`` (integers, per block pledge), by a min-cost flow on transit in which the arcs with
     ``kept`` amounts (integers, per arc of ``arcs``) cost one unit less, on transit costs scaled so that no tie-break
     outweighs a unit-day. What no pledge within reach can bring is left out (a bypass costlier than any path)."""
+    wanted = want[block.arc_need[arcs]] > 0
+    if not bool(wanted.all()):
+        # Only the arcs into needs that want this size can carry it (a one-capability block of 1.4e6 arcs in five
+        # generator sizes: each size's flow over all its arcs took 0.18 s, most of them into needs given none).
+        sent_wanted = np.zeros(arcs.size, dtype=np.int64)
+        if bool(wanted.any()):
+            sent_wanted[wanted] = size_flow(block, arcs[wanted], want, supply, kept[wanted])
+        return sent_wanted
     pledges, p_local = np.unique(block.arc_pledge[arcs], return_inverse=True)
     needs, n_local = np.unique(block.arc_need[arcs], return_inverse=True)
     n_p, n_n = pledges.size, needs.size
