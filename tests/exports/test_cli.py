@@ -95,3 +95,4 @@ def test_export_help_says_hxl_leaves_out_restricted_sites() -> None:
     result = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "restricted sites are left out" in flat(result.stdout)
+    assert "the site given as [restricted]" in flat(result.stdout)

@@ -141,6 +141,26 @@ def write_xlsx(path: Path, rows: Rows, *, typed: bool = True) -> Path:
     return path
 
 
+#: The scenario as a workbook's sheet holds it (as the xlsx export writes it).
+SCENARIO_SHEET: Rows = [["name", "plan_date", "description"], ["test-land", "2022-11-29", "a small test scenario"]]
+
+
+def write_workbook(path: Path, sheets: dict[str, Rows], *, typed: bool = True) -> Path:
+    """One workbook, a sheet per entry in the given order (an empty list: an empty sheet), cells typed as a
+    spreadsheet holds them."""
+    workbook = Workbook()
+    default = workbook.active
+    assert default is not None
+    workbook.remove(default)
+    for title, rows in sheets.items():
+        sheet = workbook.create_sheet(title)
+        for index, row in enumerate(rows):
+            keep_text = not typed or index == 0 or row[:1] and row[0].startswith("#")
+            sheet.append([cell or None if keep_text else _typed(cell) for cell in row])
+    workbook.save(path)
+    return path
+
+
 def write_scenario(
     folder: Path,
     files: dict[str, Rows] | None = None,

@@ -15,7 +15,15 @@ from aidpack.cli import common
 from aidpack.cli.main import app
 from aidpack.db import make_engine
 from aidpack.needs.models import Need
-from tests.ingest.scenario_files import BASE_COUNTS, base, set_cell, write_csv, write_scenario
+from tests.ingest.scenario_files import (
+    BASE_COUNTS,
+    SCENARIO_SHEET,
+    base,
+    set_cell,
+    write_csv,
+    write_scenario,
+    write_workbook,
+)
 
 runner = CliRunner()
 TOTAL = sum(BASE_COUNTS.values())
@@ -129,3 +137,41 @@ def test_missing_path_is_a_clear_error(cli_engine: Engine, tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "IMPORT_PATH_INVALID" in result.stderr
     assert "nowhere does not exist" in flat(result.stderr)
+
+
+def test_a_workbook_of_sheets_imports_with_a_row_per_sheet_and_a_note_per_skipped_sheet(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    lines = [["plan", "id", "pledge", "need", "units", "amount", "eta", "status"]]
+    path = write_workbook(tmp_path / "book.xlsx", {"scenario": SCENARIO_SHEET, **base(), "lines": lines, "notes": []})
+
+    result = run(str(path))
+
+    assert result.exit_code == 0, result.output
+    table = flat(result.stdout.translate({ord(c): " " for c in "│┃"}))  # the table's cells, without its lines
+    assert "file sheet kind rows created updated unchanged" in table
+    assert "book.xlsx needs needs 4 4 0 0" in table
+    assert f"total {TOTAL} {TOTAL} 0 0" in table
+    assert "skipped sheet 'lines' of book.xlsx: plan lines" in flat(result.stderr)
+    assert "skipped sheet 'notes' of book.xlsx: the sheet is empty" in flat(result.stderr)
+    assert count(cli_engine, Need) == 4
+
+    refused = run(str(path), "--kind", "needs")
+    assert refused.exit_code == 1
+    assert "IMPORT_PATH_INVALID" in refused.stderr
+    assert "their names give their kinds: import it without --kind" in flat(refused.stderr)
+
+
+def test_bad_cells_of_a_workbook_name_their_sheet_and_nothing_is_written(cli_engine: Engine, tmp_path: Path) -> None:
+    files = base()
+    set_cell(files["hubs"], "SCV", "lat", "147.65")
+    path = write_workbook(tmp_path / "book.xlsx", {"scenario": SCENARIO_SHEET, **files})
+
+    result = run(str(path), "--json")
+
+    assert result.exit_code == 1
+    errors = json.loads(result.stdout)["context"]["errors"]
+    assert [(e["file"], e["sheet"], e["row"], e["column"]) for e in errors] == [("book.xlsx", "hubs", 3, "lat")]
+    shown = run(str(path))
+    assert "file book.xlsx, sheet hubs, row 3, column lat value '147.65'" in flat(shown.stderr)
+    assert count(cli_engine, Event) == 0

@@ -14,6 +14,7 @@ from aidpack.audit.service import record, verify
 from aidpack.catalogue.models import Item
 from aidpack.geography.models import Hub, Region, TransitOverride
 from aidpack.ingest.errors import ImportInvalid, ImportPathInvalid
+from aidpack.ingest.kinds import RESTRICTED_SITE
 from aidpack.ingest.service import ImportReport, import_path
 from aidpack.needs.models import Need, Priority
 from aidpack.orgs.models import Organisation, OrgKind
@@ -500,25 +501,26 @@ def test_a_site_moves_to_another_region_only_with_its_needs(session: Session, tm
     assert need(session, "N1").region.code == "UA-30"
 
 
-def test_a_workbook_of_several_sheets_of_data_is_refused_and_an_empty_one_beside_its_sheet_is_not(
+def test_a_workbook_of_several_sheets_of_data_not_named_for_kinds_is_refused_and_an_empty_one_beside_its_sheet_is_not(
     session: Session, tmp_path: Path
 ) -> None:
     from openpyxl import load_workbook
 
     run(session, write_scenario(tmp_path / "sc"))
-    path = write_xlsx(tmp_path / "needs.xlsx", base()["needs"])
+    path = write_xlsx(tmp_path / "needs.xlsx", base()["needs"])  # its one sheet is called "Sheet"
     book = load_workbook(path)
     book.create_sheet("notes")  # empty: nothing
     book.save(path)
     assert run(session, path).total("unchanged") == len(base()["needs"]) - 1
-    book["notes"].append(["ref", "region"])  # a second sheet of data: which one is meant?
+    book["notes"].append(["ref", "region"])  # a second sheet of data: the sheets' names must say their kinds
     book["notes"]["A2"] = "N9"
     book.save(path)
     before = table_counts(session)
     with pytest.raises(ImportInvalid) as caught:
         run(session, path)
-    assert [(p.file, p.row, p.column) for p in caught.value.problems] == [("needs.xlsx", None, None)]
-    assert "'notes'" in caught.value.problems[0].expected
+    assert [(p.file, p.sheet, p.row, p.value) for p in caught.value.problems] == [
+        ("needs.xlsx", "Sheet", None, "Sheet"), ("needs.xlsx", "notes", None, "notes")]
+    assert all("regions" in p.expected and "pledges" in p.expected for p in caught.value.problems)
     assert table_counts(session) == before
 
 
@@ -529,3 +531,50 @@ def test_a_utf_16_file_is_told_to_be_saved_as_csv_utf_8(session: Session, tmp_pa
         run(session, path)
     assert [(p.value, p.expected) for p in caught.value.problems] == [
         ("UTF-16", "UTF-8 text (save the file as 'CSV UTF-8')")]
+
+
+def test_a_need_whose_site_cell_says_restricted_keeps_its_site_notes_and_people_served(
+    session: Session, tmp_path: Path
+) -> None:
+    files = base()
+    set_cell(files["needs"], "N1", "notes", "generator for the ICU")
+    run(session, write_scenario(tmp_path / "sc", files))
+    events = table_counts(session)["Event"]
+    # As the HXL publication writes a need at a restricted site: no site, no notes, the effective people served.
+    needs = base()["needs"]
+    set_cell(needs, "N1", "site", RESTRICTED_SITE)
+    set_cell(needs, "N1", "people_served", "50000")
+    needs.append(["N8", "UA-63", RESTRICTED_SITE, "POWER-KW", "100", "high", "", "900", ""])
+
+    report = run(session, write_csv(tmp_path / "needs-published.csv", needs))
+
+    assert (report.total("created"), report.total("updated"), report.total("unchanged")) == (1, 0, 4)
+    n1 = need(session, "N1")
+    assert (n1.site.code if n1.site else None, n1.notes, n1.people_served) == ("H1", "generator for the ICU", None)
+    n8 = need(session, "N8")  # a need new to the database gets no site: the file does not name one
+    assert (n8.site_id, n8.people_served) == (None, 900)
+    assert table_counts(session)["Event"] == events + 1
+
+    set_cell(needs, "N1", "quantity", "600")  # the rest of the row still updates the need
+    assert run(session, write_csv(tmp_path / "needs-edited.csv", needs)).total("updated") == 1
+    n1 = need(session, "N1")
+    assert (n1.quantity, n1.site.code if n1.site else None) == (Decimal(600), "H1")
+
+
+def test_a_need_whose_restricted_site_is_left_out_stays_in_its_region_and_no_site_takes_the_marker_as_code(
+    session: Session, tmp_path: Path
+) -> None:
+    run(session, write_scenario(tmp_path / "sc"))
+    needs = base()["needs"]
+    set_cell(needs, "N1", "site", RESTRICTED_SITE)
+    set_cell(needs, "N1", "region", "UA-30")
+    sites = [base()["sites"][0], [RESTRICTED_SITE, "Somewhere", "UA-63", "", "", "", "", "", ""]]
+    before = table_counts(session)
+
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_scenario(tmp_path / "bad", {"sites": sites, "needs": needs}, scenario_toml=None))
+
+    assert [(p.file, p.row, p.column, p.value) for p in caught.value.problems] == [
+        ("sites.csv", 2, "code", RESTRICTED_SITE), ("needs.csv", 2, "region", "UA-30")]
+    assert caught.value.problems[1].expected.startswith("UA-63, the region of the need's restricted site")
+    assert table_counts(session) == before

@@ -20,10 +20,11 @@ def export_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Export the data. csv: a scenario folder that `aidpack import` reads back (plus lines.csv, the plan
-    lines, which import skips). xlsx: one workbook, a sheet per table. hxl: CSV files with HXL hashtags,
-    meant for publication, so restricted sites are left out (their needs keep region and capability, without
-    site code or notes; sites.csv lists public sites only). iati: an IATI 2.03 activity file, one activity per
-    pledge, with no site data. Every export is recorded in the audit log."""
+    lines, which import skips). xlsx: one workbook, a sheet per table, that `aidpack import` reads back whole
+    (its lines sheet skipped). hxl: CSV files with HXL hashtags, meant for publication, so restricted sites are
+    left out (their needs keep region and capability, without notes, the site given as \\[restricted], which an
+    import back leaves as it is; sites.csv lists public sites only). iati: an IATI 2.03 activity file, one
+    activity per pledge, with no site data. Every export is recorded in the audit log."""
 
     def run() -> ExportResult:
         with common.transaction() as session:

@@ -1,8 +1,10 @@
 """The database as scenario tables (SPEC §3 columns), as text cells ready for CSV, XLSX or HXL.
 
 ``public=True`` is the publication view (HXL): restricted sites are left out entirely, and a need at a
-restricted site keeps its region and capability but loses the site code and its notes (its people served
-are given as the effective figure, so that the published need still weighs what it weighs).
+restricted site keeps its region and capability but loses its notes and the site code, which reads
+``[restricted]`` instead (its people served are given as the effective figure, so that the published need
+still weighs what it weighs). Imported back, such a row leaves the need's site, notes and people served as
+they are, where an empty cell would have cleared them.
 
 Not representable in scenario files, so not exported: cancelled needs (the files have no need status),
 organisations that are neither donor nor recipient, pledges' committed units (derived from lines).
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from aidpack.allocation.models import Line
 from aidpack.catalogue.models import Item
 from aidpack.geography.models import Hub, Region, TransitOverride
+from aidpack.ingest.kinds import RESTRICTED_SITE
 from aidpack.needs.models import Need, NeedStatus
 from aidpack.orgs.models import Organisation, OrgKind
 from aidpack.pledges.models import Pledge
@@ -136,7 +139,7 @@ def collect(session: Session, *, public: bool = False) -> ExportData:
             _row(
                 n.ref,
                 n.region.code,
-                None if hidden else _code(n.site),
+                RESTRICTED_SITE if hidden else _code(n.site),
                 n.capability,
                 n.quantity,
                 n.priority,

@@ -1,7 +1,8 @@
-"""The kinds of scenario files, their columns and the order in which a folder is imported."""
+"""The kinds of scenario files, their columns and the order in which a folder (or a workbook's sheets) is imported."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,6 +24,19 @@ KIND_ORDER: tuple[Kind, ...] = tuple(Kind)
 
 SCENARIO_FILE = "scenario.toml"
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx")
+
+#: A workbook's sheet holding what scenario.toml holds (name, plan_date, description), as the xlsx export writes it.
+SCENARIO_SHEET = "scenario"
+
+#: Sheets the xlsx export writes that are output, not input: an import skips them with this reason.
+OUTPUT_SHEETS: dict[str, str] = {
+    "lines": "plan lines are what `aidpack allocate` makes and `aidpack plan accept` decides; "
+    "import does not read them",
+}
+
+#: What the ``site`` cell of a need holds in an export that leaves its restricted site out (the HXL publication):
+#: importing such a row keeps the need's site, notes and people served as they are. Never a site's code.
+RESTRICTED_SITE = "[restricted]"
 
 #: A file's kind is the start of its name: ``needs-update-3.csv`` holds needs.
 _PREFIXES: tuple[tuple[str, Kind], ...] = (
@@ -64,6 +78,17 @@ def parse_kind(text: str) -> Kind | None:
         if word == prefix:
             return kind
     return None
+
+
+def sheet_word(title: str) -> str:
+    """A sheet name's first word, lower-case: ``Needs 2022-12`` gives ``needs`` ('' when it starts with no letter)."""
+    found = re.match(r"[a-z]+", title.strip().lower())
+    return "" if found is None else found.group(0)
+
+
+def kind_of_sheet(title: str) -> Kind | None:
+    """The kind a sheet is named for (case-insensitive): the whole name or its first word, as ``--kind`` takes it."""
+    return parse_kind(title) or parse_kind(sheet_word(title))
 
 
 @dataclass(frozen=True)

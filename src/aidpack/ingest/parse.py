@@ -16,7 +16,7 @@ from pathlib import Path
 from aidpack.catalogue.models import parse_consumes
 from aidpack.ingest.cells import RowCells
 from aidpack.ingest.errors import Problem
-from aidpack.ingest.kinds import SCENARIO_KEYS, Kind, key_column
+from aidpack.ingest.kinds import RESTRICTED_SITE, SCENARIO_KEYS, Kind, key_column
 from aidpack.ingest.reader import Table
 from aidpack.needs.models import Priority
 from aidpack.orgs.models import OrgKind
@@ -46,6 +46,9 @@ class Record:
     ok: bool = True
     #: The row repeats a key used before in the import; it is not the row other rows refer to.
     duplicate: bool = False
+    #: A need whose site cell says an export left its restricted site out: its site, notes and people served are
+    #: the export's, not the data's, so an existing need keeps its own.
+    site_hidden: bool = False
 
 
 def _put(cells: RowCells, record: Record, column: str, value: object, attr: str | None = None) -> None:
@@ -112,6 +115,9 @@ def _organisations(cells: RowCells, record: Record) -> None:
 
 
 def _sites(cells: RowCells, record: Record) -> None:
+    if record.key == RESTRICTED_SITE:
+        cells.problem("code", record.key, f"a code other than {RESTRICTED_SITE} (it stands for a restricted site an "
+                      "export leaves out)")
     _put(cells, record, "name", cells.text("name", required=True, max_length=300))
     _ref(cells, record, "region", required=True)
     _put(cells, record, "kind", cells.text("kind", max_length=64))
@@ -124,7 +130,10 @@ def _sites(cells: RowCells, record: Record) -> None:
 
 def _needs(cells: RowCells, record: Record) -> None:
     _ref(cells, record, "region", required=True)
-    _ref(cells, record, "site")
+    if cells.has("site") and cells.raw("site") == RESTRICTED_SITE:
+        record.site_hidden = True
+    else:
+        _ref(cells, record, "site")
     _put(cells, record, "capability", cells.text("capability", required=True, max_length=CODE_LENGTH))
     _put(cells, record, "quantity", cells.quantity("quantity", required=True))
     _put(cells, record, "priority", cells.choice("priority", Priority, required=True))
@@ -219,6 +228,22 @@ class ScenarioRecord:
     plan_date: dt.date
     description: str | None
     has_description: bool
+
+
+def parse_scenario_table(table: Table, problems: list[Problem]) -> ScenarioRecord | None:
+    """A workbook's scenario sheet (as the xlsx export writes it): the columns of scenario.toml, one row."""
+    if not table.rows:
+        return None
+    for number, _ in table.rows[1:]:
+        problems.append(Problem(table.file, number, None, "", "one row: a database holds one scenario"))
+    number, values = table.rows[0]
+    cells = RowCells(table.file, number, values, table.present, problems)
+    name = cells.text("name", required=True, max_length=200)
+    plan_date = cells.date("plan_date", required=True)
+    description = cells.text("description")
+    if name is None or plan_date is None or len(table.rows) > 1:
+        return None
+    return ScenarioRecord(table.file, name, plan_date, description, has_description=cells.has("description"))
 
 
 def _line_of(text: str, key: str) -> int | None:

@@ -115,9 +115,23 @@ def _csv_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]]
         return None
 
 
-def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]] | None:
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook: its name, as the user sees it on its tab, and its cells as text."""
+
+    title: str
+    rows: list[list[str]]
+
+    @property
+    def filled(self) -> bool:
+        return any(not _blank(row) for row in self.rows)
+
+
+def read_workbook(path: Path, problems: list[Problem]) -> list[Sheet] | None:
+    """Every sheet of an .xlsx workbook in tab order, or ``None`` (with a problem) when it cannot be read."""
     from openpyxl import load_workbook
 
+    name = path.name
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
@@ -130,17 +144,10 @@ def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]
         if not workbook.worksheets:
             problems.append(Problem(name, None, None, "", "a workbook with one sheet"))
             return None
-        sheets = [(sheet.title, [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)])
-                  for sheet in workbook.worksheets]
-        # One sheet of data (SPEC §3); empty sheets beside it are nothing. Several were read as the first alone, the
-        # rows of the others dropped without a word.
-        filled = [(title, rows) for title, rows in sheets if any(not _blank(row) for row in rows)]
-        if len(filled) > 1:
-            titles = ", ".join(repr(title) for title, _ in filled)
-            problems.append(Problem(name, None, None, "", f"a workbook with one sheet of data (it has {len(filled)}: "
-                                    f"{titles}); keep the one to import, or save each as a file of its own"))
-            return None
-        return filled[0][1] if filled else sheets[0][1]
+        return [
+            Sheet(sheet.title, [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)])
+            for sheet in workbook.worksheets
+        ]
     except Exception as exc:  # a corrupt sheet inside a valid zip
         problems.append(
             Problem(name, None, None, "", f"a readable .xlsx sheet ({type(exc).__name__}: {exc})")
@@ -148,6 +155,27 @@ def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]
         return None
     finally:
         workbook.close()
+
+
+def one_sheet_rows(name: str, sheets: list[Sheet], problems: list[Problem]) -> list[list[str]] | None:
+    """The rows of a workbook read as one file: its one sheet of data (SPEC §3); empty sheets beside it are nothing.
+
+    Several sheets of data are refused here (the first was once read alone and the others' rows dropped without a
+    word); ``aidpack import`` given the workbook itself imports them as one import, each sheet named for its kind.
+    """
+    filled = [sheet for sheet in sheets if sheet.filled]
+    if len(filled) > 1:
+        titles = ", ".join(repr(sheet.title) for sheet in filled)
+        problems.append(Problem(name, None, None, "", f"a workbook with one sheet of data (it has {len(filled)}: "
+                                f"{titles}); keep the one to import, or save each as a file of its own, or import "
+                                "the workbook alone with each sheet named for its kind"))
+        return None
+    return filled[0].rows if filled else sheets[0].rows
+
+
+def _xlsx_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]] | None:
+    sheets = read_workbook(path, problems)
+    return None if sheets is None else one_sheet_rows(name, sheets, problems)
 
 
 def raw_rows(path: Path, problems: list[Problem]) -> list[list[str]] | None:

@@ -19,7 +19,7 @@ from aidpack.catalogue.models import Item
 from aidpack.db import Base
 from aidpack.geography.models import Hub, Region, TransitOverride
 from aidpack.ingest.errors import Problem
-from aidpack.ingest.kinds import KIND_ORDER, Kind
+from aidpack.ingest.kinds import KIND_ORDER, RESTRICTED_SITE, Kind
 from aidpack.ingest.parse import Record, ScenarioRecord, transit_key
 from aidpack.needs.models import Need
 from aidpack.orgs.models import Organisation
@@ -41,6 +41,10 @@ class Batch:
 
     def codes(self, kind: Kind) -> set[str]:
         return {record.key for record in self.records[kind] if record.key}
+
+    def hidden_sites(self) -> set[str]:
+        """Refs of the needs whose site cell says an export left their restricted site out."""
+        return {record.key for record in self.records[Kind.NEEDS] if record.key and record.site_hidden}
 
     def refs(self, kinds: Iterable[Kind], column: str) -> set[str]:
         return {
@@ -67,6 +71,8 @@ class Existing:
     served_needs: set[str] = field(default_factory=set)
     #: Per site above: the needs at it in the database, (ref, region code).
     site_needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Per need of the import whose site an export left out: the site it keeps, (code, region code).
+    hidden_sites: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def by_code(
@@ -111,6 +117,15 @@ def load_existing(session: Session, batch: Batch) -> Existing:
             .join(Region, Region.id == Need.region_id).where(Site.id.in_(moved[start : start + CHUNK]))
         ):
             site_needs.setdefault(site_code, []).append((need_ref, region_code))
+    hidden_refs = batch.hidden_sites()
+    hidden = sorted(need.id for ref, need in needs.items() if need.site_id is not None and ref in hidden_refs)
+    hidden_sites: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(hidden), CHUNK):
+        for need_ref, site_code, region_code in session.execute(
+            select(Need.ref, Site.code, Region.code).join(Site, Site.id == Need.site_id)
+            .join(Region, Region.id == Site.region_id).where(Need.id.in_(hidden[start : start + CHUNK]))
+        ):
+            hidden_sites[need_ref] = (site_code, region_code)
     return Existing(
         regions=by_code(
             session,
@@ -139,6 +154,7 @@ def load_existing(session: Session, batch: Batch) -> Existing:
         transit=transit,
         served_needs=served_needs,
         site_needs=site_needs,
+        hidden_sites=hidden_sites,
     )
 
 
@@ -218,6 +234,9 @@ class _Checker:
             region_known = self._region(record)
             self._org(record)
             self._served_need(record)
+            if record.site_hidden:
+                self._hidden_site(record, region_known)
+                continue
             site = record.refs.get("site")
             if site is None:
                 continue
@@ -235,6 +254,22 @@ class _Checker:
                         f"a site in region {region} (site {site} is in {site_region})",
                     )
                 )
+
+    def _hidden_site(self, record: Record, region_known: bool) -> None:
+        """A need whose restricted site the file leaves out keeps that site, so it stays in the site's region."""
+        kept = self.existing.hidden_sites.get(record.key)
+        region = record.refs.get("region")
+        if kept is None or region is None or not region_known:
+            return
+        code, site_region = kept
+        if code in self.file_records[Kind.SITES]:
+            site_region = self._site_region(code) or site_region
+        if region != site_region:
+            self.problems.append(Problem(
+                record.file, record.row, "region", region,
+                f"{site_region}, the region of the need's restricted site, which this file leaves out "
+                f"({RESTRICTED_SITE}): name the site to change both",
+            ))
 
     def _served_need(self, record: Record) -> None:
         """A need that accepted lines serve keeps its capability and region: those lines send that capability

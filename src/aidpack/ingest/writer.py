@@ -142,6 +142,11 @@ class _Writer:
 
     def need_values(self, record: Record, row: Need | None) -> dict[str, object]:
         values = dict(record.values)
+        if record.site_hidden and row is not None:
+            # An export that left the need's restricted site out: its site (kept: no "site" ref), its notes and its
+            # people served (the export's effective figure) stay as they are.
+            values.pop("notes", None)
+            values.pop("people_served", None)
         if "region" in record.refs:
             values["region_id"] = self._id(self.existing.regions, record.refs["region"])
         site: Site | None = None
