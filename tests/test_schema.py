@@ -69,6 +69,36 @@ def test_a_database_at_an_older_revision_is_upgraded(empty_engine: Engine) -> No
     assert "consumes" in {column["name"] for column in inspect(empty_engine).get_columns("items")}
 
 
+def test_sign_in_counts_move_off_the_account_row_and_back(empty_engine: Engine) -> None:
+    """c88dd8041772: users.failed_logins and users.locked_until give way to sign_in_throttles; accounts stay."""
+    upgrade_to(empty_engine, "5e1f0a7c2b91")
+    with empty_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (email, password_hash, role, active, created_at, failed_logins, locked_until) "
+            "VALUES ('locked@example.org', 'x', 'coordinator', true, '2026-11-27 08:00:00', 4, '2026-11-27 08:15:00')"
+        ))
+
+    upgrade_to(empty_engine, "c88dd8041772")
+
+    columns = {column["name"] for column in inspect(empty_engine).get_columns("users")}
+    assert {"failed_logins", "locked_until"}.isdisjoint(columns)
+    assert inspect(empty_engine).has_table("sign_in_throttles")
+    with empty_engine.connect() as connection:
+        accounts = connection.execute(text("SELECT email, role FROM users")).all()
+    assert accounts == [("locked@example.org", "coordinator")]
+
+    config = alembic_config(empty_engine.url.render_as_string(hide_password=False))
+    with empty_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "5e1f0a7c2b91")
+
+    assert not inspect(empty_engine).has_table("sign_in_throttles")
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT email, failed_logins, locked_until FROM users")).all() == [
+            ("locked@example.org", 0, None)
+        ]
+
+
 def test_a_database_at_the_newest_revision_is_not_handed_to_alembic(
     empty_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

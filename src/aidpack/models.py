@@ -2,7 +2,7 @@
 
 from aidpack.allocation.models import Line, Plan, PlanNeed, plan_kept_lines
 from aidpack.audit.models import AuditHead, Event
-from aidpack.auth.models import User
+from aidpack.auth.models import SignInThrottle, User
 from aidpack.catalogue.models import Item
 from aidpack.db import Base
 from aidpack.geography.models import Hub, Region, TransitOverride
@@ -15,5 +15,6 @@ from aidpack.sites.models import Site
 
 __all__ = [
     "AuditHead", "Base", "Discrepancy", "Event", "Hub", "Item", "Line", "Need", "Organisation", "Plan",
-    "PlanNeed", "Pledge", "Region", "ScenarioInfo", "Shipment", "Site", "TransitOverride", "User", "plan_kept_lines",
+    "PlanNeed", "Pledge", "Region", "ScenarioInfo", "Shipment", "SignInThrottle", "Site", "TransitOverride", "User",
+    "plan_kept_lines",
 ]

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from aidpack.audit.models import Event
-from aidpack.auth import policy
+from aidpack.auth import policy, throttle
 from aidpack.auth import service as auth
 from aidpack.auth.deps import SESSION_COOKIE
-from aidpack.auth.models import Role, User
+from aidpack.auth.models import Role, SignInThrottle, ThrottleScope, User
 from aidpack.auth.policy import ANONYMOUS, Action, Principal
 from aidpack.cli import common
 from aidpack.db import make_session_factory, unit_of_work, utcnow
@@ -63,26 +63,37 @@ def test_a_wrong_password_is_refused_and_counted(client: TestClient, officer: Us
     response = client.post("/api/v1/auth/token", data={"username": EMAIL, "password": "wrong password"})
     assert response.status_code == 401
     assert response.json()["error"] == "INVALID_CREDENTIALS"
-    session.expire_all()
-    assert session.get(User, officer.id).failed_logins == 1  # type: ignore[union-attr]
+    counted = session.execute(
+        select(SignInThrottle.failures).where(
+            SignInThrottle.scope == ThrottleScope.EMAIL_CLIENT,
+            SignInThrottle.email_key == throttle.email_key(EMAIL),
+            SignInThrottle.client == "testclient",  # the TestClient's address
+        )
+    ).scalar_one()
+    assert counted == 1
+    failed = session.execute(select(Event).order_by(Event.id.desc()).limit(1)).scalar_one()
+    assert (failed.action, failed.entity_ref, failed.after) == (
+        "user.login_failed", EMAIL, {"client": "testclient", "failures_from_client": 1, "failures_from_all_clients": 1}
+    )
     unknown = client.post("/api/v1/auth/token", data={"username": "nobody@example.org", "password": "x"})
     assert unknown.json() == response.json()  # the same answer: no account enumeration
 
 
-def test_too_many_failures_lock_the_account(client: TestClient, officer: User, session: Session) -> None:
-    for _ in range(auth.MAX_FAILED_LOGINS):
+def test_too_many_failures_lock_the_client_out_of_the_account(
+    client: TestClient, officer: User, session: Session
+) -> None:
+    for _ in range(throttle.MAX_FAILED_LOGINS):
         assert client.post("/api/v1/auth/token", data={"username": EMAIL, "password": "bad"}).status_code == 401
     locked = client.post("/api/v1/auth/token", data={"username": EMAIL, "password": PASSWORD})
     assert locked.status_code == 429
     assert locked.json()["error"] == "ACCOUNT_LOCKED"
-    assert 0 < locked.json()["context"]["retry_after"] <= auth.LOCK_DURATION.total_seconds() + 1
+    assert 0 < locked.json()["context"]["retry_after"] <= throttle.LOCK_DURATION.total_seconds() + 1
     session.expire_all()
-    later = utcnow() + auth.LOCK_DURATION + dt.timedelta(seconds=1)
+    later = utcnow() + throttle.LOCK_DURATION + dt.timedelta(seconds=1)
     events = session.execute(select(func.count(Event.id))).scalar_one()
-    result = auth.authenticate(session, email=EMAIL, password=PASSWORD, now=later)
+    result = auth.authenticate(session, email=EMAIL, password=PASSWORD, client="testclient", now=later)
     assert result.user is not None
-    assert result.user.locked_until is None
-    # The lock lifted is a change to the user's row: recorded, as every change is.
+    # The lock over, the client's count for the account is deleted: recorded, as every change is.
     reset = session.execute(select(Event).order_by(Event.id.desc()).limit(1)).scalar_one()
     assert session.execute(select(func.count(Event.id))).scalar_one() == events + 1
     assert (reset.action, (reset.after or {}).get("locked_until")) == ("user.login_reset", None)
@@ -93,10 +104,10 @@ def test_an_e_mail_without_an_account_locks_as_an_account_does(client: TestClien
     answers = {}
     for email in (EMAIL, f"nobody-{uuid.uuid4().hex[:8]}@example.org"):
         codes = [client.post("/api/v1/auth/token", data={"username": email, "password": "bad"}).status_code
-                 for _ in range(auth.MAX_FAILED_LOGINS + 1)]
+                 for _ in range(throttle.MAX_FAILED_LOGINS + 1)]
         locked = client.post("/api/v1/auth/token", data={"username": email, "password": "bad"})
         answers[email == EMAIL] = (codes, locked.status_code, locked.json()["error"])
-    assert answers[True] == answers[False] == ([401] * auth.MAX_FAILED_LOGINS + [429], 429, "ACCOUNT_LOCKED")
+    assert answers[True] == answers[False] == ([401] * throttle.MAX_FAILED_LOGINS + [429], 429, "ACCOUNT_LOCKED")
 
 
 def test_an_expired_token_is_refused(client: TestClient, officer: User) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, status
+from fastapi import APIRouter, Form, Path, status
 from fastapi.responses import JSONResponse
 
 from aidpack.auth import policy, service
 from aidpack.auth.deps import CurrentUser
 from aidpack.auth.models import User
-from aidpack.auth.schemas import MeRead, TokenRead, UserCreate, UserRead
-from aidpack.web.deps import SecretDep, SessionDep, SettingsDep
+from aidpack.auth.schemas import MeRead, TokenRead, UserCreate, UserRead, UserUnlockRead
+from aidpack.web.deps import ClientAddressDep, SecretDep, SessionDep, SettingsDep
 from aidpack.web.http import LOGIN_ERRORS, READ_ERRORS, WRITE_ERRORS
 
 router = APIRouter(tags=["auth"])
@@ -28,11 +28,12 @@ def issue_token(
     session: SessionDep,
     settings: SettingsDep,
     secret: SecretDep,
+    client: ClientAddressDep,
     grant_type: Annotated[Literal["password"], Form()] = "password",
     scope: Annotated[str, Form(max_length=200)] = "",
 ) -> TokenRead | JSONResponse:
     """OAuth2 password flow: exchange an e-mail (as ``username``) and password for a bearer token."""
-    result = service.authenticate(session, email=username, password=password)
+    result = service.authenticate(session, email=username, password=password, client=client)
     if result.user is None:
         assert result.error is not None
         # Answer the error without raising, so that the failed attempt is counted (the request commits).
@@ -66,3 +67,16 @@ def create_user(user_in: UserCreate, session: SessionDep, principal: CurrentUser
         org_code=user_in.org,
     )
     return _user_read(user)
+
+
+@router.post("/users/{email}/unlock", response_model=UserUnlockRead, responses=WRITE_ERRORS)
+def unlock_user(
+    email: Annotated[str, Path(min_length=1, max_length=320, description="The account's e-mail")],
+    session: SessionDep,
+    principal: CurrentUser,
+) -> UserUnlockRead:
+    """Lift every sign-in lock on an account, from every client, and forget its failed sign-ins."""
+    policy.require(principal, policy.Action.MANAGE_USERS)
+    unlocked = service.unlock(session, actor=principal.actor, email=email)
+    return UserUnlockRead(email=unlocked.email, locks_lifted=unlocked.locks_lifted,
+                          counts_cleared=unlocked.counts_cleared)

@@ -38,3 +38,9 @@ class UserRead(BaseModel):
     role: Role
     org: str | None
     active: bool
+
+
+class UserUnlockRead(BaseModel):
+    email: str
+    locks_lifted: int = Field(description="Sign-in locks on the account that were still on")
+    counts_cleared: int = Field(description="Counts of failed sign-ins forgotten (per client, and over all)")

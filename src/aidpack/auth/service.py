@@ -7,8 +7,6 @@ import functools
 import hmac
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -17,41 +15,14 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aidpack.audit.service import record, snapshot
-from aidpack.auth.models import Role, User
+from aidpack.audit.service import JSONValue, record, snapshot
+from aidpack.auth import throttle
+from aidpack.auth.models import Role, ThrottleScope, User
 from aidpack.auth.policy import Principal
 from aidpack.db import utcnow
 from aidpack.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from aidpack.orgs.models import Organisation
 
-#: Failed sign-ins in a row before an account is locked, and for how long.
-MAX_FAILED_LOGINS = 5
-LOCK_DURATION = dt.timedelta(minutes=15)
-#: E-mails with no account whose failed sign-ins are counted (in this process, the oldest forgotten first), so that
-#: they lock as an account does: a lock that only accounts showed would tell who has one.
-UNKNOWN_TRACKED = 10_000
-_unknown_failures: OrderedDict[str, tuple[int, dt.datetime | None]] = OrderedDict()
-_unknown_lock = threading.Lock()  # sign-ins run on the server's worker threads
-
-
-def _unknown_attempt(email: str, now: dt.datetime) -> AccountLocked | None:
-    """Count a failed sign-in for an e-mail with no account, exactly as for an account; the lock it would have."""
-    key = email.strip().lower()
-    with _unknown_lock:
-        failures, locked_until = _unknown_failures.pop(key, (0, None))
-        if locked_until is not None and locked_until > now:
-            _unknown_failures[key] = (failures, locked_until)
-            return _locked(locked_until, now)
-        failures += 1
-        _unknown_failures[key] = (0, now + LOCK_DURATION) if failures >= MAX_FAILED_LOGINS else (failures, None)
-        while len(_unknown_failures) > UNKNOWN_TRACKED:
-            _unknown_failures.popitem(last=False)
-    return None
-
-
-def _locked(until: dt.datetime, now: dt.datetime) -> AccountLocked:
-    return AccountLocked("too many failed sign-ins; try again later",
-                         context={"retry_after": int((until - now).total_seconds()) + 1})
 MIN_PASSWORD_LENGTH = 8
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -88,6 +59,10 @@ class UserExists(Conflict):
 
 class OrgNotFound(NotFound):
     code = "ORG_NOT_FOUND"
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
 
 
 def hash_password(password: str) -> str:
@@ -135,7 +110,7 @@ def create_user(
         raise ValidationFailed(f"a {role} account needs --org CODE", context={"field": "org"})
     if find_user(session, email=email) is not None:
         raise UserExists(f"an account for {email} exists already", context={"email": email})
-    user = User(email=email, password_hash=hash_password(password), role=role, org=org, active=True, failed_logins=0)
+    user = User(email=email, password_hash=hash_password(password), role=role, org=org, active=True)
     session.add(user)
     session.flush()
     record(session, actor=actor, action="user.create", entity="user", entity_ref=email, after=snapshot(user))
@@ -154,48 +129,113 @@ class LoginResult:
     error: DomainError | None
 
 
-def authenticate(session: Session, *, email: str, password: str, now: dt.datetime | None = None) -> LoginResult:
-    """Check a password; count failures and lock the account after too many in a row.
+def _locked(until: dt.datetime, now: dt.datetime) -> AccountLocked:
+    """The answer to a locked-out sign-in, the same whichever lock it is and whether the e-mail has an account."""
+    return AccountLocked("too many failed sign-ins; try again later",
+                         context={"retry_after": int((until - now).total_seconds()) + 1})
 
-    A failure is returned, not raised, so that the caller commits the failure count before answering.
+
+def authenticate(
+    session: Session, *, email: str, password: str, client: str | None = None, now: dt.datetime | None = None
+) -> LoginResult:
+    """Check a password, throttled per e-mail and client, per client and per e-mail (see :mod:`.throttle`).
+
+    ``client`` is the caller's address (``request.client.host``), None for a caller that is not HTTP (the CLI).
+    An e-mail without an account (or with a deactivated one) is counted and locked exactly as an account is, and
+    answered the same: a wrong e-mail costs a password check too, and no answer tells who has an account.
+    A failure is returned, not raised, so that the caller commits the counts before answering.
     """
     now = now or utcnow()
-    malformed = len(email) > 320 or any(ord(ch) < 32 for ch in email) or "\x00" in password
-    user = None if malformed else find_user(session, email=email)
-    if user is None or not user.active:
-        verify_password(_dummy_hash(), password)
-        locked = None if malformed else _unknown_attempt(email, now)
-        return LoginResult(None, locked or InvalidCredentials("wrong e-mail or password"))
-    if user.locked_until is not None and user.locked_until > now:
-        return LoginResult(None, _locked(user.locked_until, now))
-    if not verify_password(user.password_hash, password):
-        before = snapshot(user)
-        user.failed_logins = (user.failed_logins or 0) + 1
-        action = "user.login_failed"
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCK_DURATION
-            user.failed_logins = 0
-            action = "user.locked"
-        session.flush()
-        record(
-            session,
-            actor="anonymous",
-            action=action,
-            entity="user",
-            entity_ref=user.email,
-            before=before,
-            after=snapshot(user),
-        )
+    if len(email) > 320 or any(ord(ch) < 32 for ch in email) or "\x00" in password:
+        verify_password(_dummy_hash(), password)  # no account can have this e-mail: nothing to count
         return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
-    if user.failed_logins or user.locked_until is not None:
-        # The count of failures starts again: a change to the user's row, recorded as every change is.
-        before = snapshot(user)
-        user.failed_logins = 0
-        user.locked_until = None
-        session.flush()
-        record(session, actor=f"user:{user.email}", action="user.login_reset", entity="user", entity_ref=user.email,
-               before=before, after=snapshot(user))
-    return LoginResult(user, None)
+    email_key, client_key = throttle.email_key(email), throttle.client_key(client)
+    until = throttle.locked_until(session, email_key=email_key, client=client_key, now=now)
+    if until is not None:
+        return LoginResult(None, _locked(until, now))
+    user = find_user(session, email=email)
+    account = user if user is not None and user.active else None
+    if account is None:
+        verify_password(_dummy_hash(), password)
+    if account is None or not verify_password(account.password_hash, password):
+        counts = throttle.count_failure(session, email_key=email_key, client=client_key, now=now)
+        _audit_failure(session, user=user, email_key=email_key, client=client_key, counts=counts)
+        return LoginResult(None, InvalidCredentials("wrong e-mail or password"))
+    forgotten = throttle.reset(session, email_key=email_key, client=client_key)
+    if forgotten is not None:
+        # This client's count of failures for the account starts again: recorded, as every change is.
+        record(session, actor=f"user:{account.email}", action="user.login_reset", entity="user",
+               entity_ref=account.email, before=_throttle_state(forgotten),
+               after={"client": client_key, "failures": 0, "locked_until": None})
+    return LoginResult(account, None)
+
+
+def _throttle_state(counted: throttle.Counted) -> dict[str, JSONValue]:
+    """One count as the audit log keeps it (the client left out of the count over every client)."""
+    until = None if counted.locked_until is None else counted.locked_until.isoformat()
+    state: dict[str, JSONValue] = {"scope": counted.scope.value, "failures": counted.failures, "locked_until": until}
+    if counted.scope is not ThrottleScope.EMAIL:
+        state["client"] = counted.client
+    return state
+
+
+def _audit_failure(
+    session: Session, *, user: User | None, email_key: str, client: str, counts: list[throttle.Counted]
+) -> None:
+    """The audit events of a failed sign-in: the failure on an account, and every lock it set.
+
+    A lock on an e-mail without an account is named by the e-mail's key (the audit log is kept for ever, and
+    holds no e-mail that anyone typed); a lock on a client by the client's address.
+    """
+    by_scope = {c.scope: c for c in counts}
+    if user is not None:
+        record(session, actor="anonymous", action="user.login_failed", entity="user", entity_ref=user.email,
+               after={"client": client, "failures_from_client": by_scope[ThrottleScope.EMAIL_CLIENT].failures,
+                      "failures_from_all_clients": by_scope[ThrottleScope.EMAIL].failures})
+    for counted in counts:
+        if counted.locked_until is None:
+            continue
+        after = _throttle_state(counted)
+        if counted.scope is ThrottleScope.CLIENT:
+            record(session, actor="anonymous", action="client.locked", entity="client", entity_ref=client,
+                   after=after)
+        elif user is not None:
+            record(session, actor="anonymous", action="user.locked", entity="user", entity_ref=user.email,
+                   after=after)
+        else:
+            record(session, actor="anonymous", action="email.locked", entity="email", entity_ref=email_key,
+                   after=after)
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """What an admin's unlock did: the locks that were still on, and the counts of failures forgotten."""
+
+    email: str
+    locks_lifted: int
+    counts_cleared: int
+
+
+def unlock(session: Session, *, actor: str, email: str, now: dt.datetime | None = None) -> Unlocked:
+    """Lift every lock on an account and forget its failures, from every client (an admin's unlock).
+
+    Recorded when anything was cleared. Raises UserNotFound when no account has ``email``. The clients' own
+    locks over every e-mail stay: they are about the clients, not this account.
+    """
+    now = now or utcnow()
+    user = find_user(session, email=email)
+    if user is None:
+        raise UserNotFound(f"no account for {email.strip().lower()}", context={"email": email.strip().lower()})
+    cleared = throttle.clear_email(session, email_key=throttle.email_key(user.email))
+    _record_unlock(session, actor=actor, user=user, cleared=cleared)
+    lifted = sum(1 for c in cleared if c.locked_until is not None and c.locked_until > now)
+    return Unlocked(email=user.email, locks_lifted=lifted, counts_cleared=len(cleared))
+
+
+def _record_unlock(session: Session, *, actor: str, user: User, cleared: list[throttle.Counted]) -> None:
+    if cleared:
+        record(session, actor=actor, action="user.unlocked", entity="user", entity_ref=user.email,
+               before={"throttles": [_throttle_state(c) for c in cleared]}, after={"throttles": []})
 
 
 # --- signed tokens (API bearer tokens and session cookies) ---------------------------------------
@@ -320,6 +360,12 @@ def ensure_demo_accounts(session: Session, *, actor: str = "demo") -> list[tuple
     not in the database are skipped. Passwords are new random ones each time.
     """
     created: list[tuple[str, str, str, str | None]] = []
+    # Every sign-in lock on the demo accounts is lifted, before anything is recorded: a sign-in locks its
+    # counters before the audit log's head, and so must everything else that takes both.
+    existing = [user for email, _role, _org in DEMO_ACCOUNTS if (user := find_user(session, email=email)) is not None]
+    cleared = [(user, throttle.clear_email(session, email_key=throttle.email_key(user.email))) for user in existing]
+    for user, counts in cleared:
+        _record_unlock(session, actor=actor, user=user, cleared=counts)
     for email, role, org_code in DEMO_ACCOUNTS:
         org_id: int | None = None
         if org_code is not None:
@@ -335,7 +381,6 @@ def ensure_demo_accounts(session: Session, *, actor: str = "demo") -> list[tuple
             before = snapshot(user)
             user.password_hash = hash_password(password)
             user.role, user.org_id, user.active = role, org_id, True
-            user.failed_logins, user.locked_until = 0, None
             session.flush()
             record(
                 session,

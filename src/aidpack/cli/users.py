@@ -1,4 +1,5 @@
-"""`aidpack user add EMAIL --role R [--org CODE] [--password-stdin]`: accounts for the web and the API."""
+"""`aidpack user add EMAIL --role R [--org CODE] [--password-stdin]`, `aidpack user unlock EMAIL`: accounts for the
+web and the API."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from aidpack.auth.models import Role
-from aidpack.auth.service import create_user
+from aidpack.auth.service import create_user, unlock
 from aidpack.cli import common
 from aidpack.errors import ValidationFailed
 
@@ -48,6 +49,24 @@ def add(
             common.console.print(
                 f"created {user.email} ({user.role.value}{', ' + org if org else ''})", highlight=False
             )
+
+    common.guarded(run)
+
+
+@user_app.command("unlock")
+def unlock_command(
+    email: Annotated[str, typer.Argument(help="The account's e-mail address.")],
+) -> None:
+    """Lift every sign-in lock on an account, from every client, and forget its failed sign-ins."""
+
+    def run() -> None:
+        with common.transaction() as session:
+            unlocked = unlock(session, actor=common.cli_actor(), email=email)
+        common.console.print(
+            f"unlocked {unlocked.email}: {unlocked.locks_lifted} lock(s) lifted, "
+            f"{unlocked.counts_cleared} count(s) of failed sign-ins forgotten",
+            highlight=False,
+        )
 
     common.guarded(run)
 

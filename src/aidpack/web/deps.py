@@ -38,6 +38,19 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def get_client_address(request: Request) -> str | None:
+    """The address of the caller, which sign-in throttling counts failures by (None when there is none).
+
+    Behind a reverse proxy this is the proxy's address, and every client would share one count (30 failures
+    from anyone would lock everyone out of signing in). X-Forwarded-For is not read here: anyone can send it.
+    ``aidpack serve`` runs Uvicorn with ``proxy_headers``, which takes the client from X-Forwarded-For only when
+    the connection comes from an address in ``FORWARDED_ALLOW_IPS`` (127.0.0.1 unless set): name the proxy
+    there, and nothing else.
+    """
+    return request.client.host if request.client is not None else None
+
+
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SecretDep = Annotated[str, Depends(get_secret)]
+ClientAddressDep = Annotated[str | None, Depends(get_client_address)]

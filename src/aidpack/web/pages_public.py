@@ -15,7 +15,7 @@ from aidpack.auth.models import User
 from aidpack.auth.policy import Principal
 from aidpack.reports import service as reports
 from aidpack.reports.lookups import latest_plan
-from aidpack.web.deps import SessionDep, SettingsDep
+from aidpack.web.deps import ClientAddressDep, SessionDep, SettingsDep
 from aidpack.web.forms import safe_next
 from aidpack.web.i18n import negotiate, translations
 from aidpack.web.map import CLASSES, NO_DATA, outline, render_svg
@@ -86,13 +86,14 @@ def login(
     settings: SettingsDep,
     web: WebSessionDep,
     principal: PagePrincipal,
+    client: ClientAddressDep,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     auth_service.check_csrf(web, csrf_token)
-    result = auth_service.authenticate(session, email=email, password=password)
+    result = auth_service.authenticate(session, email=email, password=password, client=client)
     if result.user is None:
         assert result.error is not None
         # Answered without raising: the failed attempt is counted when the request commits.
