@@ -2,7 +2,8 @@
 
 - ``highs_weighted``: the whole model as one HiGHS LP, the tiers folded into weights (1e6, 1e4, 1e2, 1
   per person served, normalised), transit as a tiny cost; indivisible units relaxed (an LP).
-- ``cbc_weighted``: the same folded objective as a MILP with integer units, PuLP + CBC (small sizes).
+- ``cbc_weighted``: the same folded objective as a MILP with integer units, PuLP + CBC (small sizes), or
+  (``relax``) as the LP, as HiGHS solves it.
 - ``greedy_fcfs``: first come, first served: needs in the order they were filed (by ref), each filled
   from the pledges in the order they were made, whole units for indivisible items.
 
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,10 +91,11 @@ def cbc_weighted(problem: Problem, edges: Edges, *, time_limit: float, relax: bo
     weights = _weights(problem)
     model = pulp.LpProblem("aidpack_folded", pulp.LpMaximize)
     x = [
-        pulp.LpVariable(f"x{e}", lowBound=0, cat="Integer" if problem.pledge_integer[p] and not relax else "Continuous")
+        model.add_variable(f"x{e}", lowBound=0,
+                           cat="Integer" if problem.pledge_integer[p] and not relax else "Continuous")
         for e, p in enumerate(edges.pledge.tolist())
     ]
-    z = [pulp.LpVariable(f"z{n}", lowBound=0, upBound=1) for n in range(problem.n_needs)]
+    z = [model.add_variable(f"z{n}", lowBound=0, upBound=1) for n in range(problem.n_needs)]
     model += pulp.lpSum(float(weights[n]) * z[n] for n in range(problem.n_needs)) - pulp.lpSum(
         TRANSIT_WEIGHT * float(edges.transit[e] + UNIT_EPSILON) * x[e] for e in range(len(edges))
     )
@@ -108,7 +111,12 @@ def cbc_weighted(problem: Problem, edges: Edges, *, time_limit: float, relax: bo
         model += float(problem.need_demand[n]) * z[n] <= pulp.lpSum(
             float(problem.pledge_factor[edges.pledge[e]]) * x[e] for e in es
         )
-    status = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1))
+    # PuLP's own CBC binary (PULP_CBC_CMD, deprecated for PuLP 4.0, which asks for CBC installed apart: not on
+    # this machine's package list); the warning is PuLP's, not the model's.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1)
+    status = model.solve(solver)
     units = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
     return np.maximum(units, 0.0), pulp.LpStatus[status]
 
