@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from aidpack.allocation import blocks, model
+from aidpack.allocation import blocks, explain, model
 from aidpack.allocation.engine import allocate, polish
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import ShortReason, Termination
@@ -114,6 +114,21 @@ def test_outcompeted_names_the_needs_that_took_the_units() -> None:
     shortfall = result.shortfalls[2]
     assert shortfall.reason is ShortReason.OUTCOMPETED
     assert shortfall.taken_by == ("BIG1", "BIG2")
+
+
+
+def test_outcompeted_names_the_three_largest_takers_ties_by_ref_among_thousands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One pledge reaches 2,003 needs: the largest taker and, of the 1,999 that took one kit each, the first two by
+    # ref are named, for each of the three needs left short (counted two short needs at a time).
+    monkeypatch.setattr(explain, "CHUNK_ROWS", 2)
+    needs = [N("A-BIG", "KIT", 5, people=10**6)]
+    needs += [N(f"T{i:04d}", "KIT", 1, people=1000) for i in range(1999, 0, -1)]
+    needs += [N(f"Z-SHORT{i}", "KIT", 1, "low", people=1) for i in range(3)]
+    result = allocate(Instance(needs=needs, pledges=[P("K", "KIT", 2004)]).problem())
+    short = [s for s in result.shortfalls.values() if s.reason is ShortReason.OUTCOMPETED]
+    assert [s.taken_by for s in short] == [("A-BIG", "T0001", "T0002")] * 3
 
 
 def test_short_supply_when_everything_feasible_is_on_the_need() -> None:
