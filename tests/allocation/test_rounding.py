@@ -28,6 +28,7 @@ from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Termination
+from aidpack.allocation.problem import FloatArray
 from aidpack.allocation.rounding import (
     Rounded,
     block_tier_values,
@@ -335,6 +336,17 @@ def test_packs_of_one_size_that_reach_the_same_needs_are_one_class() -> None:
     assert by_hub.n_classes == 5
 
 
+def same_within_holds(a: FloatArray, b: FloatArray) -> bool:
+    """Whether two plans' tiers are equal (1e-6 relative, 1e-2 people), but where the one serving a tier more gave
+    up an earlier tier within the 1e-7 hold of SPEC §4."""
+    for tier in range(4):
+        if abs(float(a[tier] - b[tier])) <= max(1e-6 * abs(float(b[tier])), 1e-2):
+            continue
+        more, less = (a, b) if a[tier] > b[tier] else (b, a)
+        return any(0.0 < float(less[s] - more[s]) <= 1e-7 * abs(float(less[s])) + 1e-9 for s in range(tier))
+    return True
+
+
 @settings(max_examples=40, deadline=None)
 @given(mixed_blocks())
 def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(instance: Instance) -> None:
@@ -346,8 +358,11 @@ def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(inst
         classed = mip_round(block, lp.amount, greedy_round(block, lp.amount), budget=30.0, options=EXACT_MIP)
         # (Both hold each tier 1e-7 below its optimum and see units whole only to 1e-6. Hypothesis seed 34 found
         # the classed MIP 0.005 people above the plain one in the high tier, the critical tier (743) equal to
-        # 1e-6; which tolerance gave it was not pinned down, hence 1e-2 people.)
-        assert classed.tier_values == pytest.approx(plain.tier_values, rel=1e-6, abs=1e-2)
+        # 1e-6; which tolerance gave it was not pinned down, hence 1e-2 people. Hypothesis later found the plain
+        # MIP holding 123 critical-tier people 1.2e-5 below (its 1e-7 hold, as SPEC §4 allows) for 0.01 high-tier
+        # people more in litres: a later tier may differ where the one serving it more gave up an earlier tier
+        # within that hold.)
+        assert same_within_holds(classed.tier_values, plain.tier_values)
         # Shared out to the pledges: whole units, none beyond a pledge's supply.
         sent = np.bincount(block.arc_pledge, weights=classed.units, minlength=block.pledges.size)
         whole = block.integer[block.arc_pledge]

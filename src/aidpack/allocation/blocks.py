@@ -51,7 +51,7 @@ from aidpack.allocation.keep import keep_most, keep_pledges, moved_amount
 from aidpack.allocation.model import Edges, build_blocks
 from aidpack.allocation.models import Termination
 from aidpack.allocation.packs import descend, one_pack_size, pack_flow, size_descents
-from aidpack.allocation.patterns import engine_patterns, pattern_lp_round, pattern_round
+from aidpack.allocation.patterns import MAX_PATTERNS, engine_patterns, pattern_lp_round, pattern_model, pattern_round
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import (
     EXACT,
@@ -88,6 +88,8 @@ MIN_MIP_SECONDS = 0.1
 #: 11,917 with two rounds (rounds too short to find what one round of twice their length does), hence the floor.
 RESTRICTED_MIP_ROUNDS = 2
 ROUNDS_FROM_SECONDS = 0.5
+#: The first pass rounds a block's pattern LP where it has at most this many patterns, or as many as its arcs.
+FIRST_PASS_PATTERNS = 1_000
 #: A block of at least this many arcs makes its last ``INDEPENDENT_ROUNDINGS`` roundings in a forked child (see
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
@@ -247,12 +249,16 @@ def solve_blocks(
     options: SolveOptions,
     deadline: float | None,
     keep: FloatArray | None,
+    plan_edges: int | None = None,
 ) -> tuple[list[BlockOutcome], dict[str, object]]:
+    """Every block's plan. ``plan_edges``: the plan's candidate edges where ``edges`` pools them (the budgets and
+    the size thresholds count the plan's, so that pooling changes what the blocks cost, not what they get)."""
     workers = worker_count(options)
     if options.method == "highs":
         outcomes = _solve_highs(problem, edges, options, deadline, workers)
     else:
-        outcomes = _solve_flow(problem, edges, options, deadline, keep, workers)
+        outcomes = _solve_flow(problem, edges, options, deadline, keep, workers,
+                               len(edges) if plan_edges is None else plan_edges)
     methods = [o.method for o in outcomes]
     figures: dict[str, object] = {
         "blocks": len(outcomes),
@@ -467,7 +473,13 @@ def _round(
         if not bool(size_classes(block)[1].all()) else None,
         lambda: greedy_round(block, flow.amount, previous),
         # A block of a few whole pack sizes: its pattern LP, stage by stage, rounded to whole patterns.
-        lambda: pattern_lp_round(block, patterns, SolveOptions()) if (patterns := engine_patterns(block)) else None,
+        # Its patterns may outnumber its arcs up to FIRST_PASS_PATTERNS: the choice between the pattern MIP and the
+        # arc MIP (engine_patterns) weighs the two MIPs, and this is one LP (pooled pledges: a 10-arc block of
+        # transformers in two sizes whose pattern LP rounding is the whole-unit optimum, 37 medium-tier people
+        # above every other rounding).
+        lambda: pattern_lp_round(block, patterns, SolveOptions())
+        if (patterns := pattern_model(block, max_patterns=min(max(block.n_arcs, FIRST_PASS_PATTERNS), MAX_PATTERNS)))
+        else None,
     ]
 
     def reaches_lp_tiers(candidate: Rounded) -> bool:
@@ -544,6 +556,7 @@ def _solve_flow(
     deadline: float | None,
     keep: FloatArray | None,
     workers: int,
+    plan_edges: int,
 ) -> list[BlockOutcome]:
     blocks = flow_blocks(problem, edges)
     names = problem.capabilities
@@ -569,13 +582,13 @@ def _solve_flow(
     budget_left = _choose_roundings(stage1, options.tier_gap)
 
     now = time.perf_counter()
-    integer_end = now + (options.integer_seconds(len(edges)) if deadline is None else max(deadline - now, 0.0))
+    integer_end = now + (options.integer_seconds(plan_edges) if deadline is None else max(deadline - now, 0.0))
     # Blocks whose rounding lost more than the tier gap: HiGHS MIP within the integer budget, but only
     # while the plan as a whole is further than the tier gap from its LP bound. In a small plan, every block whose
     # rounding lost anything: its MIP takes milliseconds (QA, seed 45: a 17-arc generator block 8e-7 of the plan's
     # medium tier short of its optimum, and 88 unit-days where 76 do, said "optimal": within the gap, never proved).
     gaps = {id(s): tier_gaps(s.outcome.tier_bound, s.rounded.tier_values) for s in stage1 if s.rounded is not None}
-    exact = len(edges) <= EXACT_PLAN_EDGES
+    exact = plan_edges <= EXACT_PLAN_EDGES
     short = budget_left < 0
     if exact and gaps:
         short |= np.any([g > 0 for g in gaps.values()], axis=0)
@@ -584,7 +597,7 @@ def _solve_flow(
         if s.rounded is not None and float(gaps[id(s)][short].max(initial=0.0)) > (0.0 if exact else options.tier_gap)
     ]
     if candidates:
-        budget_left = _mip_phase(stage1, candidates, short, budget_left, options, integer_end, workers, len(edges),
+        budget_left = _mip_phase(stage1, candidates, short, budget_left, options, integer_end, workers, plan_edges,
                                  problem.capabilities)
         # A block that still loses a large share of the first tier the plan is short of gets a second round, with
         # time of its own (a scarce 3e4-edge scenario, seed 3, supply x0.5: a 4,061-arc generator block lost 54,000
@@ -595,7 +608,7 @@ def _solve_flow(
         if extend:
             integer_end = time.perf_counter() + EXTEND_SECONDS
             budget_left = _mip_phase(stage1, extend, budget_left < 0, budget_left, options, integer_end, workers,
-                                     len(edges), problem.capabilities)
+                                     plan_edges, problem.capabilities)
     # Blocks too large for HiGHS's transit stage first, so that the phase sees what stands between the plan and
     # the final gap; the others after it (before, a better incumbent sent HiGHS down another path: 1e4 bench,
     # generators, 806 unit-days in its time budget instead of 785).
@@ -603,10 +616,10 @@ def _solve_flow(
     large = [s.block.n_arcs > TRANSIT_MIP_ARCS for s in stage1]
     _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, problem.capabilities)
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities,
-                   prove_kept=len(edges) <= EXACT_PLAN_EDGES)
+                   prove_kept=plan_edges <= EXACT_PLAN_EDGES)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  problem.capabilities)
-    _keep_most(stage1, keep, options, deadline, len(edges), workers, problem.capabilities)
+    _keep_most(stage1, keep, options, deadline, plan_edges, workers, problem.capabilities)
     for stage in stage1:
         stage.outcome.transit_excess = _transit_excess(stage)
     return [s.outcome for s in stage1]

@@ -17,6 +17,7 @@ from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units, so
 from aidpack.allocation.explain import Shortfall, explain
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
+from aidpack.allocation.pooling import pool_pledges
 from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import tier_gaps
 from aidpack.allocation.solve import SolveOptions
@@ -157,8 +158,18 @@ def _allocate(problem: Problem, options: SolveOptions, previous: Previous | None
     deadline = None if options.time_limit is None else started + options.time_limit
     edges = candidate_edges(problem)
     keep = previous_units(problem, edges, previous)
+    # Identical pledges (one capability, pack size, hub and start day) as one supply (:mod:`pooling`).
+    pool = pool_pledges(problem, edges)
     built = time.perf_counter()
-    outcomes, block_figures = solve_blocks(problem, edges, options, deadline, keep)
+    if pool is None:
+        outcomes, block_figures = solve_blocks(problem, edges, options, deadline, keep)
+    else:
+        pooled_keep = None if keep is None else pool.pooled(keep)
+        outcomes, block_figures = solve_blocks(pool.problem, pool.edges, options, deadline, pooled_keep,
+                                               plan_edges=len(edges))
+        outcomes = pool.spread(problem, outcomes, keep)
+        block_figures["pools"] = pool.problem.n_pledges
+        block_figures["pooled_edges"] = len(pool.edges)
     solved = time.perf_counter()
     return _assemble(problem, edges, options, outcomes, block_figures, previous, started, built, solved)
 

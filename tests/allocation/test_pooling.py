@@ -1,0 +1,79 @@
+"""Identical pledges are one supply to the solver; the plan still names each pledge and keeps within its units."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pytest
+
+from aidpack.allocation import engine
+from aidpack.allocation.blocks import Previous
+from aidpack.allocation.engine import allocate
+from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.pooling import pool_pledges
+from aidpack.allocation.problem import Problem
+from tests.allocation.builders import T0, Instance, N, P
+from tests.allocation.test_fairness import bench_problem
+
+
+def lines(problem: Problem, plan: engine.Allocation) -> dict[tuple[str, str], float]:
+    return {(problem.pledge_refs[p], problem.need_refs[n]): float(u)
+            for p, n, u in zip(plan.line_pledge, plan.line_need, plan.line_units, strict=True)}
+
+
+def kits(*pledges: P) -> Instance:
+    return Instance(needs=[N("N1", "KIT", 4, people=40), N("N2", "KIT", 3, people=30)], pledges=list(pledges))
+
+
+def test_pledges_of_one_item_hub_and_day_are_one_pool_and_others_are_not() -> None:
+    instance = Instance(
+        needs=[N("N1", "KIT", 4)],
+        pledges=[P("A", "KIT", 3, integer=True), P("B", "KIT", 5, integer=True),
+                 P("C", "KIT", 5, integer=True, hub=1), P("D", "KIT", 5, integer=True, available=T0 + dt.timedelta(2)),
+                 P("E", "KIT", 5, factor=10, integer=True), P("F", "KIT", 5)],
+        transit=[[2], [2]],
+    )
+    problem = instance.problem()
+    pool = pool_pledges(problem, candidate_edges(problem))
+    assert pool is not None
+    assert pool.problem.pledge_refs == ("A", "C", "D", "E", "F")  # A and B together, each pool by its first ref
+    assert pool.problem.pledge_supply.tolist() == [8.0, 5.0, 5.0, 5.0, 5.0]
+
+
+def test_a_pool_s_units_go_to_its_pledges_in_ref_order_each_within_its_units() -> None:
+    problem = kits(P("A", "KIT", 3, integer=True), P("B", "KIT", 5, integer=True)).problem()
+    plan = allocate(problem)
+    assert plan.tier_served[0] == pytest.approx(70.0)
+    sent = lines(problem, plan)
+    assert sum(u for (p, _), u in sent.items() if p == "A") == 3.0
+    assert sum(u for (p, _), u in sent.items() if p == "B") == 4.0
+    assert all(u == int(u) for u in sent.values())
+
+
+def test_a_re_plan_keeps_the_pledge_of_a_pool_that_the_previous_plan_sent() -> None:
+    # Ref order would send A; the previous plan sent B to N1 and A to N2, and nothing changed.
+    problem = kits(P("A", "KIT", 4, integer=True), P("B", "KIT", 4, integer=True)).problem()
+    previous = Previous(pledge=np.array([1, 0]), need=np.array([0, 1]), units=np.array([4.0, 3.0]))
+    plan = allocate(problem, previous=previous)
+    assert lines(problem, plan) == {("B", "N1"): 4.0, ("A", "N2"): 3.0}
+    assert plan.figures["moved_units"] == 0
+
+
+def test_pooling_changes_no_tier_on_a_national_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = bench_problem(tmp_path, 1e4)
+    pooled = allocate(problem)
+    monkeypatch.setattr(engine, "pool_pledges", lambda problem, edges: None)
+    plain = allocate(problem)
+    assert cast(int, pooled.figures["pools"]) < problem.n_pledges
+    assert pooled.tier_served == pytest.approx(plain.tier_served, rel=1e-6)
+    # Every line on a candidate edge, every pledge within its units, whole units where indivisible.
+    edges = candidate_edges(problem)
+    pairs = set(zip(edges.pledge.tolist(), edges.need.tolist(), strict=True))
+    assert all((p, n) in pairs for p, n in zip(pooled.line_pledge.tolist(), pooled.line_need.tolist(), strict=True))
+    used = np.bincount(pooled.line_pledge, weights=pooled.line_units, minlength=problem.n_pledges)
+    assert np.all(used <= problem.pledge_supply + 1e-6)
+    whole = problem.pledge_integer[pooled.line_pledge]
+    assert np.all(pooled.line_units[whole] == np.rint(pooled.line_units[whole]))
