@@ -12,6 +12,7 @@ import pytest
 from aidpack.allocation import engine
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import allocate
+from aidpack.allocation.flow import flow_blocks
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.pooling import pool_pledges
 from aidpack.allocation.problem import Problem
@@ -25,7 +26,8 @@ def lines(problem: Problem, plan: engine.Allocation) -> dict[tuple[str, str], fl
 
 
 def kits(*pledges: P) -> Instance:
-    return Instance(needs=[N("N1", "KIT", 4, people=40), N("N2", "KIT", 3, people=30)], pledges=list(pledges))
+    return Instance(needs=[N("N1", "KIT", 4, people=40), N("N2", "KIT", 3, people=30)], pledges=list(pledges),
+                    transit=[[2], [2]])
 
 
 def test_pledges_of_one_item_hub_and_day_are_one_pool_and_others_are_not() -> None:
@@ -77,3 +79,14 @@ def test_pooling_changes_no_tier_on_a_national_scenario(tmp_path: Path, monkeypa
     assert np.all(used <= problem.pledge_supply + 1e-6)
     whole = problem.pledge_integer[pooled.line_pledge]
     assert np.all(pooled.line_units[whole] == np.rint(pooled.line_units[whole]))
+
+
+def test_a_pooled_block_is_as_large_as_the_plan_s_edges_it_stands_for() -> None:
+    # Which blocks go to HiGHS, and with what share of the time, is decided by size: pooling makes a block cheaper,
+    # not smaller.
+    problem = kits(P("A", "KIT", 3, integer=True), P("B", "KIT", 5, integer=True), P("C", "KIT", 5, hub=1)).problem()
+    edges = candidate_edges(problem)
+    pool = pool_pledges(problem, edges)
+    assert pool is not None
+    (block,) = flow_blocks(pool.problem, pool.edges, pool.edge_weight)
+    assert (block.n_arcs, block.size) == (4, 6)

@@ -249,16 +249,16 @@ def solve_blocks(
     options: SolveOptions,
     deadline: float | None,
     keep: FloatArray | None,
-    plan_edges: int | None = None,
+    edge_weight: IntArray | None = None,
 ) -> tuple[list[BlockOutcome], dict[str, object]]:
-    """Every block's plan. ``plan_edges``: the plan's candidate edges where ``edges`` pools them (the budgets and
-    the size thresholds count the plan's, so that pooling changes what the blocks cost, not what they get)."""
+    """Every block's plan. ``edge_weight``: per edge, the plan's candidate edges it stands for where ``edges``
+    pools identical pledges (the budgets and every size threshold count the plan's edges, so that pooling changes
+    what the blocks cost, not how they are treated)."""
     workers = worker_count(options)
     if options.method == "highs":
         outcomes = _solve_highs(problem, edges, options, deadline, workers)
     else:
-        outcomes = _solve_flow(problem, edges, options, deadline, keep, workers,
-                               len(edges) if plan_edges is None else plan_edges)
+        outcomes = _solve_flow(problem, edges, options, deadline, keep, workers, edge_weight)
     methods = [o.method for o in outcomes]
     figures: dict[str, object] = {
         "blocks": len(outcomes),
@@ -478,7 +478,7 @@ def _round(
         # transformers in two sizes whose pattern LP rounding is the whole-unit optimum, 37 medium-tier people
         # above every other rounding).
         lambda: pattern_lp_round(block, patterns, SolveOptions())
-        if (patterns := pattern_model(block, max_patterns=min(max(block.n_arcs, FIRST_PASS_PATTERNS), MAX_PATTERNS)))
+        if (patterns := pattern_model(block, max_patterns=min(max(block.size, FIRST_PASS_PATTERNS), MAX_PATTERNS)))
         else None,
     ]
 
@@ -495,7 +495,7 @@ def _round(
     # seed 71: its 566,842-arc diesel block took 2.0 s in one process while the other did every other block in 1.5 s;
     # the three roundings were 0.29 s of it).
     independent = len(roundings) - INDEPENDENT_ROUNDINGS
-    ahead = Ahead(roundings[independent:]) if block.n_arcs >= AHEAD_ARCS else None
+    ahead = Ahead(roundings[independent:]) if block.size >= AHEAD_ARCS else None
     made: list[Rounded | None] | None = None
     for k, rounding in enumerate(roundings):
         if ahead is not None and k >= independent:
@@ -556,9 +556,10 @@ def _solve_flow(
     deadline: float | None,
     keep: FloatArray | None,
     workers: int,
-    plan_edges: int,
+    edge_weight: IntArray | None,
 ) -> list[BlockOutcome]:
-    blocks = flow_blocks(problem, edges)
+    blocks = flow_blocks(problem, edges, edge_weight)
+    plan_edges = len(edges) if edge_weight is None else int(edge_weight.sum())
     names = problem.capabilities
 
     def first(i: int) -> _FirstPassParts | None:
@@ -569,8 +570,8 @@ def _solve_flow(
     # OR-Tools' min-cost flow holds the GIL: on two cores, a forked child takes half the blocks (by weight:
     # rounding an indivisible block costs about three times its flow). Its results come back pickled, so
     # small plans stay on one process.
-    weights = [b.n_arcs * (ROUNDING_WEIGHT if b.is_integer else 1.0) for b in blocks]
-    split = workers > 1 and sum(b.n_arcs for b in blocks) >= SPLIT_ARCS
+    weights = [b.size * (ROUNDING_WEIGHT if b.is_integer else 1.0) for b in blocks]
+    split = workers > 1 and sum(b.size for b in blocks) >= SPLIT_ARCS
     stage1 = []
     for block, parts in zip(blocks, map_split(first, weights, split=split), strict=True):
         if parts is None:
@@ -613,7 +614,7 @@ def _solve_flow(
     # the final gap; the others after it (before, a better incumbent sent HiGHS down another path: 1e4 bench,
     # generators, 806 unit-days in its time budget instead of 785).
     # The transit phase changes no block of the first kind, so each block is consolidated once.
-    large = [s.block.n_arcs > TRANSIT_MIP_ARCS for s in stage1]
+    large = [s.block.size > TRANSIT_MIP_ARCS for s in stage1]
     _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, problem.capabilities)
     _transit_phase(stage1, options, deadline, integer_end, workers, problem.capabilities,
                    prove_kept=plan_edges <= EXACT_PLAN_EDGES)
@@ -647,14 +648,14 @@ def _mip_phase(
     slacks = _slack_shares(candidates, budget_left)
     budget = integer_end - time.perf_counter()
     phase_end = integer_end
-    total_arcs = sum(min(s.block.n_arcs, MIP_SHARE_ARCS) for s in candidates)
+    total_arcs = sum(min(s.block.size, MIP_SHARE_ARCS) for s in candidates)
     large_cap = large_mip_seconds(n_edges)
     if large_cap < MIN_MIP_SECONDS:
         # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
         # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
-        candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS]
+        candidates = [s for s in candidates if s.block.size <= LARGE_MIP_ARCS]
     else:
-        candidates = [s for s in candidates if s.block.n_arcs <= LARGE_MIP_ARCS
+        candidates = [s for s in candidates if s.block.size <= LARGE_MIP_ARCS
                       or LARGE_MIP_FIXED_SHARE * s.outcome.flow_seconds <= large_cap]
 
     # HiGHS's search within a fraction of a second depends much on its random seed (1.5e6 bench, seed 9, a
@@ -664,7 +665,7 @@ def _mip_phase(
     # Not a block of more than LARGE_MIP_ARCS arcs: giving its counts or patterns pledges again costs more than
     # its share of the budget (a one-capability block of 1.4e6 arcs, five generator sizes: 0.7 s per seed
     # against a 0.2 s share), and the flows that do it hold the GIL, so a second seed doubles that.
-    again = [stage for stage in candidates if stage.block.n_arcs <= LARGE_MIP_ARCS]
+    again = [stage for stage in candidates if stage.block.size <= LARGE_MIP_ARCS]
     tasks = [(stage, options.seed) for stage in candidates]
     tasks += [(again[k % len(again)], options.seed + 1 + k // len(again))
               for k in range(max(workers - len(candidates), 0) if again else 0)]
@@ -680,8 +681,8 @@ def _mip_phase(
         if stage.rounded is None or stage.amount is None:
             return
         remaining = phase_end - time.perf_counter()
-        share = budget * workers * min(stage.block.n_arcs, MIP_SHARE_ARCS) / max(total_arcs, 1)
-        if stage.block.n_arcs > LARGE_MIP_ARCS:
+        share = budget * workers * min(stage.block.size, MIP_SHARE_ARCS) / max(total_arcs, 1)
+        if stage.block.size > LARGE_MIP_ARCS:
             share = min(share, large_cap)
         share = min(max(share, MIN_MIP_SECONDS), remaining)
         if share < MIN_MIP_SECONDS / 2:
@@ -708,7 +709,7 @@ def _mip_phase(
             # reached 68,181 high-tier people, from the matched rounding's 69,922, from both and the others'
             # 70,287 in the same 0.3 s; the optimum lies between 70,800 and 70,910).
             also = np.logical_or.reduce([c.units > 0 for c in stage.candidates]) if stage.candidates else None
-            rounds = RESTRICTED_MIP_ROUNDS if stage.block.n_arcs > FULL_MIP_ARCS and share >= ROUNDS_FROM_SECONDS \
+            rounds = RESTRICTED_MIP_ROUNDS if stage.block.size > FULL_MIP_ARCS and share >= ROUNDS_FROM_SECONDS \
                 else 1
             better = _polished(stage.block, mip_round(
                 stage.block, stage.amount, start, budget=share / rounds, options=seeded,
@@ -790,7 +791,7 @@ def _to_extend(stages: list[_Stage1], tried: list[_Stage1], budget_left: FloatAr
     bound, _ = _plan_loss(stages)
     return [
         s for s in tried
-        if s.rounded is not None and s.amount is not None and s.block.n_arcs <= WHOLE_UNIT_REACH_ARCS
+        if s.rounded is not None and s.amount is not None and s.block.size <= WHOLE_UNIT_REACH_ARCS
         and float(s.outcome.tier_bound[tier] - s.rounded.tier_values[tier]) > EXTEND_LOSS * float(bound[tier])
     ]
 
@@ -828,7 +829,7 @@ def _mip_order(stages: list[_Stage1], short: BoolArray) -> list[_Stage1]:
     def priority(stage: _Stage1) -> tuple[float, ...]:
         assert stage.rounded is not None
         loss = (stage.outcome.tier_bound - stage.rounded.tier_values)[short]
-        large = float(stage.block.n_arcs > LARGE_MIP_ARCS)
+        large = float(stage.block.size > LARGE_MIP_ARCS)
         return (large, *(-float(v) for v in loss), float(stage.block.capability))
 
     return sorted(stages, key=priority)
@@ -876,7 +877,7 @@ def _transit_phase(
         excess = {id(s): _transit_excess(s) for s in stages}
         selected = [
             s for s in stages
-            if excess[id(s)] > 0 and s.amount is not None and s.block.n_arcs <= limit
+            if excess[id(s)] > 0 and s.amount is not None and s.block.size <= limit
         ]
         total = sum(excess.values())
         if total <= allowed or total - sum(excess[id(s)] for s in selected) > allowed:
@@ -909,12 +910,12 @@ def _transit_phase(
         return
     # A share of the budget by size (a 3,240-arc diesel block needs 0.7 s, a 20-arc one a few milliseconds).
     time_left = phase_end - time.perf_counter()
-    total_arcs = sum(s.block.n_arcs for s in todo)
+    total_arcs = sum(s.block.size for s in todo)
 
     def run(stage: _Stage1) -> None:
         assert stage.rounded is not None
         assert stage.amount is not None
-        share = max(time_left * workers * stage.block.n_arcs / total_arcs, MIN_MIP_SECONDS)
+        share = max(time_left * workers * stage.block.size / total_arcs, MIN_MIP_SECONDS)
         budget = min(share, phase_end - time.perf_counter())
         if budget < MIN_MIP_SECONDS / 2:
             return
@@ -1133,7 +1134,7 @@ def _whole_unit_bound(
     if float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0)) <= tier_gap:
         return flow.tier_values
     found = {"step": step_bound(block)}
-    if block.n_arcs <= WHOLE_UNIT_BOUND_ARCS and has_oversize(block) and (deadline is None
+    if block.size <= WHOLE_UNIT_BOUND_ARCS and has_oversize(block) and (deadline is None
                                                                           or time.perf_counter() < deadline):
         found["oversize"] = whole_unit_bound(block, flow.amount > 0, deadline)
     bound = lex_least([flow.tier_values, *(b for b in found.values() if b is not None)])

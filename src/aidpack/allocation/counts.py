@@ -58,7 +58,7 @@ def count_model(block: FlowBlock, min_arcs: int | None = None) -> CountModel | N
     """The block's count model, or None where it does not suit the block: a divisible pledge, more than
     ``MAX_SIZES`` sizes, fewer than ``min_arcs`` arcs (``MIN_ARCS`` unless given), a model too large to build in
     a fraction of a second (``MAX_COLUMNS``, ``MAX_HALL_WORK``)."""
-    if block.n_arcs < (MIN_ARCS if min_arcs is None else min_arcs) or not bool(block.integer.all()):
+    if block.size < (MIN_ARCS if min_arcs is None else min_arcs) or not bool(block.integer.all()):
         return None
     sizes = np.unique(block.factor)
     if sizes.size > MAX_SIZES or block.needs.size * sizes.size > MAX_COLUMNS:

@@ -166,7 +166,7 @@ def _allocate(problem: Problem, options: SolveOptions, previous: Previous | None
     else:
         pooled_keep = None if keep is None else pool.pooled(keep)
         outcomes, block_figures = solve_blocks(pool.problem, pool.edges, options, deadline, pooled_keep,
-                                               plan_edges=len(edges))
+                                               edge_weight=pool.edge_weight)
         outcomes = pool.spread(problem, outcomes, keep)
         block_figures["pools"] = pool.problem.n_pledges
         block_figures["pooled_edges"] = len(pool.edges)

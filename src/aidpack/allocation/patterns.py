@@ -115,7 +115,7 @@ def engine_patterns(block: FlowBlock) -> PatternModel | None:
     """The block's patterns where the engine uses them: no more patterns than the block has arcs. A block of a
     few arcs to large needs has many patterns and a small arc MIP, which HiGHS solves faster (the 1e5 bench: a
     35-arc block of 954 patterns, proved by the arc MIP in 0.07 s, not by the pattern MIP in 0.27 s)."""
-    return pattern_model(block, max_patterns=min(block.n_arcs, MAX_PATTERNS))
+    return pattern_model(block, max_patterns=min(block.size, MAX_PATTERNS))
 
 
 def reach_rows(block: FlowBlock, size_of: IntArray, n_sizes: int) -> HallRows:

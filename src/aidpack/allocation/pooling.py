@@ -36,6 +36,12 @@ class Pool:
     starts: IntArray  # where each pooled edge's group starts in ``members`` (one more entry than pooled edges)
     real_pledge: IntArray  # per real edge, its pledge
 
+    @property
+    def edge_weight(self) -> IntArray:
+        """Per pooled edge, the real edges it stands for."""
+        weight: IntArray = np.diff(self.starts)
+        return weight
+
     def pooled(self, per_edge: FloatArray) -> FloatArray:
         """Units per real edge summed per pooled edge."""
         summed: FloatArray = np.bincount(self.edge_pool, weights=per_edge, minlength=len(self.edges)).astype(np.float64)

@@ -305,7 +305,7 @@ def mip_round(
     saves more than this share of its unit-days (never, at infinity). ``also``: arcs a restricted MIP keeps
     besides its own (the other roundings' arcs).
     """
-    if block.n_arcs <= FULL_MIP_ARCS:
+    if block.size <= FULL_MIP_ARCS:
         arcs: IntArray = np.arange(block.n_arcs)
         method = "mip"
     else:
