@@ -56,33 +56,32 @@ class Pool:
     def _spread(self, outcome: BlockOutcome, left: FloatArray, previous: FloatArray | None) -> BlockOutcome:
         sent = outcome.units > 0
         pooled_ids, units = outcome.edge_ids[sent], outcome.units[sent]
-        size = self.starts[pooled_ids + 1] - self.starts[pooled_ids]
-        one = size == 1
-        real_ids = [self.members[self.starts[pooled_ids[one]]]]
-        real_units = [units[one]]
+        one = self.edge_weight[pooled_ids] == 1
         groups = [self.members[self.starts[k]:self.starts[k + 1]] for k in pooled_ids[~one].tolist()]
         wanted = units[~one].astype(np.float64)
         shares = [np.zeros(group.size) for group in groups]
-        pledge = self.real_pledge
-        passes = ([previous] if previous is not None else []) + [None]
-        for before in passes:  # the previous plan's lines first, then ref order
-            for k, group in enumerate(groups):
-                for j, e in enumerate(group.tolist()):
-                    if wanted[k] <= _TOL:
-                        break
-                    p = int(pledge[e])
-                    cap = left[p] if before is None else min(left[p], float(before[e]))
-                    take = min(wanted[k], cap)
-                    if take <= 0:
-                        continue
+        if previous is not None:  # the previous plan's lines first, for every pooled line, then ref order
+            self._share(groups, wanted, shares, left, previous)
+        self._share(groups, wanted, shares, left, None)
+        ids = np.concatenate([self.members[self.starts[pooled_ids[one]]], *groups])
+        amounts = np.concatenate([units[one], *shares])
+        keep = amounts > 0
+        return dataclasses.replace(outcome, edge_ids=ids[keep].astype(np.int64), units=amounts[keep])
+
+    def _share(self, groups: list[IntArray], wanted: FloatArray, shares: list[FloatArray], left: FloatArray,
+               limit: FloatArray | None) -> None:
+        """Each pooled line's ``wanted`` units (in place) to its real edges in order, each pledge up to what it has
+        ``left`` (in place) and, with ``limit`` (units per real edge), up to that."""
+        for k, group in enumerate(groups):
+            for j, e in enumerate(group.tolist()):
+                if wanted[k] <= _TOL:
+                    break
+                p = int(self.real_pledge[e])
+                take = min(wanted[k], left[p] if limit is None else min(left[p], float(limit[e])))
+                if take > 0:
                     shares[k][j] += take
                     wanted[k] -= take
                     left[p] -= take
-        real_ids += groups
-        real_units += shares
-        ids, amounts = np.concatenate(real_ids), np.concatenate(real_units)
-        keep = amounts > 0
-        return dataclasses.replace(outcome, edge_ids=ids[keep].astype(np.int64), units=amounts[keep])
 
 
 def pool_pledges(problem: Problem, edges: Edges) -> Pool | None:
