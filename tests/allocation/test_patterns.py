@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import highspy
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -74,6 +75,28 @@ def test_the_substations_get_the_patterns_that_waste_least() -> None:
     assert plan.stage_bounds.for_plan(plan.tier_values)[:3] == pytest.approx(plan.tier_values[:3])
     brought = np.bincount(block.arc_need, weights=plan.units * block.factor[block.arc_pledge], minlength=3)
     assert brought.tolist() == [880.0, 1_130.0, 250.0]
+
+
+def test_a_stage_whose_start_serves_its_lp_optimum_runs_no_branch_and_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Started from the optimum, the critical and high stages serve their LP optimum already: HiGHS's MIP runs for
+    # the medium stage alone (its LP mixes patterns beyond 250 kVA), and the plan and its proof are the same.
+    block = only_block(substations())
+    model = pattern_model(block)
+    assert model is not None
+    optimum = pattern_round(block, model, wasteful_start(block), budget=BUDGET, options=OPTIMAL)
+    runs: list[int] = []
+    given = highspy.HighsSolution
+
+    def counted() -> highspy.HighsSolution:
+        runs.append(1)  # a MIP stage hands HiGHS its start
+        return given()
+
+    monkeypatch.setattr(highspy, "HighsSolution", counted)
+    again = pattern_round(block, model, optimum, budget=BUDGET, options=OPTIMAL)
+    assert len(runs) == 1
+    assert again.tier_values == pytest.approx(optimum.tier_values)
+    assert again.stage_bounds is not None
+    assert again.stage_bounds.for_plan(again.tier_values)[:3] == pytest.approx(again.tier_values[:3])
 
 
 def test_a_block_with_loose_units_or_many_sizes_has_no_patterns() -> None:

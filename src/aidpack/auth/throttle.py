@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aidpack.auth.models import SignInThrottle, ThrottleScope
@@ -165,10 +164,16 @@ def _upsert_failure(session: Session, key: Key, now: dt.datetime) -> tuple[int, 
     }
     columns = ["scope", "email_key", "client"]
     returning = (SignInThrottle.id, SignInThrottle.failures, SignInThrottle.locked_until)
+    # Each dialect's upsert is imported where it runs: PostgreSQL's dialect module took 0.07 s of every command's
+    # start (`aidpack allocate` included) on a SQLite database.
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(SignInThrottle).values(fresh)
         row = session.execute(pg.on_conflict_do_update(index_elements=columns, set_=counted).returning(*returning))
     else:
+        from sqlalchemy.dialects import sqlite
+
         lite = sqlite.insert(SignInThrottle).values(fresh)
         row = session.execute(lite.on_conflict_do_update(index_elements=columns, set_=counted).returning(*returning))
     row_id, failures, until = row.one()
