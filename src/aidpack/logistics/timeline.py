@@ -1,7 +1,8 @@
 """The life of a need or a pledge, from announcement or import to receipt, read from the audit log.
 
-Events are matched by entity and ref: ``need``/``pledge`` events by the row's ref (or id), ``line``,
-``shipment``, ``discrepancy`` and ``plan`` events by the row's id. A line proposed by a plan whose
+Events are matched by entity and ref: ``need``/``pledge`` events by the row's ref (never its id: another
+organisation's need or pledge may have that id as its ref), ``line``, ``shipment``, ``discrepancy`` and
+``plan`` events by the row's id. A line proposed by a plan whose
 creation wrote no per-line event still shows, dated by its plan (``source = "plan"``).
 """
 
@@ -199,11 +200,11 @@ def need_timeline(session: Session, need_ref: str) -> list[TimelineEntry]:
     """Everything that happened to a need and to the lines, shipments and discrepancies that serve it."""
     need = find_need(session, need_ref=need_ref)
     lines = list(session.execute(select(Line).where(Line.need_id == need.id).order_by(Line.id)).scalars())
-    return _collect(session, own=("need", [need.ref, str(need.id)]), lines=lines)
+    return _collect(session, own=("need", [need.ref]), lines=lines)
 
 
 def pledge_timeline(session: Session, pledge_ref: str) -> list[TimelineEntry]:
     """Everything that happened to a pledge, from announcement or import to the receipts of its lines."""
     pledge = find_pledge(session, pledge_ref=pledge_ref)
     lines = list(session.execute(select(Line).where(Line.pledge_id == pledge.id).order_by(Line.id)).scalars())
-    return _collect(session, own=("pledge", [pledge.ref, str(pledge.id)]), lines=lines)
+    return _collect(session, own=("pledge", [pledge.ref]), lines=lines)
