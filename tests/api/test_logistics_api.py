@@ -315,20 +315,20 @@ def test_a_timeline_never_shows_the_events_of_another_organisations_row_whose_re
     """Recipient B's need (donor B's pledge) whose ref is the id of recipient A's need (donor A's pledge): its
     events, and who wrote them, stay out of A's timeline (they were matched by ref or id)."""
     if subject == "need":
-        own, other, intruder = world.secret_need, "recipient_a", "recipient_b"
-        body: dict[str, Any] = {"ref": str(own.id), "region": world.other_region.code, "capability": "POWER-KW",
+        own_id, own_ref, other, intruder = world.secret_need.id, world.secret_need.ref, "recipient_a", "recipient_b"
+        body: dict[str, Any] = {"ref": str(own_id), "region": world.other_region.code, "capability": "POWER-KW",
                                 "quantity": 5, "priority": "high"}
     else:
-        own, other, intruder = world.pledge_a, "donor_a", "donor_b"
-        body = {"ref": str(own.id), "item": world.item.code, "units": 1, "hub": world.hub.code}
+        own_id, own_ref, other, intruder = world.pledge_a.id, world.pledge_a.ref, "donor_a", "donor_b"
+        body = {"ref": str(own_id), "item": world.item.code, "units": 1, "hub": world.hub.code}
     created = client.post(f"/api/v1/{subject}s", json=body, headers=bearer(world.users[intruder]))
     assert created.status_code == 201, created.text
 
-    response = client.get(f"/api/v1/{subject}s/{own.ref}/timeline", headers=bearer(world.users[other]))
+    response = client.get(f"/api/v1/{subject}s/{own_ref}/timeline", headers=bearer(world.users[other]))
     assert response.status_code == 200, response.text
     entries = response.json()["entries"]
     assert entries, "the timeline shows the lines of its own row"
-    assert all(entry["entity_ref"] != str(own.id) for entry in entries if entry["entity"] == subject)
+    assert all(entry["entity_ref"] != str(own_id) for entry in entries if entry["entity"] == subject)
     assert world.users[intruder].email not in response.text
 
 
