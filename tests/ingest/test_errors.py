@@ -305,3 +305,22 @@ def test_empty_file_is_refused(session: Session, tmp_path: Path) -> None:
     (folder / "transit.csv").write_text("", encoding="utf-8")
     error = _refused(session, folder)
     assert [(p.file, p.row) for p in error.problems] == [("transit.csv", None)]
+
+
+def test_unclosed_quote_is_refused_not_read_to_the_end_of_the_file(session: Session, tmp_path: Path) -> None:
+    # Read leniently, the quote ran to the end of the file: N3 and N4 became text of N2's notes and were lost.
+    folder = write_scenario(tmp_path / "sc")
+    needs = (folder / "needs.csv").read_text(encoding="utf-8")
+    (folder / "needs.csv").write_text(needs.replace("fuel for boilers", '"fuel for boilers'), encoding="utf-8")
+    error = _refused(session, folder)
+    assert [(p.file, p.row, p.column) for p in error.problems] == [("needs.csv", 3, None)]
+    assert "closing quote" in error.problems[0].expected
+
+
+def test_quote_inside_an_unquoted_cell_is_refused(session: Session, tmp_path: Path) -> None:
+    folder = write_scenario(tmp_path / "sc")
+    hubs = (folder / "hubs.csv").read_text(encoding="utf-8")
+    (folder / "hubs.csv").write_text(hubs.replace("Suceava", '"Suce"ava'), encoding="utf-8")
+    error = _refused(session, folder)
+    assert [(p.file, p.row, p.column) for p in error.problems] == [("hubs.csv", 3, None)]
+    assert '("")' in error.problems[0].expected

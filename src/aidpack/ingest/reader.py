@@ -108,11 +108,24 @@ def _csv_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]]
             delimiter = ";"
         elif "\t" in first:
             delimiter = "\t"
+    # Strict: a quoted cell whose closing quote is missing would otherwise run to the end of the file, every row
+    # after it read as text of that one cell, and the import would go on with those rows silently gone.
+    rows: list[list[str]] = []
     try:
-        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            rows.append(list(row))
     except csv.Error as exc:
-        problems.append(Problem(name, None, None, "", f"well-formed CSV ({exc})"))
+        number = len(rows) + 1
+        if "end of data" in str(exc):
+            expected = (
+                "a closing quote (\") for the quoted cell that opens on this row; without it, every row after "
+                "it reads as text of that cell"
+            )
+        else:
+            expected = f"well-formed CSV: a quote only around a whole cell, one inside a cell doubled (\"\") ({exc})"
+        problems.append(Problem(name, number, None, "", expected))
         return None
+    return rows
 
 
 @dataclass(frozen=True)
