@@ -110,6 +110,24 @@ def test_the_recipient_confirms_a_short_receipt_on_the_page(app: FastAPI, world:
     assert line.received_units == 3
 
 
+def test_a_receipt_form_naming_no_line_id_is_refused_not_a_server_error(
+    app: FastAPI, world: World, session: Session
+) -> None:
+    """A ``line`` field of 5,000 digits was turned into an int (Python refuses beyond 4,300 digits: a 500), and one
+    that was not a line id was skipped, so the shipment was received in full without a word."""
+    shipment = ship_a(session, world)
+    browser, csrf = page_client(app, world.users["recipient_a"])
+    with browser:
+        for junk in ("9" * 5000, "99999999999", "line-1"):
+            answer = browser.post(
+                f"/shipments/{shipment}/receive",
+                data={"csrf_token": csrf, "line": [junk], "units": ["1"], "condition": "good"},
+            )
+            assert answer.status_code == 422, answer.text[:300]
+            assert "is not a line of this shipment" in answer.text
+    assert line_status(session, world.line_a.id) is LineStatus.DISPATCHED
+
+
 def test_a_donor_may_not_confirm_receipt(app: FastAPI, world: World, session: Session) -> None:
     shipment = ship_a(session, world)
     browser, csrf = page_client(app, world.users["donor_a"])

@@ -187,11 +187,13 @@ def shipment_deliver(
 
 
 def _received(line: Sequence[str], units: Sequence[str]) -> tuple[dict[int, Decimal], list[str]]:
-    """Units per line from the form's parallel ``line`` / ``units`` fields; what is not a number is named."""
+    """Units per line from the form's parallel ``line`` / ``units`` fields; what is not a number is named
+    (a line that is not a line id too: skipped, it would have been received in full without a word)."""
     received: dict[int, Decimal] = {}
     problems: list[str] = []
     for line_value, units_value in zip(line, units, strict=False):
         if not line_value.isdigit() or len(line_value) >= 10:
+            problems.append(f"{line_value[:20]!r} is not a line of this shipment")
             continue
         text = units_value.strip().replace(",", ".").replace("\u202f", "").replace(" ", "")
         if not text:
@@ -221,7 +223,9 @@ def shipment_receive(
     shipment = views.visible_shipment(session, principal=principal, shipment_id=shipment_id)
     recipient_org_id = policy.receiving_recipient(principal)
     received, problems = _received(line or [], units or [])
-    values: dict[int, Any] = {int(k): v for k, v in zip(line or [], units or [], strict=False) if k.isdigit()}
+    values: dict[int, Any] = {
+        int(k): v for k, v in zip(line or [], units or [], strict=False) if k.isdigit() and len(k) < 10
+    }
     try:
         chosen = Condition(condition or Condition.GOOD.value)
     except ValueError:
