@@ -85,6 +85,10 @@ CASES: list[tuple[str, Callable[[Files], None], list[Where]]] = [
     ("impossible date", _set("needs", "N1", "deadline", "2022-02-30"), [("needs.csv", 2, "deadline")]),
     ("not an ISO date", _set("pledges", "P3", "available", "05/12/2022"), [("pledges.csv", 4, "available")]),
     ("month 13", _set("pledges", "P1", "available", "2022-13-01"), [("pledges.csv", 2, "available")]),
+    # Dates and transit days the engine adds together: 9999-12-31 plus a day crashed `aidpack allocate`.
+    ("deadline after 2100", _set("needs", "N1", "deadline", "9999-12-31"), [("needs.csv", 2, "deadline")]),
+    ("available before 2000", _set("pledges", "P1", "available", "0001-01-01"), [("pledges.csv", 2, "available")]),
+    ("transit days over a year", _set("transit", "RZE", "days", "2147483647"), [("transit.csv", 2, "days")]),
     ("negative quantity", _set("needs", "N2", "quantity", "-5"), [("needs.csv", 3, "quantity")]),
     ("zero quantity", _set("needs", "N4", "quantity", "0"), [("needs.csv", 5, "quantity")]),
     ("below six decimals", _set("needs", "N4", "quantity", "0.0000001"), [("needs.csv", 5, "quantity")]),
@@ -244,11 +248,15 @@ def test_same_code_in_two_files_of_one_kind(session: Session, tmp_path: Path) ->
         ('name = "x"\nplan_date = "2022-02-30"\n', [("scenario.toml", 2, "plan_date")]),
         ('name = "x"\nplan_date = "29.11.2022"\n', [("scenario.toml", 2, "plan_date")]),
         ('name = "x"\n', [("scenario.toml", None, "plan_date")]),
+        ('name = "x"\nplan_date = 9999-12-31\n', [("scenario.toml", 2, "plan_date")]),
         ('name = "x"\nplan_date = 2022-11-29\ncountry = "UA"\n', [("scenario.toml", 3, "country")]),
         ('name = "x"\nplan_date = 2022-11-29\nx_country = "UA"\n', []),
         ('name = "x\nplan_date = 2022-11-29\n', [("scenario.toml", 1, None)]),
     ],
-    ids=["impossible date", "not ISO", "missing plan_date", "unknown key", "x_ key allowed", "not TOML"],
+    ids=[
+        "impossible date", "not ISO", "missing plan_date", "plan_date after 2100", "unknown key", "x_ key allowed",
+        "not TOML",
+    ],
 )
 def test_scenario_toml_errors(session: Session, tmp_path: Path, toml: str, expected: list[Where]) -> None:
     folder = write_scenario(tmp_path / "sc", scenario_toml=toml)

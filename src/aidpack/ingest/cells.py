@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from aidpack.db import to_quantity
 from aidpack.ingest.errors import Problem
+from aidpack.web.fields import MAX_DATE, MIN_DATE
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -21,6 +22,8 @@ _FALSE = frozenset({"false", "no", "0"})
 #: Quantities are stored as BIGINT millionths: keep far below its limit.
 MAX_QUANTITY = Decimal(10**12)
 MAX_INTEGER = 2**31 - 1
+#: Dates lie where the API has them: the engine adds transit days to them (9999-12-31 plus a day crashed it).
+DATE_RANGE = f"a date from {MIN_DATE} to {MAX_DATE}"
 
 
 class RowCells:
@@ -98,7 +101,9 @@ class RowCells:
             return None
         return exact
 
-    def integer(self, column: str, *, required: bool = False, minimum: int = 0) -> int | None:
+    def integer(
+        self, column: str, *, required: bool = False, minimum: int = 0, maximum: int = MAX_INTEGER
+    ) -> int | None:
         value = self._cell(column, required)
         if value is None:
             return None
@@ -108,9 +113,9 @@ class RowCells:
         if number != number.to_integral_value():
             self.problem(column, value, "a whole number")
             return None
-        if number < minimum or number > MAX_INTEGER:
+        if number < minimum or number > maximum:
             bound = "greater than zero" if minimum == 1 else f"at least {minimum}"
-            self.problem(column, value, f"a whole number {bound} and at most {MAX_INTEGER:,}")
+            self.problem(column, value, f"a whole number {bound} and at most {maximum:,}")
             return None
         return int(number)
 
@@ -146,10 +151,14 @@ class RowCells:
             self.problem(column, value, "an ISO date YYYY-MM-DD")
             return None
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             self.problem(column, value, "a real calendar date YYYY-MM-DD (this day does not exist)")
             return None
+        if not MIN_DATE <= day <= MAX_DATE:
+            self.problem(column, value, DATE_RANGE)
+            return None
+        return day
 
     def choice(self, column: str, enum: type[E], *, required: bool = False) -> E | None:
         value = self._cell(column, required)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aidpack.catalogue.models import parse_consumes
-from aidpack.ingest.cells import RowCells
+from aidpack.ingest.cells import DATE_RANGE, RowCells
 from aidpack.ingest.errors import Problem
 from aidpack.ingest.kinds import RESTRICTED_SITE, SCENARIO_KEYS, Kind, key_column
 from aidpack.ingest.reader import Table
@@ -22,10 +22,14 @@ from aidpack.needs.models import Priority
 from aidpack.orgs.models import OrgKind
 from aidpack.pledges.models import Channel, PledgeStatus
 from aidpack.sites.models import Sensitivity
+from aidpack.web.fields import MAX_DATE, MIN_DATE
 
 CODE_LENGTH = 64
 REGION_CODE_LENGTH = 32
 COUNTRY_LENGTH = 8
+#: The longest transit a ``transit.csv`` row may set (a year; the great-circle rule gives at most 54 days): the engine
+#: adds it to dates, and 2,147,483,647 days crashed it.
+MAX_TRANSIT_DAYS = 365
 
 
 @dataclass
@@ -157,7 +161,7 @@ def _pledges(cells: RowCells, record: Record) -> None:
 
 
 def _transit(cells: RowCells, record: Record) -> None:
-    _put(cells, record, "days", cells.integer("days", required=True))
+    _put(cells, record, "days", cells.integer("days", required=True, maximum=MAX_TRANSIT_DAYS))
 
 
 _ROW_PARSERS: dict[Kind, Callable[[RowCells, Record], None]] = {
@@ -314,6 +318,9 @@ def parse_scenario(path: Path, problems: list[Problem]) -> ScenarioRecord | None
         problems.append(
             Problem(name, _line_of(text, "plan_date"), "plan_date", str(plan_date), "an ISO date YYYY-MM-DD")
         )
+        plan_date = None
+    if isinstance(plan_date, dt.date) and not MIN_DATE <= plan_date <= MAX_DATE:
+        problems.append(Problem(name, _line_of(text, "plan_date"), "plan_date", str(given), DATE_RANGE))
         plan_date = None
     description = document.get("description")
     if description is not None and not isinstance(description, str):
