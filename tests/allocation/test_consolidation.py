@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from aidpack.allocation import blocks, fairness
+from aidpack.allocation import fairness, transit_phase
 from aidpack.allocation.consolidation import consolidate, fewer_unit_days
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.fairness import allocate_fair
@@ -119,7 +119,7 @@ def test_each_village_gets_a_spare_tanker_with_or_without_highs_transit_stage(
     # consolidation alone gives them the second tanker (on a 2e6-edge scenario of another generator than the
     # bench's, 2.23 million unit-days became 0.35 million, every tier as before).
     if not transit_mip:
-        monkeypatch.setattr(blocks, "TRANSIT_MIP_ARCS", 0)
+        monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 0)
     problem = two_villages().problem()
     result = allocate(problem, SolveOptions(workers=1))
     assert sent(problem.pledge_refs, result) == [("TANKER", 1.0), ("TANKER", 1.0)]
@@ -128,8 +128,8 @@ def test_each_village_gets_a_spare_tanker_with_or_without_highs_transit_stage(
 
 def test_without_consolidation_the_large_block_path_sends_litres(monkeypatch: pytest.MonkeyPatch) -> None:
     # The case above is not one rounding already handles: without consolidation, the second village gets litres.
-    monkeypatch.setattr(blocks, "TRANSIT_MIP_ARCS", 0)
-    monkeypatch.setattr(blocks, "fewer_unit_days", lambda block, units: units)
+    monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 0)
+    monkeypatch.setattr(transit_phase, "fewer_unit_days", lambda block, units: units)
     problem = two_villages().problem()
     assert sent(problem.pledge_refs, allocate(problem, SolveOptions(workers=1))) == [("TANKER", 1.0), ("LOOSE", 450.0)]
 
@@ -178,7 +178,7 @@ def test_a_re_plan_keeps_its_lines_for_what_highs_transit_stage_would_save(monke
     # The first plan had no time for HiGHS's transit stage (and here no consolidation): the second village gets 450
     # loose litres where the spare tanker would travel a 450th of the unit-days. Given time, a fresh plan sends the
     # tanker. A re-plan with nothing changed keeps the litres: donors are preparing them, and the tiers are the same.
-    monkeypatch.setattr(blocks, "fewer_unit_days", lambda block, units: units)
+    monkeypatch.setattr(transit_phase, "fewer_unit_days", lambda block, units: units)
     problem = two_villages().problem()
     first = allocate(problem, SolveOptions(workers=1, integer_budget=0.0))
     assert sent(problem.pledge_refs, first) == [("TANKER", 1.0), ("LOOSE", 450.0)]

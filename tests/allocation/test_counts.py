@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation import blocks, counts
+from aidpack.allocation import counts, first_pass
 from aidpack.allocation.counts import CountModel, _complete, _counts, count_model, count_round
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
@@ -184,14 +184,14 @@ def test_the_engine_sends_a_generator_block_to_its_count_mip(monkeypatch: pytest
     # optimum, and its stages prove it.
     monkeypatch.setattr(counts, "MIN_ARCS", 0)  # (a block this small otherwise goes to the arc MIP)
     # (and the first pass would round its pattern LP, which reaches the optimum here)
-    monkeypatch.setattr(blocks, "FIRST_PASS_PATTERNS", 0)
+    monkeypatch.setattr(first_pass, "FIRST_PASS_PATTERNS", 0)
     instance = Instance(
         needs=[N("N0", "POWER-KW", 95, tier="high", people=131), N("N1", "POWER-KW", 937, tier="high", people=337)],
         pledges=[P("P0", "POWER-KW", 3, factor=100, integer=True), P("P1", "POWER-KW", 3, factor=100, integer=True),
                  P("P2", "POWER-KW", 4, factor=5, integer=True), P("P3", "POWER-KW", 1, factor=176, integer=True)],
     )
-    first_pass = allocate(instance.problem(), SolveOptions(workers=1, integer_budget=0.0))
-    assert first_pass.tier_served[1] == pytest.approx(353.988, abs=1e-3)
+    rounded = allocate(instance.problem(), SolveOptions(workers=1, integer_budget=0.0))
+    assert rounded.tier_served[1] == pytest.approx(353.988, abs=1e-3)
     result = allocate(instance.problem(), SolveOptions(workers=1))
     assert result.figures["block_methods"] == {"counts": 1}
     _, optimum, _ = exact(instance)

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from aidpack.allocation import blocks, explain, model
+from aidpack.allocation import block_state, blocks, explain, first_pass, mip_phase, model
 from aidpack.allocation.engine import allocate, polish
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import ShortReason, Termination
@@ -303,9 +303,9 @@ def test_a_block_that_still_loses_a_large_share_of_a_tier_gets_a_second_round_of
     # none): the block loses 2 % of the medium tier, more than ten times the tier gap, and HiGHS gets a
     # second round of EXTEND_SECONDS for it.
     monkeypatch.setattr(SolveOptions, "integer_seconds", lambda self, edges: 0.0)
-    monkeypatch.setattr(blocks, "FIRST_PASS_PATTERNS", 0)  # (its pattern LP rounding loses only 0.4 %)
+    monkeypatch.setattr(first_pass, "FIRST_PASS_PATTERNS", 0)  # (its pattern LP rounding loses only 0.4 %)
     if not extend:
-        monkeypatch.setattr(blocks, "EXTEND_SECONDS", 0.0)
+        monkeypatch.setattr(mip_phase, "EXTEND_SECONDS", 0.0)
     instance = generators_for_seven_sites()
     _, optimum, _ = exact(instance)
     assert optimum == pytest.approx([1_193.0, 340.0, 1_487.45, 0.0])
@@ -318,7 +318,7 @@ def test_a_block_that_still_loses_a_large_share_of_a_tier_gets_a_second_round_of
 
 def test_no_second_round_when_the_caller_set_the_integer_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     # integer_budget=0: rounding alone, as the caller asked, however much the block loses.
-    monkeypatch.setattr(blocks, "FIRST_PASS_PATTERNS", 0)
+    monkeypatch.setattr(first_pass, "FIRST_PASS_PATTERNS", 0)
     plan = allocate(generators_for_seven_sites().problem(), SolveOptions(integer_budget=0.0))
     assert plan.tier_served[2] < 1_487.45 * (1 - 1e-2)
 
@@ -326,8 +326,8 @@ def test_no_second_round_when_the_caller_set_the_integer_budget(monkeypatch: pyt
 def test_the_plan_log_keeps_every_highs_and_rounding_entry_before_the_flow_stages() -> None:
     # A national plan has more blocks than the log has room for; cut in block order, the flow entries of the
     # first two hundred blocks hid every later entry (HiGHS's MIP and the roundings among them).
-    def outcome(capability: int, *stages: str) -> blocks.BlockOutcome:
-        return blocks.BlockOutcome(capability, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(4),
+    def outcome(capability: int, *stages: str) -> block_state.BlockOutcome:
+        return block_state.BlockOutcome(capability, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(4),
                                    log=[{"capability": capability, "stage": s} for s in stages])
 
     outcomes = [outcome(c, "flow") for c in range(blocks.MAX_LOG)]

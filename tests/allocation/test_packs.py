@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.blocks import BlockOutcome, _mip_start, _round, _Stage1
+from aidpack.allocation.block_state import BlockOutcome, BlockState
 from aidpack.allocation.engine import allocate
+from aidpack.allocation.first_pass import _round
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
+from aidpack.allocation.mip_phase import mip_start
 from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
 from aidpack.allocation.rounding import block_tier_values, greedy_round, lex_better, transit_of
 from aidpack.allocation.solve import solve_block
@@ -208,10 +210,10 @@ def test_highs_starts_from_a_rounding_of_the_lp_not_from_a_descents_local_optimu
     rounding = greedy_round(block, lp.amount)
     descent = size_descents(block, rounding.units)[0]
     outcome = BlockOutcome(block.capability, block.edge_ids, descent.units, lp.tier_values)
-    stage = _Stage1(block, outcome, lp.amount, descent, [rounding, descent])
-    assert _mip_start(stage) is rounding
+    stage = BlockState(block, outcome, lp.amount, descent, [rounding, descent])
+    assert mip_start(stage) is rounding
     stage.rounded = rounding
-    assert _mip_start(stage) is rounding
+    assert mip_start(stage) is rounding
 
 
 def test_a_descent_that_is_enough_ends_the_search() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.blocks import SLACK_SHARE
+from aidpack.allocation.choice import SLACK_SHARE
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Termination
 from aidpack.allocation.solve import TIER_GAP, SolveOptions

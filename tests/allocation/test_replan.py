@@ -9,8 +9,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation import blocks
+from aidpack.allocation import transit_phase
+from aidpack.allocation.block_state import BlockOutcome, BlockState
 from aidpack.allocation.blocks import Previous
+from aidpack.allocation.choice import choose_roundings, tiers_beat_kept
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Line
 from aidpack.allocation.rounding import Rounded, block_tier_values
@@ -156,7 +158,7 @@ def test_without_stability_the_figures_say_nothing_about_moves(session: Session)
     assert T0 == PLAN_DATE
 
 
-def _traded_block(*, kept: bool) -> tuple[list[blocks._Stage1], list[Rounded]]:
+def _traded_block(*, kept: bool) -> tuple[list[BlockState], list[Rounded]]:
     """A block whose best rounding serves 100 high-tier people, with two trades of a few of them for medium-tier
     ones: one gives up 1 for 50, the other 5 for 80; beside it, a large block at its bound, so that the plan's gap
     affords both. With ``kept``, the first trade is a re-plan's kept lines (its first plan made it)."""
@@ -168,10 +170,10 @@ def _traded_block(*, kept: bool) -> tuple[list[blocks._Stage1], list[Rounded]]:
     )
     previous = Rounded(units=one.units, tier_values=one.tier_values, method="kept") if kept else None
     candidates = [previous, best, two] if previous is not None else [best, one, two]
-    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, best.units,
+    stage = BlockState(block, BlockOutcome(block.capability, block.edge_ids, best.units,
                                                       np.array([0.0, 100.0, 80.0, 0.0])),
                            np.zeros(block.n_arcs), best, candidates, kept=previous)
-    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+    at_bound = BlockState(block, BlockOutcome(block.capability, block.edge_ids, large.units,
                                                          large.tier_values), np.zeros(block.n_arcs), large, [large])
     return [stage, at_bound], candidates
 
@@ -180,10 +182,10 @@ def test_neither_a_plan_nor_a_re_plan_trades_people_of_a_tier_for_more_of_the_ne
     # The rounding that serves the high tier best, not a trade of 1 or 5 of its people for 50 or 80 medium-tier ones;
     # a re-plan whose kept lines made such a trade (an older plan's) does not go back to them.
     fresh, candidates = _traded_block(kept=False)
-    blocks._choose_roundings(fresh, tier_gap=1e-4)
+    choose_roundings(fresh, tier_gap=1e-4)
     assert fresh[0].rounded is candidates[0]
     again, candidates = _traded_block(kept=True)
-    blocks._choose_roundings(again, tier_gap=1e-4)
+    choose_roundings(again, tier_gap=1e-4)
     assert again[0].rounded is candidates[1]
 
 
@@ -192,11 +194,11 @@ def test_a_re_plan_that_keeps_its_lines_makes_no_trade() -> None:
     stages, candidates = _traded_block(kept=True)
     stages[0].rounded = candidates[0]
     stages[0].candidates = [candidates[0], candidates[2]]  # (none of them serves the high tier better)
-    blocks._choose_roundings(stages, tier_gap=1e-4)
+    choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is candidates[0]
 
 
-def _grown_need(kept_tiers: list[float]) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
+def _grown_need(kept_tiers: list[float]) -> tuple[list[BlockState], Rounded, Rounded]:
     """A re-plan's block whose new plan serves 100 critical-tier and 50 medium-tier people, and whose kept lines
     (``kept_tiers``) serve fewer of the first for more of the second; beside it, a large block at its bound, so that
     the plan's gap affords the trade."""
@@ -204,10 +206,10 @@ def _grown_need(kept_tiers: list[float]) -> tuple[list[blocks._Stage1], Rounded,
     best = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([100.0, 0.0, 50.0, 0.0]), method="descent")
     kept = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array(kept_tiers), method="kept")
     large = Rounded(units=np.full(block.n_arcs, 3.0), tier_values=np.array([1e6, 0.0, 1e6, 0.0]), method="matched")
-    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, best.units,
+    stage = BlockState(block, BlockOutcome(block.capability, block.edge_ids, best.units,
                                                       np.array([100.0, 0.0, 65.0, 0.0])),
                            np.zeros(block.n_arcs), best, [kept, best], kept=kept)
-    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+    at_bound = BlockState(block, BlockOutcome(block.capability, block.edge_ids, large.units,
                                                          large.tier_values), np.zeros(block.n_arcs), large, [large])
     return [stage, at_bound], best, kept
 
@@ -218,18 +220,18 @@ def test_a_re_plan_does_not_go_back_to_kept_lines_that_serve_an_earlier_tier_les
     # served 427 critical-tier people fewer for 632 medium-tier ones).
     for kept_critical in (90.0, 99.0):
         stages, best, _ = _grown_need([kept_critical, 0.0, 65.0, 0.0])
-        blocks._choose_roundings(stages, tier_gap=1e-4)
+        choose_roundings(stages, tier_gap=1e-4)
         assert stages[0].rounded is best
 
 
-def _kept_and_found(extra_low: float, low: float = 10.0) -> tuple[list[blocks._Stage1], Rounded, Rounded]:
+def _kept_and_found(extra_low: float, low: float = 10.0) -> tuple[list[BlockState], Rounded, Rounded]:
     """A re-plan's kept lines serving 100 high-tier, 50 medium-tier and ``low`` low-tier people (the block's bound
     twice that), and a plan HiGHS found that serves the same and ``extra_low`` low-tier people more, elsewhere."""
     block = only_block(Instance(needs=[N("A", "WATER-L", 100)], pledges=[P("P", "WATER-L", 100)]))
     kept = Rounded(units=np.full(block.n_arcs, 1.0), tier_values=np.array([0.0, 100.0, 50.0, low]), method="kept")
     found = Rounded(units=np.full(block.n_arcs, 2.0), tier_values=np.array([0.0, 100.0, 50.0, low + extra_low]),
                     method="restricted-mip")
-    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, kept.units,
+    stage = BlockState(block, BlockOutcome(block.capability, block.edge_ids, kept.units,
                                                       np.array([0.0, 100.0, 50.0, 2 * low])),
                            np.zeros(block.n_arcs), kept, [kept, found], kept=kept)
     return [stage], kept, found
@@ -239,10 +241,10 @@ def test_a_re_plan_moves_no_line_for_less_than_a_person() -> None:
     # A 2e4-edge core scenario, seed 101, supply x0.3: a re-plan with nothing changed moved 58,944 litres of diesel
     # for 0.1 low-tier person.
     stages, kept, _ = _kept_and_found(0.5)
-    blocks._choose_roundings(stages, tier_gap=1e-4)
+    choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is kept
     stages, _, found = _kept_and_found(3.0)
-    blocks._choose_roundings(stages, tier_gap=1e-4)
+    choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is found
 
 
@@ -256,12 +258,12 @@ def test_kept_lines_trade_nothing_within_the_plans_noise() -> None:
         for u, t, m in [(1.0, [0.0, 100.0, 50.0, 0.0], "kept"), (2.0, [0.0, 95.0, 150.0, 0.0], "greedy"),
                         (3.0, [1e7, 1e7, 1e7, 1e7], "matched")]
     )
-    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, kept.units,
+    stage = BlockState(block, BlockOutcome(block.capability, block.edge_ids, kept.units,
                                                       np.array([0.0, 100.0, 150.0, 0.0])),
                            np.zeros(block.n_arcs), kept, [kept, trade], kept=kept)
-    at_bound = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, large.units,
+    at_bound = BlockState(block, BlockOutcome(block.capability, block.edge_ids, large.units,
                                                          large.tier_values), np.zeros(block.n_arcs), large, [large])
-    blocks._choose_roundings([stage, at_bound], tier_gap=1e-4)
+    choose_roundings([stage, at_bound], tier_gap=1e-4)
     assert stage.rounded is kept
 
 
@@ -269,20 +271,20 @@ def test_a_re_plan_moves_no_line_within_the_tier_gap_of_the_block() -> None:
     # Another plan within the tier gap (1e-4) of the block's bound is of equal merit to the kept lines (2e4-edge
     # scenario, seed 103, supply x0.6: 342 generators moved for 3.9 low-tier people of a block bound above 40,000).
     stages, kept, _ = _kept_and_found(15.0, low=100_000.0)
-    blocks._choose_roundings(stages, tier_gap=1e-4)
+    choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is kept
     stages, _, found = _kept_and_found(25.0, low=100_000.0)
-    blocks._choose_roundings(stages, tier_gap=1e-4)
+    choose_roundings(stages, tier_gap=1e-4)
     assert stages[0].rounded is found
 
 
 def test_highs_replaces_kept_lines_only_for_a_gain_beyond_their_room_and_no_trade() -> None:
     kept, room = np.array([10.0, 100.0, 50.0, 0.0]), np.array([1.0, 1.0, 5.0, 1.0])
-    assert blocks._beats_kept(np.array([10.0, 100.0, 56.0, 0.0]), kept, room)
-    assert not blocks._beats_kept(np.array([10.0, 100.0, 54.0, 0.5]), kept, room)  # within the room
-    assert blocks._beats_kept(np.array([10.0, 100.0, 54.0, 9.0]), kept, room)  # within it, then beyond
-    assert not blocks._beats_kept(np.array([10.0, 99.0, 1000.0, 0.0]), kept, room)  # a trade
-    assert not blocks._beats_kept(kept, kept, room)
+    assert tiers_beat_kept(np.array([10.0, 100.0, 56.0, 0.0]), kept, room)
+    assert not tiers_beat_kept(np.array([10.0, 100.0, 54.0, 0.5]), kept, room)  # within the room
+    assert tiers_beat_kept(np.array([10.0, 100.0, 54.0, 9.0]), kept, room)  # within it, then beyond
+    assert not tiers_beat_kept(np.array([10.0, 99.0, 1000.0, 0.0]), kept, room)  # a trade
+    assert not tiers_beat_kept(kept, kept, room)
 
 
 def test_a_re_plan_that_leaves_its_kept_lines_moves_only_what_its_gain_needs() -> None:
@@ -304,10 +306,10 @@ def test_a_re_plan_that_leaves_its_kept_lines_moves_only_what_its_gain_needs() -
     found_units[[arc(0, 0), arc(2, 1), arc(1, 2)]] = [15.0, 1.0, 500.0]
     kept, found = (Rounded(units=u, tier_values=block_tier_values(block, u), method=m)
                    for u, m in [(kept_units, "kept"), (found_units, "restricted-mip")])
-    stage = blocks._Stage1(block, blocks.BlockOutcome(block.capability, block.edge_ids, found.units,
+    stage = BlockState(block, BlockOutcome(block.capability, block.edge_ids, found.units,
                                                       found.tier_values), np.zeros(block.n_arcs), found,
                            [kept, found], kept=kept)
-    blocks._keep_most([stage], kept_units, SolveOptions(workers=1), None, 1_000, 1, ("DIESEL-L",))
+    transit_phase._keep_most([stage], kept_units, SolveOptions(workers=1), None, 1_000, 1, ("DIESEL-L",))
     assert stage.rounded is not None
     expected = kept_units.copy()
     expected[arc(1, 2)] = 500.0

@@ -13,19 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation import blocks, rounding
-from aidpack.allocation.blocks import (
-    MIP_SLACK_MARGIN,
-    SLACK_SHARE,
-    BlockOutcome,
-    _choose_roundings,
-    _mip_order,
-    _slack_shares,
-    _Stage1,
-)
+from aidpack.allocation import mip_phase, rounding, transit_phase
+from aidpack.allocation.block_state import BlockOutcome, BlockState
 from aidpack.allocation.bounds import whole_unit_transit_bound
+from aidpack.allocation.choice import MIP_SLACK_MARGIN, SLACK_SHARE, choose_roundings, slack_shares
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, flow_blocks, solve_flow_block
+from aidpack.allocation.mip_phase import _mip_order
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import FloatArray
@@ -143,11 +137,11 @@ def test_critical_remainders_take_an_overshooting_bladder_when_loose_litres_are_
     assert ceiled.tier_values[0] == pytest.approx(200.0)
 
 
-def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> _Stage1:
+def _stage(block: FlowBlock, bound: list[float], candidates: list[list[float]]) -> BlockState:
     rounded = [Rounded(units=np.full(block.n_arcs, float(i)), tier_values=np.array(v), method=f"c{i}")
                for i, v in enumerate(candidates)]
     outcome = BlockOutcome(block.capability, block.edge_ids, rounded[0].units, np.array(bound))
-    return _Stage1(block, outcome, np.zeros(block.n_arcs), rounded[0], rounded)
+    return BlockState(block, outcome, np.zeros(block.n_arcs), rounded[0], rounded)
 
 
 def test_a_block_never_gives_up_people_of_a_tier_for_many_of_the_next() -> None:
@@ -159,7 +153,7 @@ def test_a_block_never_gives_up_people_of_a_tier_for_many_of_the_next() -> None:
     block = only_block(tanker_instance())
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
     cheap = _stage(block, [0, 0, 500, 0], [[0, 0, 100, 0], [0, -4, 500, 0]])
-    _choose_roundings([big, cheap], tier_gap=1e-4)
+    choose_roundings([big, cheap], tier_gap=1e-4)
     assert cheap.rounded is not None
     assert cheap.rounded.method == "c0"
     assert cheap.outcome.method != "flow+c1"
@@ -303,7 +297,7 @@ def test_a_block_takes_the_rounding_that_serves_its_earliest_short_tier_best() -
     # them up again for 500 medium-tier people: no trade, the second stays.
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
     small = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0], [0, 10, 0, 0], [0, 6, 500, 0]])
-    _choose_roundings([big, small], tier_gap=1e-4)
+    choose_roundings([big, small], tier_gap=1e-4)
     assert small.rounded is not None
     assert small.rounded.method == "c1"
 
@@ -441,7 +435,7 @@ def test_highs_takes_first_the_blocks_that_lost_most_in_the_tiers_the_plan_is_sh
     assert [s.block.capability for s in _mip_order([high, most, fewer], short)] == [1, 2, 0]
     # A block too large to solve within the budget waits for the others, whatever it lost.
     small = _stage(replace(only_block(town_or_farm_instance()), capability=3), bound, [[0, 100, 990, 0]])  # 4 arcs
-    monkeypatch.setattr(blocks, "LARGE_MIP_ARCS", 5)
+    monkeypatch.setattr(mip_phase, "LARGE_MIP_ARCS", 5)
     assert [s.block.capability for s in _mip_order([high, most, fewer, small], short)] == [3, 1, 2, 0]
 
 
@@ -456,10 +450,10 @@ def test_the_integer_budget_shrinks_with_size_then_grows_again_at_national_scale
 
 
 def test_a_large_block_gets_mip_only_beyond_a_million_edges_and_a_fraction_of_a_second_then() -> None:
-    assert blocks.large_mip_seconds(100_000) == 0.0
-    assert blocks.large_mip_seconds(1_000_000) == 0.0
-    assert blocks.large_mip_seconds(2_000_000) == pytest.approx(0.5)
-    assert blocks.large_mip_seconds(3_000_000) == pytest.approx(1.0)
+    assert mip_phase.large_mip_seconds(100_000) == 0.0
+    assert mip_phase.large_mip_seconds(1_000_000) == 0.0
+    assert mip_phase.large_mip_seconds(2_000_000) == pytest.approx(0.5)
+    assert mip_phase.large_mip_seconds(3_000_000) == pytest.approx(1.0)
 
 
 def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_budget(
@@ -472,16 +466,17 @@ def test_a_block_too_large_for_highs_gets_at_most_its_small_share_of_the_mip_bud
         budgets.append(float(kwargs["budget"]))  # type: ignore[arg-type]
         return real(block, amount, incumbent, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(blocks, "mip_round", recorded)
+    for phase in (mip_phase, transit_phase):
+        monkeypatch.setattr(phase, "mip_round", recorded)
     problem = town_or_farm_instance().problem()  # rounding leaves the farm short: HiGHS is asked
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert budgets
     assert budgets[0] > 0.3
     budgets.clear()
-    monkeypatch.setattr(blocks, "LARGE_MIP_ARCS", 1)  # now the block counts as large
+    monkeypatch.setattr(mip_phase, "LARGE_MIP_ARCS", 1)  # now the block counts as large
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert not budgets  # a plan of a few edges: a large block's MIP does not pay
-    monkeypatch.setattr(blocks, "large_mip_seconds", lambda edges: 0.3)  # as in a plan of 1.6e6 edges
+    monkeypatch.setattr(mip_phase, "large_mip_seconds", lambda edges: 0.3)  # as in a plan of 1.6e6 edges
     allocate(problem, SolveOptions(workers=1, integer_budget=5.0))
     assert budgets
     assert budgets[0] <= 0.3
@@ -500,7 +495,8 @@ def _mip_by_seed(
         seeds.append(options.seed)
         return answer(options.seed, real(block, amount, incumbent, **kwargs), incumbent)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(blocks, "mip_round", seeded)
+    for phase in (mip_phase, transit_phase):
+        monkeypatch.setattr(phase, "mip_round", seeded)
     return seeds
 
 
@@ -541,10 +537,10 @@ def test_highs_may_spend_only_what_the_plan_has_left_not_what_the_rounding_lost(
     # spend again, since another block might serve the next tier better with it.
     big = _stage(block, [0, 100_000, 0, 0], [[0, 100_000, 0, 0]])
     short = _stage(block, [0, 10, 500, 0], [[0, 4, 0, 0]])
-    budget_left = _choose_roundings([big, short], tier_gap=1e-4)
+    budget_left = choose_roundings([big, short], tier_gap=1e-4)
     assert budget_left[1] == pytest.approx(4.001)
-    slack = _slack_shares([short], budget_left)[id(short)]
+    slack = slack_shares([short], budget_left)[id(short)]
     assert slack[1] == pytest.approx(MIP_SLACK_MARGIN * SLACK_SHARE * 4.001)
     # Over budget, nothing to trade.
     worse = _stage(block, [0, 20, 500, 0], [[0, 4, 0, 0]])
-    assert _slack_shares([worse], _choose_roundings([big, worse], tier_gap=1e-4))[id(worse)][1] == 0.0
+    assert slack_shares([worse], choose_roundings([big, worse], tier_gap=1e-4))[id(worse)][1] == 0.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from aidpack.allocation import blocks, split
+from aidpack.allocation import blocks, first_pass, split
 from aidpack.allocation.engine import BLAS_THREADS, allocate
 from aidpack.allocation.solve import SolveOptions
 from aidpack.allocation.split import fork_available, map_split
@@ -99,13 +99,13 @@ def test_the_engine_plans_the_same_with_its_first_pass_split_over_two_processes(
 def test_blas_keeps_to_one_thread_while_the_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenBLAS's spinning thread would take the core the forked child works on (see engine.BLAS_THREADS)."""
     seen: list[int] = []
-    first_pass = blocks._first_pass
+    real = first_pass._first_pass
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.extend(int(pool["num_threads"]) for pool in threadpool_info() if pool["user_api"] == "blas")
-        return first_pass(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(blocks, "_first_pass", spy)
+    monkeypatch.setattr(first_pass, "_first_pass", spy)
     needs = [N(f"n{i}", "POWER", 40 + 30 * i, tier=TIERS[i % 4], people=10 + i) for i in range(4)]
     pledges = [P("big", "POWER", 3, factor=25.0, integer=True), P("small", "POWER", 40, factor=1.0, integer=True)]
     allocate(Instance(needs=needs, pledges=pledges).problem(), SolveOptions(workers=1, integer_budget=0.0))
@@ -203,8 +203,8 @@ def test_the_engine_plans_the_same_with_a_large_blocks_roundings_made_ahead(monk
         return ahead_class(fns)
 
     alone = allocate(problem, options)
-    monkeypatch.setattr(blocks, "AHEAD_ARCS", 0)
-    monkeypatch.setattr(blocks, "Ahead", spy)
+    monkeypatch.setattr(first_pass, "AHEAD_ARCS", 0)
+    monkeypatch.setattr(first_pass, "Ahead", spy)
     ahead = allocate(problem, options)
     assert made  # the block's roundings were made ahead
     for name in ("line_pledge", "line_need", "line_units"):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from aidpack.allocation.blocks import BlockOutcome, Previous, previous_units, solve_blocks
+from aidpack.allocation.block_state import BlockOutcome
+from aidpack.allocation.blocks import Previous, previous_units, solve_blocks
 from aidpack.allocation.explain import Shortfall, explain
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination

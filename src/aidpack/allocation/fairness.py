@@ -25,7 +25,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from aidpack.allocation.blocks import BlockOutcome, Previous, parallel, previous_units, worker_count
+from aidpack.allocation.block_state import BlockOutcome, parallel
+from aidpack.allocation.blocks import Previous, previous_units, worker_count
 from aidpack.allocation.bounds import PRICING_TOLERANCE
 from aidpack.allocation.consolidation import fewer_unit_days
 from aidpack.allocation.engine import Allocation, _assemble, allocate

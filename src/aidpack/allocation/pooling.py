@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aidpack.allocation.blocks import BlockOutcome
+from aidpack.allocation.block_state import BlockOutcome
 from aidpack.allocation.model import Edges
 from aidpack.allocation.problem import FloatArray, IntArray, Problem
 

@@ -1,0 +1,289 @@
+"""The plan's unit-days in transit, once the tiers are settled (:func:`finish_blocks`): rounded blocks consolidated
+(:mod:`aidpack.allocation.consolidation`), and while small blocks can bring the plan within the final gap, HiGHS's MIP
+proves their transit (:func:`_transit_phase`); a re-plan's blocks that leave their kept lines then move the fewest
+of them that serving their people allows (:func:`_keep_most`, :mod:`aidpack.allocation.keep`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from aidpack.allocation.block_state import BlockState, for_each, keeps, transit_tie
+from aidpack.allocation.bounds import has_oversize, transit_hold, whole_unit_transit_bound
+from aidpack.allocation.consolidation import fewer_unit_days
+from aidpack.allocation.keep import keep_most, moved_amount
+from aidpack.allocation.mip_phase import EXACT_PLAN_EDGES, MIN_MIP_SECONDS, WHOLE_UNIT_REACH_ARCS
+from aidpack.allocation.problem import FloatArray
+from aidpack.allocation.rounding import (
+    EXACT,
+    Rounded,
+    beats_kept,
+    better_plan,
+    block_tier_values,
+    exact_fine,
+    mip_round,
+    tier_gaps,
+    transit_of,
+)
+from aidpack.allocation.solve import SolveOptions
+
+#: A re-plan's blocks that leave their kept lines look for the plan that moves the least of them
+#: (:func:`_keep_most`) in this share of the integer budget, at least ``KEEP_MOST_MIN_SECONDS``. After a fifth of the
+#: needs grew by half: the 1e6 bench's generator block found its plan in 1 s, not in 0.5 s; a scarce 1e5 scenario
+#: (seed 3, supply x0.5) moved 263,812 units without this step, 247,405 with 0.5 s, 189,185 with 1.5 s; the 1e5 bench
+#: 314,365 without, 313,191-314,302 with (its re-plan 0.8 s, with the step 1.3-2.3 s).
+KEEP_MOST_SHARE = 1.0
+KEEP_MOST_MIN_SECONDS = 1.0
+#: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
+#: diesel block of tankers, drums and loose litres: proved in 0.7 s, 3.3 times fewer unit-days than rounded).
+TRANSIT_MIP_ARCS = 6_000
+
+
+def _reaches_lp(stage: BlockState) -> bool:
+    assert stage.rounded is not None
+    assert stage.outcome.lp_bound is not None
+    return float(tier_gaps(stage.outcome.lp_bound, stage.rounded.tier_values).max(initial=0.0)) == 0.0
+
+
+def _transit_excess(stage: BlockState) -> float:
+    """Unit-days the block's whole-unit plan spends above the best bound proved for a plan serving its
+    tiers: the LP's transit (once the plan serves the LP's tiers) or HiGHS's transit bound. A block short
+    of the LP's tiers carries its tier gap instead (0 here)."""
+    if stage.rounded is None or not _reaches_lp(stage):
+        return 0.0
+    bound = max(stage.lp_transit, stage.transit_bound if stage.transit_bound is not None else 0.0)
+    return max(transit_of(stage.block, stage.rounded.units) - bound, 0.0)
+
+
+def _transit_phase(
+    stages: list[BlockState],
+    options: SolveOptions,
+    deadline: float | None,
+    phase_end: float,
+    workers: int,
+    names: tuple[str, ...],
+    prove_kept: bool = False,
+) -> None:
+    """While the plan's transit is further than the final gap from its bound, and only when the blocks
+    below can bring it within: whole-unit blocks that serve the LP's tiers but travel more than the LP
+    first get the tighter bound of their whole-unit LP (:func:`bounds.whole_unit_transit_bound`: the LP
+    pours a 30,000-litre tanker into four villages, whole it goes to one need), then the small ones still
+    above it go to HiGHS MIP for their transit stage too (a drum sent from a far hub so that a near one
+    can fill another need whole), most excess first, in whatever integer budget is left. HiGHS keeps the
+    tiers and proves a bound on the transit, which the plan reports."""
+    plan_transit = sum(transit_of(s.block, s.outcome.units) for s in stages if s.outcome.edge_ids is s.block.edge_ids)
+    allowed = options.final_gap * max(plan_transit, 1.0)
+
+    def within_reach(limit: int) -> list[BlockState]:
+        """The blocks up to ``limit`` arcs above their transit bound, when they are what stands between the
+        plan and the final gap (none when the plan is within it already, or larger blocks alone are
+        further from their bound than the gap allows: then this run cannot prove it)."""
+        excess = {id(s): _transit_excess(s) for s in stages}
+        selected = [
+            s for s in stages
+            if excess[id(s)] > 0 and s.amount is not None and s.block.size <= limit
+        ]
+        total = sum(excess.values())
+        if total <= allowed or total - sum(excess[id(s)] for s in selected) > allowed:
+            return []
+        return sorted(selected, key=lambda s: (-excess[id(s)], s.block.capability))
+
+    bounded = within_reach(WHOLE_UNIT_REACH_ARCS)
+    if not bounded:
+        return
+    for stage in bounded:
+        assert stage.rounded is not None
+        if not has_oversize(stage.block):
+            continue  # no pack exceeds a need: the whole-unit LP is the LP
+        started = time.perf_counter()
+        bound = whole_unit_transit_bound(stage.block, stage.rounded.tier_values, stage.rounded.units > 0, deadline)
+        if bound is not None:
+            stage.transit_bound = max(bound, stage.transit_bound or 0.0)
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": "whole-unit transit bound",
+            "seconds": round(time.perf_counter() - started, 4),
+        })
+    # A re-plan's kept lines stay (in a small plan, HiGHS proves their unit-days, ``prove_kept``, and they stay unless
+    # it finds more than the final gap): HiGHS's transit stage, time-limited, would find in a re-plan (whose tier
+    # stages, started from the kept plan, finish sooner) unit-days the first plan had no time for, and reshuffle what
+    # donors prepare for them (1e4 bench, nothing changed: 764 units moved in two blocks of 28 and 39 arcs for 76
+    # unit-days, 1.3e-4 of the plan's). A changed block whose fresh roundings travel less by more than the final
+    # gap has left its kept lines in the first pass already.
+    todo = [s for s in within_reach(TRANSIT_MIP_ARCS) if not keeps(s) or prove_kept]
+    if not todo:
+        return
+    # A share of the budget by size (a 3,240-arc diesel block needs 0.7 s, a 20-arc one a few milliseconds).
+    time_left = phase_end - time.perf_counter()
+    total_arcs = sum(s.block.size for s in todo)
+
+    def run(stage: BlockState) -> None:
+        assert stage.rounded is not None
+        assert stage.amount is not None
+        share = max(time_left * workers * stage.block.size / total_arcs, MIN_MIP_SECONDS)
+        budget = min(share, phase_end - time.perf_counter())
+        if budget < MIN_MIP_SECONDS / 2:
+            return
+        started = time.perf_counter()
+        # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
+        # them there and minimises transit alone, so that its bound holds for every plan that serves them.
+        hold = transit_hold(stage.block, stage.rounded.tier_values)
+        better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
+                                                   options=options, by_hub=True, fixed_tiers=hold,
+                                                   transit_tie=transit_tie(stage)))
+        # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
+        # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap).
+        if better_plan(stage.block, better, stage.rounded, rel=EXACT) and (
+            stage.kept is None or not keeps(stage)
+            or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
+        ):
+            # A bound proved for plans that serve every tier at least as the old one did still holds for
+            # the new plan when it does; HiGHS's own holds for the plan it was checked against.
+            kept = stage.transit_bound if bool(np.all(better.tier_values >= hold)) else None
+            bounds = [b for b in (kept, better.transit_bound) if b is not None]
+            stage.transit_bound = max(bounds) if bounds else None
+            stage.rounded = better
+            stage.outcome.units = better.units
+            stage.outcome.method = f"flow+{better.method}"
+        elif better.transit_bound is not None:
+            # The plan kept travels less than HiGHS's (often the same plan, HiGHS's a millionth of a unit-day
+            # off by its tolerances): HiGHS's bound holds for it too, as it serves the tiers HiGHS held (a fuel
+            # block proved optimal reported a transit gap of 0.25 without this).
+            stage.transit_bound = max(better.transit_bound, stage.transit_bound or 0.0)
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": "transit mip",
+            "seconds": round(time.perf_counter() - started, 4), "budget": round(budget, 3),
+        })
+
+    for_each(run, todo, workers)
+
+
+def _consolidate(stages: list[BlockState], final_gap: float, names: tuple[str, ...]) -> None:
+    """Each rounded block's plan with its needs' lines replaced by single-pledge covers that travel less, the
+    units that frees given to needs still short (:func:`consolidation.fewer_unit_days`: no need brought less,
+    fewer unit-days where the tiers are as before). A re-plan's kept lines are replaced only on the terms of
+    :func:`rounding.beats_kept` (people served, or more than the final gap saved)."""
+    for stage in stages:
+        rounded = stage.rounded
+        if rounded is None:
+            continue
+        started = time.perf_counter()
+        units = fewer_unit_days(stage.block, rounded.units)
+        if units is rounded.units:
+            continue
+        # HiGHS's bounds still hold: every need is covered at least as much as before.
+        candidate = Rounded(units=units, tier_values=block_tier_values(stage.block, units), gap=rounded.gap,
+                            method=rounded.method, stage_bounds=rounded.stage_bounds,
+                            transit_bound=rounded.transit_bound)
+        if keeps(stage) and stage.kept is not None and not beats_kept(stage.block, candidate, stage.kept, final_gap):
+            continue
+        before, after = transit_of(stage.block, rounded.units), transit_of(stage.block, units)
+        stage.rounded = candidate
+        stage.outcome.units = units
+        stage.outcome.log.append({
+            "capability": names[stage.block.capability], "stage": "consolidated",
+            "seconds": round(time.perf_counter() - started, 4), "unit_days_before": round(before, 3),
+            "unit_days_after": round(after, 3),
+        })
+
+
+def _keep_most(
+    stages: list[BlockState], previous: FloatArray | None, options: SolveOptions, deadline: float | None, n_edges: int,
+    workers: int, names: tuple[str, ...],
+) -> None:
+    """A re-plan's blocks whose plan left some of the previous plan's lines (``previous``, units per edge): the plan
+    of no less merit (every tier served as well, no more unit-days) that moves the least of them
+    (:func:`keep.keep_most`), the smallest searches first, each a share of the phase (``KEEP_MOST_SHARE`` of the
+    integer budget) by the lines it moved, within the caller's deadline. Blocks with packs
+    compare with the previous lines as far as the kept lines still hold them (not what they were given besides). A
+    divisible block's flow already prefers them among plans of the same unit-days need by need; HiGHS's LP holds the
+    tiers instead."""
+    if previous is None:
+        return
+
+    # Each block's previous lines (as far as its kept lines still hold them).
+    old_lines = {
+        id(s): np.minimum(s.kept.units, previous[s.block.edge_ids]) if s.kept is not None
+        else previous[s.block.edge_ids]
+        for s in stages if s.outcome.edge_ids is s.block.edge_ids
+    }
+    moved = [
+        s for s in stages
+        if id(s) in old_lines
+        and ((s.kept is not None and s.rounded is not None and not keeps(s))
+             or (s.rounded is None and not s.block.is_integer
+                 and moved_amount(s.block, s.outcome.units, old_lines[id(s)]) > 0))
+    ]
+    if not moved:
+        return
+    now = time.perf_counter()
+    budget = max(KEEP_MOST_SHARE * options.integer_seconds(n_edges), KEEP_MOST_MIN_SECONDS)
+    if deadline is not None:
+        budget = min(budget, deadline - now)
+    if budget < KEEP_MOST_MIN_SECONDS / 2:
+        return
+    # The smallest searches first (most finish in milliseconds), each a share of what is left of the phase by the
+    # lines it moved (lines, not units: a generator is not a litre) among the blocks not yet started, so that the time
+    # of blocks that finish early goes to the larger ones.
+    lost = {id(s): int(np.count_nonzero(old_lines[id(s)] > s.outcome.units + 1e-9)) for s in moved}
+    search = {id(s): int(np.count_nonzero((old_lines[id(s)] > 0) | (s.outcome.units > 0))) for s in moved}
+    waiting = [sum(lost.values())]
+    lock = threading.Lock()
+
+    def one(stage: BlockState) -> None:
+        with lock:
+            left = now + budget - time.perf_counter()
+            share = min(left, left * workers * lost[id(stage)] / max(waiting[0], 1))
+            waiting[0] -= lost[id(stage)]
+        share = max(share, min(MIN_MIP_SECONDS, left))
+        if share < MIN_MIP_SECONDS / 2:
+            return
+        started = time.perf_counter()
+        block, rounded, kept = stage.block, stage.rounded, old_lines[id(stage)]
+        plan = rounded.units if rounded is not None else stage.outcome.units
+        tiers = rounded.tier_values if rounded is not None else block_tier_values(block, plan)
+        units = keep_most(block, plan, tiers, kept, seconds=share, seed=options.seed)
+        if units is None:
+            return
+        stage.outcome.log.append({
+            "capability": names[block.capability], "stage": "kept-most", "seconds":
+            round(time.perf_counter() - started, 4), "moved_before": round(moved_amount(block, plan, kept), 6),
+            "moved_after": round(moved_amount(block, units, kept), 6),
+        })
+        if rounded is not None:
+            # Every tier served as well, no more unit-days: HiGHS's bounds still hold.
+            stage.rounded = replace(rounded, units=units, tier_values=block_tier_values(block, units))
+        stage.outcome.units = units
+
+    for_each(one, sorted(moved, key=lambda s: (search[id(s)], s.block.capability)), workers)
+
+
+def finish_blocks(
+    stage1: list[BlockState],
+    keep: FloatArray | None,
+    options: SolveOptions,
+    deadline: float | None,
+    integer_end: float,
+    workers: int,
+    plan_edges: int,
+    names: tuple[str, ...],
+) -> None:
+    """The blocks' unit-days once their tiers are settled: consolidated, the small ones' transit proved by HiGHS until
+    ``integer_end``, a re-plan's kept lines moved no more than serving people needs (``keep``: the previous plan's
+    units per edge); each block's transit excess over its best bound recorded."""
+    # Blocks too large for HiGHS's transit stage first, so that the phase sees what stands between the plan and
+    # the final gap; the others after it (before, a better incumbent sent HiGHS down another path: 1e4 bench,
+    # generators, 806 unit-days in its time budget instead of 785).
+    # The transit phase changes no block of the first kind, so each block is consolidated once.
+    large = [s.block.size > TRANSIT_MIP_ARCS for s in stage1]
+    _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, names)
+    _transit_phase(stage1, options, deadline, integer_end, workers, names,
+                   prove_kept=plan_edges <= EXACT_PLAN_EDGES)
+    _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
+                 names)
+    _keep_most(stage1, keep, options, deadline, plan_edges, workers, names)
+    for stage in stage1:
+        stage.outcome.transit_excess = _transit_excess(stage)
