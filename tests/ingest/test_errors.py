@@ -135,6 +135,13 @@ CASES: list[tuple[str, Callable[[Files], None], list[Where]]] = [
         _set("hubs", "SCV", "code", "H" * 65),
         [("hubs.csv", 3, "code"), ("pledges.csv", 4, "hub"), ("transit.csv", 3, "hub")],
     ),
+    # Codes as the API has them: an invisible or look-alike character made a second N2 that looked like the first.
+    ("space in a ref", _set("needs", "N2", "ref", "N 2"), [("needs.csv", 3, "ref")]),
+    ("zero-width space in a ref", _set("needs", "N2", "ref", "N2\u200b"), [("needs.csv", 3, "ref")]),
+    ("zero-width space in a reference", _set("pledges", "P1", "hub", "RZE\u200b"), [("pledges.csv", 2, "hub")]),
+    ("Cyrillic letter in a code", _set("hubs", "SCV", "code", "S\u0421V"),
+     [("hubs.csv", 3, "code"), ("pledges.csv", 4, "hub"), ("transit.csv", 3, "hub")]),
+    ("space in a capability", _set("needs", "N3", "capability", "WARM BLANKET"), [("needs.csv", 4, "capability")]),
     (
         "a value under no header",
         _append("hubs", ["WAW", "Warsaw", "PL", "52.2", "21.0", "extra"]),
@@ -332,3 +339,10 @@ def test_quote_inside_an_unquoted_cell_is_refused(session: Session, tmp_path: Pa
     error = _refused(session, folder)
     assert [(p.file, p.row, p.column) for p in error.problems] == [("hubs.csv", 3, None)]
     assert '("")' in error.problems[0].expected
+
+
+def test_an_invisible_character_in_a_code_is_named(session: Session, tmp_path: Path) -> None:
+    files = base()
+    set_cell(files["needs"], "N2", "ref", "N2\u200b")
+    error = _refused(session, write_scenario(tmp_path / "sc", files))
+    assert error.problems[0].expected.endswith("character 3 is U+200B ZERO WIDTH SPACE, which does not show")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -11,12 +12,14 @@ from typing import TypeVar
 
 from aidpack.db import to_quantity
 from aidpack.ingest.errors import Problem
-from aidpack.web.fields import MAX_DATE, MIN_DATE
+from aidpack.web.fields import CODE_PATTERN, MAX_DATE, MIN_DATE
 
 E = TypeVar("E", bound=StrEnum)
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CODE = re.compile(CODE_PATTERN)
+CODE_RULE = "letters A-Z, digits and . _ : + - (no spaces), starting with a letter or digit"
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 #: Quantities are stored as BIGINT millionths: keep far below its limit.
@@ -24,6 +27,19 @@ MAX_QUANTITY = Decimal(10**12)
 MAX_INTEGER = 2**31 - 1
 #: Dates lie where the API has them: the engine adds transit days to them (9999-12-31 plus a day crashed it).
 DATE_RANGE = f"a date from {MIN_DATE} to {MAX_DATE}"
+
+
+def _first_odd(code: str) -> str:
+    """Where a code leaves the pattern, when it is by a character: a space, one the eye cannot see, a look-alike."""
+    for position, char in enumerate(code, start=1):
+        if char == " ":
+            return f"; character {position} is a space"
+        if not char.isascii() or char.isspace() or unicodedata.category(char) == "Cc":
+            name = unicodedata.name(char, "a control character")
+            shown = "which does not show" if char.isspace() or unicodedata.category(char) in ("Cc", "Cf") \
+                else f"{char!r}, not A-Z"
+            return f"; character {position} is U+{ord(char):04X} {name}, {shown}"
+    return ""
 
 
 class RowCells:
@@ -66,6 +82,16 @@ class RowCells:
             self.problem(column, value, f"at most {max_length} characters")
             return None
         return value
+
+    def code(self, column: str, *, required: bool = False, max_length: int = 64) -> str | None:
+        """A code or ref (or a reference to one) as the API has them: a character the eye cannot see (a zero-width
+        space pasted from a web page) would make a second ``N-1`` that looks like the first, or a reference that
+        looks right and is not found."""
+        value = self.text(column, required=required, max_length=max_length)
+        if value is None or _CODE.fullmatch(value):
+            return value
+        self.problem(column, value, f"a code of {CODE_RULE}{_first_odd(value)}")
+        return None
 
     def _decimal(self, column: str, value: str) -> Decimal | None:
         if not _NUMBER.match(value):

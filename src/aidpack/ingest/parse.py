@@ -62,7 +62,7 @@ def _put(cells: RowCells, record: Record, column: str, value: object, attr: str 
 
 def _ref(cells: RowCells, record: Record, column: str, *, required: bool = False) -> None:
     if cells.has(column):
-        record.refs[column] = cells.text(column, required=required)
+        record.refs[column] = cells.code(column, required=required)
         record.raw[column] = cells.raw(column)
 
 
@@ -86,7 +86,7 @@ def _catalogue(cells: RowCells, record: Record) -> None:
     _put(cells, record, "name_local", cells.text("name_local", max_length=300))
     _put(cells, record, "category", cells.text("category", required=True, max_length=64))
     _put(cells, record, "unit", cells.text("unit", required=True, max_length=32))
-    _put(cells, record, "provides", cells.text("provides", required=True, max_length=CODE_LENGTH))
+    _put(cells, record, "provides", cells.code("provides", required=True, max_length=CODE_LENGTH))
     _put(cells, record, "factor", cells.quantity("factor", required=True))
     _put(cells, record, "indivisible", cells.boolean("indivisible", required=True))
     _put(cells, record, "unit_value_eur", cells.quantity("unit_value_eur", positive=False))
@@ -138,7 +138,7 @@ def _needs(cells: RowCells, record: Record) -> None:
         record.site_hidden = True
     else:
         _ref(cells, record, "site")
-    _put(cells, record, "capability", cells.text("capability", required=True, max_length=CODE_LENGTH))
+    _put(cells, record, "capability", cells.code("capability", required=True, max_length=CODE_LENGTH))
     _put(cells, record, "quantity", cells.quantity("quantity", required=True))
     _put(cells, record, "priority", cells.choice("priority", Priority, required=True))
     _put(cells, record, "deadline", cells.date("deadline"))
@@ -184,8 +184,8 @@ def transit_key(hub: str, region: str) -> str:
 def _key(kind: Kind, cells: RowCells, record_refs: dict[str, str | None]) -> tuple[str, str] | None:
     """The row's identity and the column that holds it (``None`` when it is missing or bad)."""
     if kind is Kind.TRANSIT:
-        hub = cells.text("hub", required=True)
-        region = cells.text("region", required=True)
+        hub = cells.code("hub", required=True)
+        region = cells.code("region", required=True)
         record_refs["hub"] = hub
         record_refs["region"] = region
         if hub is None or region is None:
@@ -193,7 +193,9 @@ def _key(kind: Kind, cells: RowCells, record_refs: dict[str, str | None]) -> tup
         return transit_key(hub, region), "hub"
     column = key_column(kind)
     length = REGION_CODE_LENGTH if kind is Kind.REGIONS else CODE_LENGTH
-    key = cells.text(column, required=True, max_length=length)
+    if kind is Kind.SITES and cells.raw(column) == RESTRICTED_SITE:
+        return RESTRICTED_SITE, column  # refused by the sites parser, which says what it stands for
+    key = cells.code(column, required=True, max_length=length)
     return None if key is None else (key, column)
 
 
