@@ -484,6 +484,49 @@ def test_a_need_that_accepted_lines_serve_keeps_its_capability_and_region(sessio
     assert run(session, write_csv(tmp_path / "needs.csv", needs)).total("updated") == 2
 
 
+def test_a_need_cannot_ask_for_less_than_its_accepted_lines_bring(session: Session, tmp_path: Path) -> None:
+    # It could: 6,000 litres of accepted diesel stayed promised to a need re-imported as asking for 100.
+    from aidpack.allocation.models import LineStatus
+    from tests.factories import make_line
+
+    run(session, write_scenario(tmp_path / "sc"))
+    make_line(session, pledge=pledge(session, "P1"), need=need(session, "N1"), units=2, status=LineStatus.ACCEPTED)
+    needs = base()["needs"]
+    set_cell(needs, "N1", "quantity", "199.5")  # the two accepted generators bring 200 kW
+    before = table_counts(session)
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_csv(tmp_path / "needs.csv", needs))
+    assert [(p.row, p.column, p.value) for p in caught.value.problems] == [(2, "quantity", "199.5")]
+    assert caught.value.problems[0].expected.startswith("at least 200: accepted lines bring")
+    assert table_counts(session) == before
+    set_cell(needs, "N1", "quantity", "200")
+    assert run(session, write_csv(tmp_path / "needs.csv", needs)).total("updated") == 1
+
+
+def test_an_item_whose_pledges_have_accepted_lines_keeps_what_it_provides(session: Session,
+                                                                           tmp_path: Path) -> None:
+    # It could change: accepted generators then brought 100 "WATER-L" each to a POWER-KW need.
+    from aidpack.allocation.models import LineStatus
+    from tests.factories import make_line
+
+    run(session, write_scenario(tmp_path / "sc"))
+    make_line(session, pledge=pledge(session, "P1"), need=need(session, "N1"), units=1, status=LineStatus.ACCEPTED)
+    catalogue = base()["catalogue"]
+    set_cell(catalogue, "GEN-100KW", "provides", "WATER-L")
+    set_cell(catalogue, "GEN-100KW", "factor", "120")
+    set_cell(catalogue, "BLANKET", "factor", "2")  # no accepted lines: may change
+    before = table_counts(session)
+    with pytest.raises(ImportInvalid) as caught:
+        run(session, write_csv(tmp_path / "catalogue.csv", catalogue))
+    assert [(p.row, p.column, p.value) for p in caught.value.problems] == [
+        (2, "provides", "WATER-L"), (2, "factor", "120")]
+    assert table_counts(session) == before
+    set_cell(catalogue, "GEN-100KW", "provides", "POWER-KW")
+    set_cell(catalogue, "GEN-100KW", "factor", "100.0")
+    set_cell(catalogue, "GEN-100KW", "name", "Generator, 100 kW")  # the rest of the row may change
+    assert run(session, write_csv(tmp_path / "catalogue.csv", catalogue)).total("updated") == 2
+
+
 def test_a_site_moves_to_another_region_only_with_its_needs(session: Session, tmp_path: Path) -> None:
     run(session, write_scenario(tmp_path / "sc"))  # N1 is at H1, both in UA-63
     files = base()

@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
-from aidpack.allocation.models import FIXED_LINE_STATUSES, Line
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, delivered_amount
 from aidpack.catalogue.models import Item
 from aidpack.db import Base
 from aidpack.geography.models import Hub, Region, TransitOverride
@@ -67,8 +67,11 @@ class Existing:
     needs: dict[str, Need]
     pledges: dict[str, Pledge]
     transit: dict[str, TransitOverride]
-    #: Refs of the needs above that lines accepted or later already serve.
-    served_needs: set[str] = field(default_factory=set)
+    #: Refs of the needs above that lines accepted or later already serve, and what those lines bring them (what was
+    #: received, once received).
+    served_needs: dict[str, Decimal] = field(default_factory=dict)
+    #: Codes of the items above whose pledges have lines accepted or later.
+    served_items: set[str] = field(default_factory=set)
     #: Per site above: the needs at it in the database, (ref, region code).
     site_needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     #: Per need of the import whose site an export left out: the site it keeps, (code, region code).
@@ -101,12 +104,22 @@ def load_existing(session: Session, batch: Batch) -> Existing:
         ).all()
         transit = {transit_key(hub, region): override for override, hub, region in rows}
     needs = by_code(session, Need, Need.ref, batch.codes(Kind.NEEDS))
-    served_needs: set[str] = set()
+    served_needs: dict[str, Decimal] = {}
     ids = sorted(need.id for need in needs.values())
     for start in range(0, len(ids), CHUNK):
-        served_needs.update(session.execute(
-            select(Need.ref).join(Line, Line.need_id == Need.id)
-            .where(Need.id.in_(ids[start : start + CHUNK]), Line.status.in_(FIXED_LINE_STATUSES)).distinct()
+        for ref, amount, units, received in session.execute(
+            select(Need.ref, Line.amount, Line.units, Line.received_units).join(Line, Line.need_id == Need.id)
+            .where(Need.id.in_(ids[start : start + CHUNK]), Line.status.in_(FIXED_LINE_STATUSES))
+        ):
+            served_needs[ref] = served_needs.get(ref, Decimal(0)) + delivered_amount(amount, units, received)
+    items = by_code(session, Item, Item.code, batch.codes(Kind.CATALOGUE) | batch.refs((Kind.PLEDGES,), "item"))
+    served_items: set[str] = set()
+    catalogue_ids = sorted(item.id for code, item in items.items() if code in batch.codes(Kind.CATALOGUE))
+    for start in range(0, len(catalogue_ids), CHUNK):
+        served_items.update(session.execute(
+            select(Item.code).join(Pledge, Pledge.item_id == Item.id).join(Line, Line.pledge_id == Pledge.id)
+            .where(Item.id.in_(catalogue_ids[start : start + CHUNK]), Line.status.in_(FIXED_LINE_STATUSES))
+            .distinct()
         ).scalars())
     sites = by_code(session, Site, Site.code, batch.codes(Kind.SITES) | batch.refs((Kind.NEEDS,), "site"))
     site_needs: dict[str, list[tuple[str, str]]] = {}
@@ -136,9 +149,7 @@ def load_existing(session: Session, batch: Batch) -> Existing:
         hubs=by_code(
             session, Hub, Hub.code, batch.codes(Kind.HUBS) | batch.refs((Kind.PLEDGES, Kind.TRANSIT), "hub")
         ),
-        items=by_code(
-            session, Item, Item.code, batch.codes(Kind.CATALOGUE) | batch.refs((Kind.PLEDGES,), "item")
-        ),
+        items=items,
         orgs=by_code(
             session,
             Organisation,
@@ -153,6 +164,7 @@ def load_existing(session: Session, batch: Batch) -> Existing:
         pledges=by_code(session, Pledge, Pledge.ref, batch.codes(Kind.PLEDGES)),
         transit=transit,
         served_needs=served_needs,
+        served_items=served_items,
         site_needs=site_needs,
         hidden_sites=hidden_sites,
     )
@@ -285,6 +297,31 @@ class _Checker:
                     f"{old}: accepted lines serve this need, so its {column} cannot change (reject them first, "
                     "or add a need of its own)",
                 ))
+        quantity, brought = record.values.get("quantity"), self.existing.served_needs[record.key]
+        if isinstance(quantity, Decimal) and quantity < brought:
+            # Asked for less than accepted lines bring, the need kept them: their units stayed promised to it.
+            self.problems.append(Problem(
+                record.file, record.row, "quantity", record.raw.get("quantity", str(quantity)),
+                f"at least {brought.normalize():f}: accepted lines bring that much to this need (reject them first "
+                "to ask for less)",
+            ))
+
+    def catalogue(self) -> None:
+        """An item whose pledges have accepted lines keeps what it provides and how much: those lines bring
+        units x factor of that capability to needs of that capability."""
+        for record in self.batch.records[Kind.CATALOGUE]:
+            if record.key not in self.existing.served_items:
+                continue
+            item = self.existing.items[record.key]
+            for column, old in (("provides", item.provides), ("factor", item.factor)):
+                new = record.values.get(column)
+                if new is not None and new != old:
+                    shown = f"{old.normalize():f}" if isinstance(old, Decimal) else str(old)
+                    self.problems.append(Problem(
+                        record.file, record.row, column, record.raw.get(column, str(new)),
+                        f"{shown}: accepted lines of this item's pledges bring it to needs, so its {column} cannot "
+                        "change (reject them first, or add an item of its own)",
+                    ))
 
     def _indivisible(self, code: str) -> bool | None:
         in_file = self.file_records[Kind.CATALOGUE].get(code)
@@ -392,6 +429,7 @@ def check(batch: Batch, existing: Existing, problems: list[Problem]) -> None:
     """Append a problem for every unknown reference or rule broken across rows."""
     checker = _Checker(batch, existing, problems)
     checker.merge_organisations()
+    checker.catalogue()
     checker.sites()
     checker.needs()
     checker.pledges()
