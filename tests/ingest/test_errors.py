@@ -346,3 +346,15 @@ def test_an_invisible_character_in_a_code_is_named(session: Session, tmp_path: P
     set_cell(files["needs"], "N2", "ref", "N2\u200b")
     error = _refused(session, write_scenario(tmp_path / "sc", files))
     assert error.problems[0].expected.endswith("character 3 is U+200B ZERO WIDTH SPACE, which does not show")
+
+
+def test_password_protected_workbook_is_told_to_drop_its_password(session: Session, tmp_path: Path) -> None:
+    # Excel saves a workbook with a password as an OLE compound file (so is an old .xls): the error said
+    # "BadZipFile: File is not a zip file", which tells a spreadsheet user nothing.
+    folder = write_scenario(tmp_path / "sc")
+    (folder / "needs.csv").unlink()
+    (folder / "needs.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    error = _refused(session, folder)
+    assert [(p.file, p.row) for p in error.problems] == [("needs.xlsx", None)]
+    assert "password" in error.problems[0].expected
+    assert "Zip" not in error.problems[0].expected

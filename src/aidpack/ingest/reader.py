@@ -140,11 +140,23 @@ class Sheet:
         return any(not _blank(row) for row in self.rows)
 
 
+#: The first bytes of an OLE compound file: an encrypted (password-protected) workbook or a legacy .xls.
+_OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
 def read_workbook(path: Path, problems: list[Problem]) -> list[Sheet] | None:
     """Every sheet of an .xlsx workbook in tab order, or ``None`` (with a problem) when it cannot be read."""
     from openpyxl import load_workbook
 
     name = path.name
+    with path.open("rb") as handle:
+        head = handle.read(len(_OLE_MAGIC))
+    if head == _OLE_MAGIC:
+        # An OLE compound file, not a zip: Excel writes a workbook with a password (encrypted) so, and an old .xls.
+        problems.append(Problem(name, None, None, "", "an .xlsx workbook without a password: this file is "
+                                "password-protected or an old .xls workbook; remove the password (File > Info > "
+                                "Protect Workbook) or save it as 'Excel Workbook (.xlsx)'"))
+        return None
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
