@@ -205,6 +205,10 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionMake
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
+        if _is_api(request) and "authorization" in request.headers:
+            # An answer for one account (restricted sites, its organisation's lines) is kept by no cache, as the
+            # pages of a signed-in account are not.
+            response.headers.setdefault("Cache-Control", "no-store")
         for header, value in SECURITY_HEADERS.items():
             # Swagger UI (the API docs) loads its scripts from a CDN; every other page loads only its own.
             if header != "Content-Security-Policy" or request.url.path != f"{API_PREFIX}/docs":

@@ -351,6 +351,21 @@ def test_reference_data_is_public(client: TestClient, world: World) -> None:
     assert_error(client.get("/api/v1/donors/NOPE"), 404, "ORG_NOT_FOUND")
 
 
+def test_an_answer_for_a_signed_in_caller_is_kept_by_no_cache(client: TestClient, world: World) -> None:
+    """The restricted site's JSON for its owner (and every answer to a bearer token) says no-store, as the pages of a
+    signed-in account do; it said nothing, so a browser or proxy could keep it on disk."""
+    owner = bearer(world.users["recipient_a"])
+    site = client.get(f"/api/v1/sites/{world.secret_site.code}", headers=owner)
+    assert site.status_code == 200
+    assert site.headers["cache-control"] == "no-store"
+    plan = client.get(f"/api/v1/plans/{world.plan.id}", headers=bearer(world.users["donor_a"]))
+    assert plan.headers["cache-control"] == "no-store"
+    refused = client.get(f"/api/v1/sites/{world.secret_site.code}", headers=bearer(world.users["donor_a"]))
+    assert refused.status_code == 404
+    assert refused.headers["cache-control"] == "no-store"
+    assert "no-store" not in client.get("/api/v1/regions").headers.get("cache-control", "")  # public data
+
+
 def test_only_admins_manage_users(client: TestClient, world: World) -> None:
     body = {
         "email": "new.donor@example.org",
