@@ -141,6 +141,22 @@ def test_usage_errors_exit_1(cli_db: sessionmaker[Session]) -> None:
     assert run("timeline", "need", "NO-SUCH").exit_code == 1
 
 
+def test_a_line_named_twice_in_a_receipt_is_refused(cli_db: sessionmaker[Session]) -> None:
+    # The last --units silently won: a typo in a line id put one line's count on another.
+    ids = _two_plans_one_pledge(cli_db)
+    assert run("plan", "accept", str(ids["plan_a"]), "--all").exit_code == 0
+    shipment = json.loads(run("ship", str(ids["big"]), str(ids["small"]), "--json").stdout)["shipment"]
+    big = str(ids["big"])
+    result = run("receive", str(shipment), "--line", big, "--units", "5", "--line", big, "--units", "1")
+    assert result.exit_code == 1
+    assert f"line {big} is given twice" in " ".join(result.output.split())
+    too_many = run("receive", str(shipment), "--line", big, "--units", "60")
+    assert too_many.exit_code == 1
+    assert f"line {big} value '60': between 0 and 6" in too_many.output  # it said "   value '60': ..."
+    with unit_of_work(cli_db) as s:
+        assert s.execute(select(Line.status).where(Line.id == ids["big"])).scalar_one() == LineStatus.DISPATCHED
+
+
 def test_reject_lines(cli_db: sessionmaker[Session]) -> None:
     ids = _two_plans_one_pledge(cli_db)
     rejected = run("plan", "reject", str(ids["plan_b"]), "--line", str(ids["stale"]), "--json")

@@ -176,6 +176,17 @@ def test_nothing_received_at_all(session: Session) -> None:
     assert need_status(session, need).fulfil_status == "none"
 
 
+def test_the_bound_of_received_units_is_written_out(session: Session) -> None:
+    # A line of 10 units said "between 0 and 1E+1".
+    need = make_need(session)
+    (line,), _ = _accepted_lines(session, need, 10)
+    shipment = ship_lines(session, actor="c", line_ids=[line.id], donor_org_id=None)
+    with pytest.raises(BadReceipt) as info:
+        receive_shipment(session, actor="c", shipment_id=shipment.id, received={line.id: Decimal(11)},
+                         condition=Condition.GOOD, recipient_org_id=None)
+    assert "between 0 and 10" in info.value.detail
+
+
 @pytest.mark.parametrize(
     ("units", "fragment"),
     [(Decimal(6), "between 0 and 5"), (Decimal(-1), "between 0 and 5"), (Decimal("2.5"), "whole units")],

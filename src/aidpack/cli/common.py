@@ -94,7 +94,8 @@ def fail(error: DomainError, *, as_json: bool = False) -> NoReturn:
     else:
         err_console.print(f"[bold red]error[/] [{error.code}] {error.detail}", highlight=False)
         for item in error.context.get("errors", [])[:200]:
-            where = ", ".join(f"{k} {item[k]}" for k in ("file", "sheet", "row", "column") if item.get(k) is not None)
+            where = ", ".join(f"{k} {item[k]}" for k in ("file", "sheet", "row", "column", "line")
+                             if item.get(k) is not None)
             value = item.get("value")
             shown = f" value {value!r}:" if value not in (None, "") else ":"
             err_console.print(f"  {where}{shown} {item.get('expected', '')}", highlight=False, markup=False)

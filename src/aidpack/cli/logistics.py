@@ -160,6 +160,10 @@ def _received(line: list[int] | None, units: list[str] | None) -> dict[int, Deci
         fail(ValidationFailed(f"give --line and --units in pairs ({len(line)} --line, {len(units)} --units)"))
     result: dict[int, Decimal] = {}
     for line_id, text in zip(line, units, strict=True):
+        if line_id in result:
+            # The last one silently won: a typo in a line id put one line's count on another.
+            fail(ValidationFailed(f"line {line_id} is given twice (--units {result[line_id]} and {text}): give each "
+                                  "line once, with the units that arrived of it"))
         try:
             result[line_id] = Decimal(text)
         except InvalidOperation:

@@ -257,7 +257,7 @@ def _received_units(lines: Sequence[Line], received: Mapping[int, Decimal] | Non
                 {
                     "line": line.id,
                     "value": str(given[line.id]),
-                    "expected": f"between 0 and {line.units.normalize()}",
+                    "expected": f"between 0 and {line.units.normalize():f}",
                 }
             )
         elif line.pledge.item.indivisible and units != units.to_integral_value():
