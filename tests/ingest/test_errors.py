@@ -358,3 +358,16 @@ def test_password_protected_workbook_is_told_to_drop_its_password(session: Sessi
     assert [(p.file, p.row) for p in error.problems] == [("needs.xlsx", None)]
     assert "password" in error.problems[0].expected
     assert "Zip" not in error.problems[0].expected
+
+
+def test_unclosed_quote_in_a_long_file_is_named_as_such(session: Session, tmp_path: Path) -> None:
+    # Past the csv module's cell limit the error said "a quote only around a whole cell ... (field larger than
+    # field limit (131072))": nothing about the quote that was never closed.
+    folder = write_scenario(tmp_path / "sc")
+    rows = [["ref", "region", "capability", "quantity", "priority", "notes"], ["N9", "UA-63", "BLANKET", "1", "low"]]
+    rows += [[f"M{i}", "UA-63", "BLANKET", "1", "low", "x" * 20] for i in range(5000)]
+    text = "\n".join(",".join(row) for row in rows).replace("low\n", 'low,"unclosed\n', 1)
+    (folder / "needs-more.csv").write_text(text + "\n", encoding="utf-8")
+    error = _refused(session, folder)
+    assert [(p.file, p.row, p.column) for p in error.problems] == [("needs-more.csv", 2, None)]
+    assert "closing quote" in error.problems[0].expected

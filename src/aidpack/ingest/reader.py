@@ -121,6 +121,11 @@ def _csv_rows(path: Path, name: str, problems: list[Problem]) -> list[list[str]]
                 "a closing quote (\") for the quoted cell that opens on this row; without it, every row after "
                 "it reads as text of that cell"
             )
+        elif "field limit" in str(exc):
+            expected = (
+                f"a cell of at most {csv.field_size_limit():,} characters; if this row has a quoted cell without "
+                "its closing quote (\"), the rows after it read as text of that cell"
+            )
         else:
             expected = f"well-formed CSV: a quote only around a whole cell, one inside a cell doubled (\"\") ({exc})"
         problems.append(Problem(name, number, None, "", expected))
