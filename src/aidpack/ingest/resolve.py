@@ -297,14 +297,8 @@ class _Checker:
                     f"{old}: accepted lines serve this need, so its {column} cannot change (reject them first, "
                     "or add a need of its own)",
                 ))
-        quantity, brought = record.values.get("quantity"), self.existing.served_needs[record.key]
-        if isinstance(quantity, Decimal) and quantity < brought:
-            # Asked for less than accepted lines bring, the need kept them: their units stayed promised to it.
-            self.problems.append(Problem(
-                record.file, record.row, "quantity", record.raw.get("quantity", str(quantity)),
-                f"at least {brought.normalize():f}: accepted lines bring that much to this need (reject them first "
-                "to ask for less)",
-            ))
+        # Its quantity may drop below what those lines bring (people evacuated, a line repaired): the need is then
+        # covered in full and the lines stay until a coordinator rejects them, as the API has it.
 
     def catalogue(self) -> None:
         """An item whose pledges have accepted lines keeps what it provides and how much: those lines bring
