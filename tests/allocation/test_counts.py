@@ -146,36 +146,45 @@ def test_any_whole_plan_is_counts_within_the_model_with_the_same_coverage(
     assert np.minimum(count @ model.sizes, block.demand) == pytest.approx(np.minimum(brought, block.demand))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(generator_blocks(deadlines=True), st.data())
-def test_completed_counts_stay_within_the_units_and_serve_earlier_needs_first(
+def test_completed_counts_stay_within_the_pledges_reach_and_serve_earlier_needs_first(
     instance: Instance, data: st.DataObject
 ) -> None:
     if not blocks_and_models(instance):
         return
     block, model = modelled(instance)
-    # Any start within the units (as the LP's rounded-down counts are).
+    hall = model.hall
+    # Any start within the units and the pledges' reach (as the LP's rounded-down counts are).
     count = np.zeros_like(model.cap)
-    left = model.units.copy()
+    left, reach_left = model.units.copy(), hall.units.copy()
     for n in range(block.needs.size):
         for s in range(model.sizes.size):
-            count[n, s] = data.draw(st.integers(0, int(min(model.cap[n, s], left[s]))))
+            rows = np.flatnonzero(hall.needs[:, n] & (hall.size == s))
+            most = min(model.cap[n, s], left[s], reach_left[rows].min(initial=np.inf))
+            count[n, s] = data.draw(st.integers(0, int(most)))
             left[s] -= count[n, s]
+            reach_left[rows] -= count[n, s]
     weight = block.people / block.demand
     _complete(block, model, weight, count)
     assert np.all(count >= 0)
     assert np.all(count <= model.cap)
     assert np.all(count.sum(axis=0) <= model.units)
-    # A need left short has nothing left it could take: every size it may still take is used up by needs
-    # before it (in tier, then people per unit).
+    # Within Hall's rows: no set of pledges gives its needs more units than it has (else HiGHS rejects the plan, and
+    # the stage starts from nothing better than the stage before's).
+    spare = hall.units - hall.use(count)
+    assert np.all(spare >= -1e-9)
+    # A need left short has nothing left it could take: every size it may still take is used up, or out of its
+    # pledges' reach, and no need after it (in tier, then people per unit) holds a unit it could take over.
     short = np.flatnonzero(count @ model.sizes < block.demand - 1e-9)
     order = np.lexsort((-weight, block.tier))
     rank = np.argsort(order)
     for n in short.tolist():
-        open_sizes = np.flatnonzero(count[n] < model.cap[n])
-        later = [m for m in range(block.needs.size) if rank[m] > rank[n]]
-        assert np.all(count.sum(axis=0)[open_sizes] >= model.units[open_sizes])
-        assert not later or np.all(count[later][:, open_sizes] == 0)
+        for s in np.flatnonzero(count[n] < model.cap[n]).tolist():
+            own = hall.needs[:, n] & (hall.size == s)
+            assert count[:, s].sum() >= model.units[s] or np.any(spare[own] < 0.5)
+            for m in [m for m in range(block.needs.size) if rank[m] > rank[n] and count[m, s] > 0]:
+                assert np.any(spare[own & ~hall.needs[:, m]] < 0.5)
 
 
 def test_the_engine_sends_a_generator_block_to_its_count_mip(monkeypatch: pytest.MonkeyPatch) -> None:

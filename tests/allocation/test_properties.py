@@ -8,10 +8,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aidpack.allocation.choice import SLACK_SHARE
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Termination
-from aidpack.allocation.solve import TIER_GAP, SolveOptions
+from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, previous_of
 from tests.allocation.reference import reference_tier_values
 
@@ -240,15 +239,14 @@ def blocks_of_packs(draw: st.DrawFn) -> Instance:
 
 
 def improves(new: Allocation, old: Allocation) -> bool:
-    """More people served in the first tier that differs beyond solver noise, having given up at most what a
-    trade may (half the tier gap) before it; or as many, and fewer unit-days."""
+    """More people served in the first tier that differs beyond solver noise, having given up nothing beyond it
+    before that tier; or as many, and fewer unit-days."""
     noise = 1e-6 * np.maximum(old.tier_served, 1.0)
-    trade = SLACK_SHARE * TIER_GAP * np.maximum(old.tier_served, 1.0) + noise
     delta = new.tier_served - old.tier_served
     for t in range(4):
         if delta[t] > noise[t]:
             return True
-        if delta[t] < -trade[t]:
+        if delta[t] < -noise[t]:
             return False
     return bool(new.line_transit @ new.line_units < old.line_transit @ old.line_units)
 

@@ -17,21 +17,6 @@ from aidpack.allocation.solve import MIP_NOISE
 KEPT_NOISE = 1e-12
 #: The least people a tier must gain for a re-plan to move its kept lines (see :func:`kept_room`).
 KEPT_MIN_GAIN = 1.0
-#: The share of each tier's gap (relative to the plan's LP bound) that a block may spend so that the tiers
-#: after it gain (by choosing another rounding, or through HiGHS's holds). None: the plan is lexicographic, as SPEC §4
-#: has it; a tier's gap is what the solver could not prove, never a budget to trade its people for a later tier's.
-#: With half the gap to spend (sessions up to 22), the plans traded: on the demo, a critical need of 1,500 people got
-#: nothing while high-tier needs took the generators it asked for; on 200 random small scenarios checked against an
-#: exact lexicographic MIP, a 1-person critical need's blankets went to a high-tier one. The unseen 1.6e6 scenario
-#: (seed 71) now serves the critical tier's LP bound (96 people more) and exactly the low tier HiGHS proves the
-#: whole-unit optimum of (7,249,253; 14,000 fewer than the trades gave it).
-SLACK_SHARE = 0.0
-#: HiGHS's trades use this much of a block's share of the slack. Its slack is counted against the bounds
-#: known before it runs; the plan's choice afterwards counts against the bounds it proved, which may be
-#: lower, and it undoes a trade that no longer fits (Hypothesis found a block whose proved critical bound
-#: was 0.25 % below its LP bound: HiGHS's trade overran the plan's budget by 8e-7 people and was undone,
-#: losing the high tier).
-MIP_SLACK_MARGIN = 0.9
 
 
 def kept_room(stage: BlockState, tier_gap: float) -> FloatArray:
@@ -74,22 +59,26 @@ def plan_loss(stages: list[BlockState]) -> tuple[FloatArray, FloatArray]:
 
 
 def choose_roundings(stages: list[BlockState], tier_gap: float) -> FloatArray:
-    """Pick one rounding per block for the plan as a whole; return each tier's slack still unspent.
+    """Pick one rounding per block for the plan as a whole; return what the plan may still lose per tier within the
+    tier gap (negative where the roundings lose more: the tiers HiGHS's MIP phase works on).
 
     Each block starts from its lexicographically best rounding (a re-plan's, from the previous lines where
     they are kept; they come first among its candidates, so that ties keep them) and moves to another only for a
-    gain at a tier that gives up nothing at the tiers before it (beyond HiGHS's noise, or ``SLACK_SHARE`` of the
-    tier's gap, which is none): largest gains first, earliest tiers first.
+    gain at a tier that gives up nothing at the tiers before it (beyond HiGHS's integrality noise): largest gains
+    first, earliest tiers first. The plan is lexicographic, as SPEC §4 has it: a tier's gap is what the solver could
+    not prove, never a budget to trade its people for a later tier's. (With half the gap to spend, as up to session
+    22, the plans traded: on the demo, a critical need of 1,500 people got nothing while high-tier needs took the
+    generators it asked for; on 200 random small scenarios checked against an exact lexicographic MIP, a 1-person
+    critical need's blankets went to a high-tier one.)
     """
-    bound, loss = plan_loss(stages)
-    budget: FloatArray = SLACK_SHARE * tier_gap * bound - loss
+    bound, _ = plan_loss(stages)
 
     def gain(stage: BlockState, candidate: Rounded, tier: int) -> float:
-        """People ``candidate`` adds at ``tier`` over the block's plan (0 unless beyond solver noise and what it
-        gives up at earlier tiers fits the budget). A re-plan's kept lines give up nothing for it (beyond the
-        block's own noise: the plan's noise on its tier let a 316-arc block of the unseen 1.6e6 scenario, seed 71,
-        trade 6.7 high-tier people for 97 medium-tier ones and move 13 units), and go only for more than the tier
-        gap of the block's bound (:func:`kept_room`): a plan within it is of equal merit, and they stay."""
+        """People ``candidate`` adds at ``tier`` over the block's plan (0 unless beyond solver noise and it gives up
+        nothing at earlier tiers beyond HiGHS's integrality noise). A re-plan's kept lines give up nothing for it
+        (beyond the block's own noise: the plan's noise on its tier let a 316-arc block of the unseen 1.6e6 scenario,
+        seed 71, trade 6.7 high-tier people for 97 medium-tier ones and move 13 units), and go only for more than the
+        tier gap of the block's bound (:func:`kept_room`): a plan within it is of equal merit, and they stay."""
         assert stage.rounded is not None
         current = stage.rounded
         delta = candidate.tier_values - current.tier_values
@@ -98,9 +87,9 @@ def choose_roundings(stages: list[BlockState], tier_gap: float) -> FloatArray:
             noise = max(noise, float(kept_room(stage, tier_gap)[tier]))
             allowed = -KEPT_NOISE * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
         else:
-            # What a move may give up at earlier tiers: the budget (none while SLACK_SHARE is 0) and HiGHS's integrality
-            # noise on the block's own tiers (not the plan's: 1e-6 of a national tier is 20 people).
-            allowed = -np.maximum(budget[:tier], 0.0) - MIP_NOISE * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
+            # What a move may give up at earlier tiers: HiGHS's integrality noise on the block's own tiers (not the
+            # plan's: 1e-6 of a national tier is 20 people).
+            allowed = -MIP_NOISE * np.maximum(np.abs(current.tier_values[:tier]), 1.0)
         affordable = bool(np.all(delta[:tier] >= allowed))
         return float(delta[tier]) if delta[tier] > noise and affordable else 0.0
 
@@ -123,32 +112,10 @@ def choose_roundings(stages: list[BlockState], tier_gap: float) -> FloatArray:
             assert stage.rounded is not None
             candidate = stage.candidates[j]
             if negative_gain >= 0 or gain(stage, candidate, tier) <= 0:
-                continue  # no gain, or an earlier move in this block or on the budget changed the picture
-            delta = candidate.tier_values - stage.rounded.tier_values
-            budget += delta  # what the plan loses changes by -delta in every tier (gains give slack back)
+                continue  # no gain, or an earlier move in this block changed the picture
             stage.rounded = candidate
             stage.outcome.units = candidate.units
             stage.outcome.method = f"flow+{candidate.method}"
     _, loss = plan_loss(stages)
     left: FloatArray = tier_gap * bound - loss
     return left
-
-
-def slack_shares(stages: list[BlockState], budget_left: FloatArray) -> dict[int, FloatArray]:
-    """Per block going to HiGHS MIP (by id): its share of ``SLACK_SHARE`` of what the plan may still lose per
-    tier (``budget_left``, never below 0), less a margin (``MIP_SLACK_MARGIN``). A tier's slack is spent on
-    the next tier only (see :func:`aidpack.allocation.solve.solve_block`), so it is split by the blocks'
-    losses in that next tier; by the blocks' people in the tier where no block loses in the next."""
-    later = []  # per block and tier, what it loses in the next tier
-    for s in stages:
-        assert s.rounded is not None
-        later.append(np.append(np.maximum(s.outcome.tier_bound - s.rounded.tier_values, 0.0)[1:], 0.0))
-    budget = np.maximum(budget_left, 0.0)
-    people = [np.bincount(s.block.tier, weights=s.block.people, minlength=4)[:4].astype(np.float64) for s in stages]
-    later_total, people_total = np.sum(later, axis=0), np.sum(people, axis=0)
-    shares: dict[int, FloatArray] = {}
-    for s, lost, own in zip(stages, later, people, strict=True):
-        by_loss = np.divide(lost, later_total, out=np.zeros(4), where=later_total > 0)
-        by_people = np.divide(own, people_total, out=np.zeros(4), where=people_total > 0)
-        shares[id(s)] = MIP_SLACK_MARGIN * SLACK_SHARE * budget * np.where(later_total > 0, by_loss, by_people)
-    return shares

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from aidpack.allocation.block_state import BlockState, for_each, keeps, transit_tie
-from aidpack.allocation.choice import choose_roundings, kept_room, plan_loss, slack_shares, tiers_beat_kept
+from aidpack.allocation.choice import choose_roundings, kept_room, plan_loss, tiers_beat_kept
 from aidpack.allocation.counts import count_model, count_round
 from aidpack.allocation.flow import FlowBlock
 from aidpack.allocation.keep import keep_pledges
@@ -104,7 +104,6 @@ def _mip_phase(
     stage1: list[BlockState],
     candidates: list[BlockState],
     short: BoolArray,
-    budget_left: FloatArray,
     options: SolveOptions,
     integer_end: float,
     workers: int,
@@ -112,21 +111,21 @@ def _mip_phase(
     names: tuple[str, ...],
 ) -> FloatArray:
     """HiGHS's MIP on ``candidates`` (blocks that lose people in the tiers the plan is ``short`` of) until
-    ``integer_end``; the roundings chosen again for the plan as a whole. Returns each tier's slack still unspent."""
+    ``integer_end``; the roundings chosen again for the plan as a whole. Returns what the plan may still lose per
+    tier within the tier gap (:func:`choice.choose_roundings`)."""
     # In a small plan HiGHS's tier stages go to the exact optimum, not only within the tier gap (a block's start 3e-6
     # of its medium tier short of it was within the gap, and HiGHS stopped there at once).
     mip_gap = EXACT_MIP_GAP if n_edges <= EXACT_PLAN_EDGES else options.tier_gap
     # Each block gets a share of the budget by size, never less than a small floor; the phase ends at its
     # own deadline.
     candidates = _mip_order(candidates, short)
-    slacks = slack_shares(candidates, budget_left)
     budget = integer_end - time.perf_counter()
     phase_end = integer_end
     total_arcs = sum(min(s.block.size, MIP_SHARE_ARCS) for s in candidates)
     large_cap = large_mip_seconds(n_edges)
     if large_cap < MIN_MIP_SECONDS:
         # A plan too small for a large block's MIP to pay (see LARGE_MIP_FROM_EDGES): its shares of the
-        # budget and of the slack, counted above, go unused, and the phase ends that much sooner.
+        # budget, counted above, goes unused, and the phase ends that much sooner.
         candidates = [s for s in candidates if s.block.size <= LARGE_MIP_ARCS]
     else:
         candidates = [s for s in candidates if s.block.size <= LARGE_MIP_ARCS
@@ -171,12 +170,10 @@ def _mip_phase(
         kept = stage.kept.units if stage.kept is not None and keeps(stage) else None
         if model is not None:
             better = _polished(stage.block, pattern_round(
-                stage.block, model, start, budget=share, options=seeded, slack=slacks[id(stage)],
-                kept=kept))
+                stage.block, model, start, budget=share, options=seeded, kept=kept))
         elif by_count is not None:
             better = _polished(stage.block, count_round(
-                stage.block, by_count, start, budget=share, options=seeded,
-                slack=slacks[id(stage)], kept=kept))
+                stage.block, by_count, start, budget=share, options=seeded, kept=kept))
         else:
             # A restricted MIP also keeps every rounding's arcs, not only its start's (an independent 1.4e6-edge
             # scenario, 5,000-litre bladders and loose litres: from the greedy rounding's arcs alone HiGHS
@@ -186,19 +183,18 @@ def _mip_phase(
             rounds = RESTRICTED_MIP_ROUNDS if stage.block.size > FULL_MIP_ARCS and share >= ROUNDS_FROM_SECONDS \
                 else 1
             better = _polished(stage.block, mip_round(
-                stage.block, stage.amount, start, budget=share / rounds, options=seeded,
-                slack=slacks[id(stage)], transit_tie=transit_tie(stage), also=also))
+                stage.block, stage.amount, start, budget=share / rounds, options=seeded, transit_tie=transit_tie(stage),
+                also=also))
             # Its next round starts from the plan the round before found and polished, with that plan's arcs too.
-            while (rounds := rounds - 1) > 0 and better_plan(stage.block, better, start, slack=slacks[id(stage)]):
+            while (rounds := rounds - 1) > 0 and better_plan(stage.block, better, start):
                 left = started + share - time.perf_counter()
                 if left < MIN_MIP_SECONDS / 2:
                     break
                 found = better.units > 0
                 again = _polished(stage.block, mip_round(
-                    stage.block, stage.amount, better, budget=left, options=seeded,
-                    slack=slacks[id(stage)], transit_tie=transit_tie(stage),
+                    stage.block, stage.amount, better, budget=left, options=seeded, transit_tie=transit_tie(stage),
                     also=found if also is None else also | found))
-                if not better_plan(stage.block, again, better, slack=slacks[id(stage)]):
+                if not better_plan(stage.block, again, better):
                     break
                 better = again
         attempts.setdefault(id(stage), []).append(_Attempt(seed, better, start, share,
@@ -211,18 +207,18 @@ def _mip_phase(
             continue
         better, start, share = tried[0].plan, tried[0].start, tried[0].share
         for other in tried[1:]:
-            if better_plan(stage.block, other.plan, better, slack=slacks[id(stage)]):
+            if better_plan(stage.block, other.plan, better):
                 better = other.plan
         if stage.kept is not None:
             better = _kept_pledges(stage.block, better, stage.kept)
         stage.candidates.append(better)
-        # Tiers within the block's slack, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
+        # Tiers, then unit-days (else a re-plan, which starts HiGHS from the plan kept,
         # would find those unit-days and move lines).
         # A re-plan's kept lines stay for a plan of equal merit (see kept_room).
         stays = keeps(stage) and not tiers_beat_kept(better.tier_values, stage.rounded.tier_values,
                                                   kept_room(stage, options.tier_gap))
         if not stays and (start is stage.rounded
-                          or better_plan(stage.block, better, stage.rounded, slack=slacks[id(stage)])):
+                          or better_plan(stage.block, better, stage.rounded)):
             stage.outcome.units = better.units
             stage.outcome.method = better.method
             stage.rounded = better
@@ -362,8 +358,7 @@ def improve_roundings(
         if s.rounded is not None and float(gaps[id(s)][short].max(initial=0.0)) > (0.0 if exact else options.tier_gap)
     ]
     if candidates:
-        budget_left = _mip_phase(stage1, candidates, short, budget_left, options, integer_end, workers, plan_edges,
-                                 names)
+        budget_left = _mip_phase(stage1, candidates, short, options, integer_end, workers, plan_edges, names)
         # A block that still loses a large share of the first tier the plan is short of gets a second round, with
         # time of its own (a scarce 3e4-edge scenario, seed 3, supply x0.5: a 4,061-arc generator block lost 54,000
         # medium-tier people, 4 % of the tier, which HiGHS finds in 1-1.4 s and not in the 0.36 s of its share). Not
@@ -372,6 +367,5 @@ def improve_roundings(
             else []
         if extend:
             integer_end = time.perf_counter() + EXTEND_SECONDS
-            budget_left = _mip_phase(stage1, extend, budget_left < 0, budget_left, options, integer_end, workers,
-                                     plan_edges, names)
+            budget_left = _mip_phase(stage1, extend, budget_left < 0, options, integer_end, workers, plan_edges, names)
     return integer_end

@@ -151,18 +151,17 @@ def pattern_round(
     *,
     budget: float,
     options: SolveOptions,
-    slack: FloatArray | None = None,
     kept: FloatArray | None = None,
 ) -> Rounded:
     """The block's lexicographic whole-unit plan by its pattern MIP (HiGHS, within ``budget`` seconds, started
-    from ``incumbent``), or ``incumbent`` where that is no worse (tiers within ``slack`` people, then fewer
-    unit-days). ``kept``: the incumbent is a re-plan's kept lines, which only a plan serving people better replaces
-    (never unit-days alone), and whose pledges its units go to where that travels no more (:func:`assign_counts`).
-    Either way the result carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
+    from ``incumbent``), or ``incumbent`` where that is no worse (tiers, then fewer unit-days). ``kept``: the
+    incumbent is a re-plan's kept lines, which only a plan serving people better replaces (never unit-days alone),
+    and whose pledges its units go to where that travels no more (:func:`assign_counts`). Either way the result
+    carries the bound each tier stage proved (:class:`rounding.StageBounds`)."""
     deadline = time.perf_counter() + budget
-    stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options, slack)
+    stage_bound, held, chosen = _solve(block, model, _start(block, model, incumbent), deadline, options)
     return settle(block, incumbent, _assign(block, model, chosen, kept), StageBounds(stage_bound, held), "patterns",
-                  slack=slack, kept=kept is not None)
+                  kept=kept is not None)
 
 
 def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOptions) -> Rounded:
@@ -171,7 +170,7 @@ def pattern_lp_round(block: FlowBlock, model: PatternModel, options: SolveOption
     given pledges as in :func:`pattern_round`. Whatever HiGHS's MIP later gets done in its time, the plan has
     this (the 1e5 scarce scenario's transformer block: 125,652 high-tier people, HiGHS's proved optimum, where
     the other roundings reach 123,979)."""
-    _, _, chosen = _solve(block, model, np.zeros(model.need.size), np.inf, options, None, mip=False)
+    _, _, chosen = _solve(block, model, np.zeros(model.need.size), np.inf, options, mip=False)
     plan = greedy_repair(block, _assign(block, model, chosen))
     return Rounded(units=plan.units, tier_values=plan.tier_values, method="patterns-lp")
 
@@ -209,7 +208,6 @@ def _solve(
     start: FloatArray,
     deadline: float,
     options: SolveOptions,
-    slack: FloatArray | None,
     mip: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The pattern MIP's tier stages, critical first, each tier held at what it reached (relative tolerance
@@ -240,7 +238,7 @@ def _solve(
         h, n_patterns, tier_columns,
         lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds), np.rint,
     )
-    return lexicographic_stages(stage_model, start, deadline, options, slack, mip=mip)
+    return lexicographic_stages(stage_model, start, deadline, options, mip=mip)
 
 
 def _rounded_relaxation(

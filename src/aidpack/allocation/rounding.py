@@ -37,7 +37,7 @@ SPARE_ROUNDS = 3
 @dataclass(frozen=True)
 class StageBounds:
     """Each tier stage of HiGHS's lexicographic MIP proves a dual bound on tier t given its earlier tiers
-    held at what it reached less their slack (``held``). That bounds tier t of any plan whose earlier
+    held at what it reached (``held``, SPEC §4's relative tolerance below). That bounds tier t of any plan whose earlier
     tiers are at least that high; a stage that did not run bounds nothing (inf)."""
 
     stage_bound: FloatArray  # per tier
@@ -98,14 +98,12 @@ def lex_better(a: FloatArray, b: FloatArray, rel: float = 1e-6, slack: FloatArra
     return False
 
 
-def better_plan(
-    block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6, slack: FloatArray | None = None
-) -> bool:
-    """Whether ``a`` beats ``b``: tiers lexicographically (within ``rel``, and ``slack`` people per tier: see
-    :func:`lex_better`), then fewer unit-days in transit."""
-    if lex_better(a.tier_values, b.tier_values, rel=rel, slack=slack):
+def better_plan(block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6) -> bool:
+    """Whether ``a`` beats ``b``: tiers lexicographically (within ``rel``: see :func:`lex_better`), then fewer
+    unit-days in transit."""
+    if lex_better(a.tier_values, b.tier_values, rel=rel):
         return True
-    if lex_better(b.tier_values, a.tier_values, rel=rel, slack=slack):
+    if lex_better(b.tier_values, a.tier_values, rel=rel):
         return False
     return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
 
@@ -287,7 +285,6 @@ def mip_round(
     *,
     budget: float,
     options: SolveOptions,
-    slack: FloatArray | None = None,
     by_hub: bool = False,
     fixed_tiers: FloatArray | None = None,
     transit_tie: float = 0.0,
@@ -295,10 +292,8 @@ def mip_round(
 ) -> Rounded:
     """The block's MIP (whole, or on a restricted set of arcs) with ``incumbent`` as HiGHS's start.
 
-    ``slack`` (people per tier) is how far below its stage's proved bound each tier may end, its stage
-    stopping early and the later stages holding it lower together (see
-    :func:`aidpack.allocation.solve.solve_block`). Returns whichever of HiGHS's plan and the incumbent
-    is better, the tiers compared within that slack. ``by_hub``: pack classes also share their transit
+    Returns whichever of HiGHS's plan and the incumbent is better (see
+    :func:`aidpack.allocation.solve.solve_block` for HiGHS's stages). ``by_hub``: pack classes also share their transit
     days to every need, so that the transit stage is exact (and its bound tight), not only the tiers.
     ``fixed_tiers``: HiGHS holds the tiers there (people) and minimises transit alone (see :func:`solve_block`).
     ``transit_tie`` (a re-plan's kept lines): on tied tiers, HiGHS's plan replaces the incumbent only when it
@@ -328,9 +323,8 @@ def mip_round(
         mip_stage_budget=budget, seed=options.seed,
     )
     # One deadline for the block's stages: the critical tier may use what it needs (lexicographic order).
-    slack = np.zeros(4) if slack is None else slack
     result = solve_block(model, stage_options, deadline=time.perf_counter() + budget, initial_x=start,
-                         hold_slack=slack, share_time=True, abs_gap=slack, fixed_tiers=fixed_tiers)
+                         share_time=True, fixed_tiers=fixed_tiers)
     if result.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
         return incumbent
     pair_units = np.zeros(pair_class.size)
@@ -340,9 +334,9 @@ def mip_round(
     units[arcs] = _share_out(block, arcs, arc_pair, pair_units)
     # HiGHS's plan may leave units a greedy pass can still place (its stages stop at the gap).
     improved = greedy_repair(block, units)
-    kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values, slack=slack) else improved
+    kept = incumbent if lex_better(incumbent.tier_values, improved.tier_values) else improved
     # A re-plan's kept lines stay on tied tiers unless HiGHS's plan travels less by more than ``transit_tie``.
-    tied = kept is improved and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack)
+    tied = kept is improved and not lex_better(improved.tier_values, incumbent.tier_values)
     if transit_tie > 0 and tied and (
         transit_tie == np.inf
         or transit_of(block, improved.units) >= transit_of(block, incumbent.units) * (1 - transit_tie)

@@ -245,24 +245,17 @@ def solve_block(
     options: SolveOptions,
     deadline: float | None = None,
     initial_x: FloatArray | None = None,
-    hold_slack: FloatArray | None = None,
     share_time: bool = False,
     tiers_only: bool = False,
-    abs_gap: FloatArray | None = None,
     fixed_tiers: FloatArray | None = None,
 ) -> BlockResult:
     """Lexicographic optimum of one block. ``deadline`` is a perf_counter() time for the whole plan;
     ``initial_x`` (units per edge column) is a feasible plan handed to HiGHS as its first incumbent.
-    ``hold_slack`` (people, per tier) lets a tier be held that much below the bound its stage proved (never
-    above what the stage reached) while the next tier is optimised (transit after the last): the part of
-    the plan's tier gap that this block may use so that that tier gains. Then the tier is held at what it
-    serves, so that a later tier never gains what the one in between could have used. Each tier stage's
-    log entry says what it was held at in the end (``held``). ``share_time``:
-    an integer stage that cannot prove its gap by the deadline leaves each stage after it a reserve
+    Each tier is held at what its stage reached (SPEC §4's relative tolerance, never below what the start served)
+    while the later ones are optimised; each tier stage's log entry says what it was held at (``held``).
+    ``share_time``: an integer stage that cannot prove its gap by the deadline leaves each stage after it a reserve
     (``LATER_STAGE_RESERVE`` of the time left).
     ``tiers_only``: stop after the tiers (no transit stage), when only their values are wanted.
-    ``abs_gap`` (people, per tier): an integer tier stage also stops once within that many people of its
-    bound — the block's share of the plan's tier gap, which is relative to the whole plan's tier.
     ``fixed_tiers`` (people, per tier): hold each tier at least there from the start and optimise transit
     alone (a plan serving them is known, ``initial_x``); each tier's log entry says what it was held at."""
     h = new_highs(options.seed)
@@ -293,14 +286,11 @@ def solve_block(
         stages = []
     if not tiers_only:
         stages.append(("transit", model.transit_cost, options.final_gap))
-    #: The hold row of a tier held below its optimum for the next stage's sake (see below).
-    loose_hold: tuple[int, FloatArray, dict[str, float | str | int]] | None = None
     for position, (name, cost, stage_gap) in enumerate(stages):
         h.changeColsCost(model.n_cols, cols, cost)
         if model.is_mip:
             h.setOptionValue("mip_rel_gap", stage_gap)
-            tier_abs_gap = float(abs_gap[int(name[4:])]) if abs_gap is not None and name.startswith("tier") else 0.0
-            h.setOptionValue("mip_abs_gap", max(tier_abs_gap, MIP_ABS_GAP))
+            h.setOptionValue("mip_abs_gap", MIP_ABS_GAP)
             if solution is not None:
                 h.setSolution(as_solution(solution))
         remaining = _remaining(deadline)
@@ -365,19 +355,7 @@ def solve_block(
         elif status is not Termination.OPTIMAL:
             return BlockResult(status, np.zeros(model.n_x), np.zeros(model.n_cols - model.n_x), tier_values, 1.0, log)
         gap = max(gap, stage_gap_proved)
-        before, solution = solution, np.asarray(h.getSolution().col_value, dtype=np.float64)
-        if loose_hold is not None:
-            # The tier before was held below its optimum only for this stage's sake: hold it now at what it
-            # serves, so that no later tier gains from it at the cost of the one in between (lexicographic).
-            row, held_cost, entry = loose_hold
-            if before is not None and keeps_previous(cost, held_cost, before, solution, options.hold_tolerance):
-                solution = before
-                log[-1]["kept_previous"] = 1
-            served = float(-held_cost @ solution)
-            tightened = max(float(entry["held"]), hold_bound(served, options.hold_tolerance))
-            h.changeRowBounds(row, tightened, np.inf)
-            entry["held"] = tightened
-            loose_hold = None
+        solution = np.asarray(h.getSolution().col_value, dtype=np.float64)
         if name.startswith("tier"):
             tier = int(name[4:])
             value = float(-cost @ solution)
@@ -392,43 +370,15 @@ def solve_block(
                 # never below what the start served.
                 floor = min(hold_bound(float(start_values[tier]), START_HOLD_MARGIN), value)
                 bound = max(hold_bound(value, options.hold_tolerance), floor)
-                # The slack is for the next tier only (or transit after the last tier): a tier given up for
-                # the one after next could have served the one in between.
-                following = f"tier{tier + 1}" if tier < 3 else "transit"
-                next_stage = stages[position + 1][0] if position + 1 < len(stages) else None
-                slack_here = hold_slack is not None and next_stage == following and float(hold_slack[tier]) > 0
-                if slack_here:
-                    assert hold_slack is not None
-                    # The slack counts from the stage's proved bound: a stage that stopped short of it has
-                    # spent that much of the slack already (else a tier could end twice its slack below).
-                    proved = -float(info.mip_dual_bound) if model.is_mip else value
-                    spent = max(proved - value, 0.0) if np.isfinite(proved) else float(hold_slack[tier])
-                    bound -= max(float(hold_slack[tier]) - spent, 0.0)
                 if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.
                     bound = 0.0
                 h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
                 log[-1]["held"] = bound
-                if slack_here and bound > 0.0:
-                    loose_hold = (h.getNumRow() - 1, cost, log[-1])
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
-
-
-def keeps_previous(
-    cost: FloatArray, held_cost: FloatArray, before: FloatArray, after: FloatArray, tolerance: float
-) -> bool:
-    """Whether a stage for whose sake the tier before was held below its optimum (``held_cost``, minimised as
-    −V_t) should end with the plan it started from, ``before``, rather than HiGHS's, ``after``: when
-    ``after`` serves that tier less and gains nothing on the stage's own objective ``cost`` (beyond
-    ``tolerance``, relative). HiGHS stopped at its time limit may hand back another plan as good for the stage
-    and worse for the tier (the 1e5 bench's transformer block gave up 18 high-tier people for no medium-tier
-    one); nothing is given up for nothing."""
-    start = float(cost @ before)
-    gains = float(cost @ after) < start - tolerance * max(abs(start), 1.0)
-    return not gains and float(held_cost @ after) > float(held_cost @ before)
 
 
 def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:

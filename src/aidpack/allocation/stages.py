@@ -76,7 +76,6 @@ def lexicographic_stages(
     start: FloatArray,
     deadline: float,
     options: SolveOptions,
-    slack: FloatArray | None,
     mip: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The model's tier stages, critical first: per tier, the bound its stage proved (inf where it did not run)
@@ -95,7 +94,7 @@ def lexicographic_stages(
         cost[in_tier] = -people
         h.changeColsCost(model.n_cols, columns, cost)
         h.setOptionValue("mip_rel_gap", options.tier_gap)
-        h.setOptionValue("mip_abs_gap", max(float(slack[tier]) if slack is not None else 0.0, MIP_ABS_GAP))
+        h.setOptionValue("mip_abs_gap", MIP_ABS_GAP)
         # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
         remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
                         0.01)
@@ -157,15 +156,14 @@ def meets(plan: FloatArray, holds: Holds) -> bool:
 
 
 def settle(
-    block: FlowBlock, incumbent: Rounded, units: FloatArray, bounds: StageBounds, method: str, *,
-    slack: FloatArray | None, kept: bool,
+    block: FlowBlock, incumbent: Rounded, units: FloatArray, bounds: StageBounds, method: str, *, kept: bool,
 ) -> Rounded:
     """The plan a block's own MIP leaves: its ``units`` with what a greedy pass can still place, or ``incumbent``
-    where that is no worse (tiers within ``slack`` people, then unit-days; a re-plan's ``kept`` lines stay on tied
-    tiers whatever the unit-days); either way with the ``bounds`` its stages proved."""
+    where that is no worse (tiers, then unit-days; a re-plan's ``kept`` lines stay on tied tiers whatever the
+    unit-days); either way with the ``bounds`` its stages proved."""
     improved = greedy_repair(block, units)
-    stays = lex_better(incumbent.tier_values, improved.tier_values, slack=slack)
-    if not stays and not lex_better(improved.tier_values, incumbent.tier_values, slack=slack):  # tied
+    stays = lex_better(incumbent.tier_values, improved.tier_values)
+    if not stays and not lex_better(improved.tier_values, incumbent.tier_values):  # tied
         stays = kept or transit_of(block, improved.units) >= transit_of(block, incumbent.units)
     if stays:
         return Rounded(incumbent.units, incumbent.tier_values, incumbent.gap, incumbent.method, stage_bounds=bounds,
