@@ -210,3 +210,28 @@ def test_the_ukrainian_page_shows_ukrainian_text(page: Page, server: Server) -> 
     expect(page.locator("h1")).to_have_text("Внески донорів")
     page.screenshot(path=str(SCREENSHOTS / "contributions-uk.png"), full_page=True)
     page.goto(f"{server.url}/?lang=en")
+
+
+def test_a_wrong_password_is_told(page: Page, server: Server) -> None:
+    """Boosted forms swap refusals in too: htmx's default kept the page as it was on a 401, without a word."""
+    page.goto(f"{server.url}/login")
+    page.fill("#email", "coordinator@example.org")
+    page.fill("#password", "not the password")
+    page.click("main form button[type=submit]")
+    expect(page.locator("main [role=alert]")).to_contain_text("Wrong e-mail or password.")
+    expect(page.locator("#email")).to_have_value("coordinator@example.org")
+
+
+def test_a_refused_need_form_says_why_and_keeps_what_was_typed(page: Page, server: Server) -> None:
+    sign_in(page, server, "recipient@example.org")
+    page.goto(f"{server.url}/needs/new")
+    page.fill("#ref", "N-KH-REFUSED")
+    page.select_option("#region", server.region_code)
+    page.fill("#capability", "POWER-KW")
+    page.fill("#quantity", "many")
+    page.fill("#notes", "typed by hand at the heating plant")
+    page.click("form.form button[type=submit]")
+    expect(page.locator("main .errors")).to_contain_text("quantity")
+    expect(page.locator("#ref")).to_have_value("N-KH-REFUSED")
+    expect(page.locator("#notes")).to_have_value("typed by hand at the heating plant")
+    page.screenshot(path=str(SCREENSHOTS / "recipient-need-refused.png"), full_page=True)
