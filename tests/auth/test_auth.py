@@ -131,6 +131,29 @@ def test_a_deactivated_accounts_token_stops_working(client: TestClient, officer:
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
+def test_signing_out_revokes_the_accounts_bearer_tokens(client: TestClient, officer: User, session: Session) -> None:
+    # A token someone copied (a script, a shared terminal) stopped only at its expiry, 12 hours later.
+    before = auth.issue_token(secret=SECRET, user=officer, minutes=60, now=utcnow() - dt.timedelta(seconds=5))
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {before}"}).status_code == 200
+    auth.sign_out(session, user=officer, now=utcnow() - dt.timedelta(seconds=1))
+    refused = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {before}"})
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "TOKEN_INVALID"
+    assert refused.json()["context"] == {"revoked": True}
+    assert client.get("/api/v1/auth/me", headers=bearer(officer)).status_code == 200  # a new one works
+
+
+def test_a_reset_password_revokes_the_tokens_of_the_old_one(client: TestClient, session: Session) -> None:
+    first = auth.ensure_demo_accounts(session)
+    email = next(e for e, _p, role, _o in first if role == "admin")
+    user = auth.find_user(session, email=email)
+    assert user is not None
+    old = auth.issue_token(secret=SECRET, user=user, minutes=60, now=utcnow() - dt.timedelta(seconds=5))
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old}"}).status_code == 200
+    auth.ensure_demo_accounts(session)  # `make demo` again: new passwords
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+
+
 # --- accounts -----------------------------------------------------------------------------------------
 
 

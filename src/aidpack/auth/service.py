@@ -249,8 +249,9 @@ def _timestamp(now: dt.datetime | None) -> int:
 
 
 def issue_token(*, secret: str, user: User, minutes: int, now: dt.datetime | None = None) -> str:
-    """A signed bearer token naming the user, valid for ``minutes``."""
-    payload = {"u": user.id, "exp": _timestamp(now) + minutes * 60}
+    """A signed bearer token naming the user, valid for ``minutes`` (and until the user signs out or their password
+    is reset: see :func:`user_for_token`)."""
+    payload = {"u": user.id, "exp": _timestamp(now) + minutes * 60, "i": _millis(now)}
     return URLSafeSerializer(secret, salt=TOKEN_SALT).dumps(payload)
 
 
@@ -265,17 +266,28 @@ def _load(secret: str, salt: str, token: str) -> dict[str, object]:
 
 
 def user_for_token(session: Session, *, secret: str, token: str, now: dt.datetime | None = None) -> User:
-    """The active user a bearer token names; raises TokenInvalid when it is forged, expired or revoked."""
+    """The active user a bearer token names; raises TokenInvalid when it is forged, expired or revoked: its account
+    deactivated, signed out or given a new password after the token was issued (a token from before issue times
+    were kept counts as issued at 0)."""
     payload = _load(secret, TOKEN_SALT, token)
-    user_id, exp = payload.get("u"), payload.get("exp")
-    if not isinstance(user_id, int) or not isinstance(exp, int):
+    user_id, exp, issued = payload.get("u"), payload.get("exp"), payload.get("i", 0)
+    if not isinstance(user_id, int) or not isinstance(exp, int) or not isinstance(issued, int):
         raise TokenInvalid("the token is not valid")
     if exp < _timestamp(now):
         raise TokenInvalid("the token has expired; ask for a new one", context={"expired": True})
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise TokenInvalid("the token's account is no longer active")
+    if _voided(user, issued):
+        raise TokenInvalid("the token was revoked when its account signed out or its password was reset; ask for a "
+                           "new one", context={"revoked": True})
     return user
+
+
+def _voided(user: User, issued: int) -> bool:
+    """Whether ``user`` signed out (or had their password reset) at or after ``issued`` (milliseconds): every web
+    session and bearer token made until then is void, whoever holds a copy of it."""
+    return user.signed_out_at is not None and issued <= _millis(user.signed_out_at)
 
 
 @dataclass
@@ -306,11 +318,12 @@ def dump_web_session(web: WebSession, *, secret: str) -> str:
 
 def session_signed_out(web: WebSession, user: User) -> bool:
     """Whether ``user`` signed out after ``web`` was made (then it is void, whoever holds a copy of it)."""
-    return user.signed_out_at is not None and web.issued <= _millis(user.signed_out_at)
+    return _voided(user, web.issued)
 
 
 def sign_out(session: Session, *, user: User, now: dt.datetime | None = None) -> None:
-    """Void every web session of ``user`` made until now (flushes; an audit event, as every change has)."""
+    """Void every web session and bearer token of ``user`` made until now (flushes; an audit event, as every change
+    has)."""
     before = snapshot(user)
     user.signed_out_at = now or utcnow()
     session.flush()
@@ -381,6 +394,7 @@ def ensure_demo_accounts(session: Session, *, actor: str = "demo") -> list[tuple
             before = snapshot(user)
             user.password_hash = hash_password(password)
             user.role, user.org_id, user.active = role, org_id, True
+            user.signed_out_at = utcnow()  # the old password's sessions and tokens are void
             session.flush()
             record(
                 session,
