@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.decisions import accept_lines, reject_lines
-from aidpack.allocation.diff import NothingToCompare, diff_saved, what_if
+from aidpack.allocation.diff import NeedChange, NothingToCompare, diff_saved, gains_and_losses, what_if
 from aidpack.allocation.models import Line, Plan
 from aidpack.allocation.service import UnknownFairness, run_plan
 from aidpack.audit.models import Event
@@ -76,6 +76,18 @@ def test_what_if_plans_with_the_changes_and_saves_nothing(session: Session, tmp_
     session.refresh(pledge)
     assert pledge.status is PledgeStatus.CONFIRMED
     assert session.execute(select(Need).where(Need.ref == new_ref)).first() is None
+
+
+def test_a_need_covered_in_full_in_both_plans_neither_gains_nor_loses() -> None:
+    def change(ref: str, before: float, after: float, quantity: float = 100.0) -> NeedChange:
+        return NeedChange(ref, "critical", "R", "DIESEL-L", quantity, before, after, 1_000, quantity)
+
+    full_more, full_less = change("FULL+", 100.0, 120.0), change("FULL-", 130.0, 110.0)
+    gained, lost = change("GAINED", 50.0, 75.0), change("LOST", 100.0, 60.0)
+    gains, losses = gains_and_losses([full_more, full_less, gained, lost])
+    assert gains == [gained]
+    assert losses == [lost]
+    assert gained.people_delta == pytest.approx(250.0)
 
 
 def test_plan_diff_names_moved_units_and_who_gains_or_loses(session: Session) -> None:

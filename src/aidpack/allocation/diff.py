@@ -28,6 +28,8 @@ from aidpack.errors import RuleViolation
 from aidpack.ingest.service import import_path
 
 MAX_LISTED = 20
+#: A change in people served below this is float noise, not a gain or a loss.
+PEOPLE_NOISE = 1e-9
 
 
 class NothingToCompare(RuleViolation):
@@ -61,6 +63,18 @@ class NeedChange:
 
 def _share(covered: float, quantity: float) -> float:
     return min(covered / quantity, 1.0) if quantity > 0 else 1.0
+
+
+def gains_and_losses(changes: list[NeedChange]) -> tuple[list[NeedChange], list[NeedChange]]:
+    """The needs that gain and those that lose people served, earliest tier and largest change first. A need covered
+    in full in both plans gains or loses nothing when more or less is sent to it (the demo's fuel needs were listed
+    as gaining, with "+0" people); what was sent shows in the moved lines."""
+    order = {name: i for i, name in enumerate(TIER_NAMES)}
+    gains = sorted((c for c in changes if c.people_delta > PEOPLE_NOISE),
+                   key=lambda c: (order[c.priority], -c.people_delta, c.ref))
+    losses = sorted((c for c in changes if c.people_delta < -PEOPLE_NOISE),
+                    key=lambda c: (order[c.priority], c.people_delta, c.ref))
+    return gains, losses
 
 
 @dataclass(frozen=True)
@@ -126,13 +140,9 @@ def diff_plans(
             was.covered if was else 0.0, now.covered if now else 0.0, need.people,
             was.quantity if was else need.quantity,
         )
-        if abs(change.people_delta) > 1e-9 or change.before != change.after:
+        if abs(change.people_delta) > PEOPLE_NOISE or change.before != change.after:
             changes.append(change)
-    order = {name: i for i, name in enumerate(TIER_NAMES)}
-    gains = sorted((c for c in changes if c.people_delta > 0 or (c.people_delta == 0 and c.after > c.before)),
-                   key=lambda c: (order[c.priority], -c.people_delta, c.ref))
-    losses = sorted((c for c in changes if c.people_delta < 0 or (c.people_delta == 0 and c.after < c.before)),
-                    key=lambda c: (order[c.priority], c.people_delta, c.ref))
+    gains, losses = gains_and_losses(changes)
     tiers = {
         name: {"before": round(served["before"][name], 6), "after": round(served["after"][name], 6),
                "change": round(served["after"][name] - served["before"][name], 6)}
