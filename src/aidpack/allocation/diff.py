@@ -30,6 +30,9 @@ from aidpack.ingest.service import import_path
 MAX_LISTED = 20
 #: A change in people served below this is float noise, not a gain or a loss.
 PEOPLE_NOISE = 1e-9
+#: Nor is a change of a need's covered share below this: the solvers' tolerance (a fair plan, whose LP holds each
+#: tier to 1e-7, covered the demo's 24,000-litre fuel needs to 23,999.9976).
+SHARE_NOISE = 1e-6
 
 
 class NothingToCompare(RuleViolation):
@@ -67,12 +70,17 @@ def _share(covered: float, quantity: float) -> float:
 
 def gains_and_losses(changes: list[NeedChange]) -> tuple[list[NeedChange], list[NeedChange]]:
     """The needs that gain and those that lose people served, earliest tier and largest change first. A need covered
-    in full in both plans gains or loses nothing when more or less is sent to it (the demo's fuel needs were listed
-    as gaining, with "+0" people); what was sent shows in the moved lines."""
+    in full in both plans gains or loses nothing when more or less is sent to it, nor one whose covered share moves
+    by no more than the solvers' tolerance (the demo's what-if against a fair plan listed 73 fuel needs as gaining,
+    each "+0" people: 0.0024 of 24,000 litres); what was sent shows in the moved lines."""
     order = {name: i for i, name in enumerate(TIER_NAMES)}
-    gains = sorted((c for c in changes if c.people_delta > PEOPLE_NOISE),
+
+    def noise(change: NeedChange) -> float:
+        return max(PEOPLE_NOISE, SHARE_NOISE * change.people)
+
+    gains = sorted((c for c in changes if c.people_delta > noise(c)),
                    key=lambda c: (order[c.priority], -c.people_delta, c.ref))
-    losses = sorted((c for c in changes if c.people_delta < -PEOPLE_NOISE),
+    losses = sorted((c for c in changes if c.people_delta < -noise(c)),
                     key=lambda c: (order[c.priority], c.people_delta, c.ref))
     return gains, losses
 

@@ -108,8 +108,10 @@ def render_extras(figures: dict[str, Any]) -> None:
 
 def render_diff(diff: dict[str, Any]) -> None:
     console = common.console
+    gaining, losing = int(diff["needs_gaining"]), int(diff["needs_losing"])
     console.print(f"[bold]Plan {diff['before']} → {diff['after']}[/]: {_fmt(float(diff['moved_units']))} units "
-                  f"moved, {diff['needs_gaining']} needs gain and {diff['needs_losing']} lose coverage")
+                  f"moved, {gaining} need{'' if gaining == 1 else 's'} gain{'s' if gaining == 1 else ''} and "
+                  f"{losing} lose{'s' if losing == 1 else ''} coverage")
     tiers = common.table("People served per tier", ("tier", "before", "after", "change"),
                          figures=("before", "after", "change"))
     for name, values in diff["tiers"].items():
