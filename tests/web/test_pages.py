@@ -150,9 +150,9 @@ def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: Wor
     with browser:
         page = browser.get(f"/plans/{world.plan.id}").text
         assert f'name="line" value="{world.line_a.id}"' in page
-        # The gaps the plan proved: per priority, and on the unit-days in transit.
-        assert "Gap to bound" in page
-        assert "Transit gap" in page
+        # The gaps the plan proved: per priority, and on the unit-days in transit, as shares people read.
+        assert "At most short of the best" in page
+        assert "more unit-days in transit than the least proven possible" in page
         decided = browser.post(
             f"/plans/{world.plan.id}/decide",
             data={"csrf_token": csrf, "action": "accept", "line": [str(world.line_a.id)]},
@@ -165,6 +165,41 @@ def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: Wor
         after = browser.get(f"/plans/{world.plan.id}?done=rejected").text
     assert "Lines rejected." in after
     assert 'name="line"' not in after  # nothing left to decide
+
+
+def _short_rows(page: str) -> list[str]:
+    table = re.search(r'<table id="short-needs">(.*?)</table>', page, re.S)
+    assert table is not None, "no table of needs left short"
+    return re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]
+
+
+def test_the_plan_page_shows_needs_left_short_before_its_lines_most_pressing_first(
+    app: FastAPI, world: World
+) -> None:
+    """A coordinator reads the gaps first: they came after every line (500 per page: 30,000 pixels down) as
+    ref, quantity, covered and reason alone, in ref order; now above the lines with priority, region, capability
+    and the people left without cover, critical first, as `aidpack plan show` lists them."""
+    secret, public = world.secret_need.ref, world.public_need.ref
+    staff, _ = page_client(app, world.users["coordinator"])
+    donor, _ = page_client(app, world.users["donor_a"])
+    owner, _ = page_client(app, world.users["recipient_a"])
+    with staff, donor, owner:
+        page = staff.get(f"/plans/{world.plan.id}").text
+        donor_page = donor.get(f"/plans/{world.plan.id}").text
+        owner_page = owner.get(f"/plans/{world.plan.id}").text
+    assert page.index('id="short-needs"') < page.index('id="decide"')
+    rows = _short_rows(page)
+    assert [re.search(r'href="/needs/([^"]+)"', row).group(1) for row in rows] == [secret, public]  # type: ignore[union-attr]
+    # the critical need first, half covered: 6,000 of its 12,000 people without cover
+    for text in ("critical", world.region.name, "POWER-KW", "1\u202f000", "500", "6\u202f000", "short supply"):
+        assert text in rows[0], (text, rows[0])
+    assert "outcompeted" in rows[1]
+    assert "high" in rows[1]
+    assert "People without cover" in owner_page
+    assert len(_short_rows(owner_page)) == 2
+    # a donor sees the need its line serves, but not how many people it serves (policy.need_full_detail)
+    assert "People without cover" not in donor_page
+    assert [secret in row for row in _short_rows(donor_page)] == [True]
 
 
 def test_a_plan_shows_its_lines_a_page_at_a_time(

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.api import plan_read, visible_lines
 from aidpack.allocation.models import LineStatus
-from aidpack.allocation.readout import line_counts, plan_lines
+from aidpack.allocation.readout import line_counts, needs_as_planned, plan_lines
+from aidpack.allocation.schemas import PlanRead
 from aidpack.auth import policy
 from aidpack.auth import service as auth_service
 from aidpack.auth.deps import PagePrincipal, WebSessionDep
-from aidpack.auth.policy import Action
+from aidpack.auth.models import Role
+from aidpack.auth.policy import Action, Principal
 from aidpack.needs.models import TIERS
 from aidpack.reports import lookups
 from aidpack.sites import service as sites_service
@@ -28,6 +32,51 @@ from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str | None, Form(max_length=200)]
+
+
+@dataclass(frozen=True)
+class ShortNeed:
+    """A need the plan left short, as the plan page lists it (what ``aidpack plan show`` prints as a gap)."""
+
+    ref: str
+    priority: str
+    region: str
+    capability: str
+    quantity: float
+    covered: float
+    people_short: float | None  # people served x the share not covered; None where the caller may not see people
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+def _short_needs(session: Session, principal: Principal, plan_id: int, shown: PlanRead) -> list[ShortNeed]:
+    """The needs this caller may see that the plan left short, the most pressing first: by tier, then by the
+    people left without cover (the order of ``aidpack plan show``'s gaps)."""
+    planned = needs_as_planned(session, plan_id)
+    # People served are for staff and the owning recipient (policy.need_full_detail); a recipient sees only its own.
+    people_visible = principal.is_staff or principal.role is Role.RECIPIENT
+    rows = []
+    for need in shown.needs:
+        if need.covered >= need.quantity or need.ref not in planned:
+            continue
+        facts = planned[need.ref]
+        missing = (need.quantity - need.covered) / need.quantity if need.quantity else 0.0
+        rows.append(
+            ShortNeed(
+                ref=need.ref,
+                priority=facts.priority,
+                region=facts.region,
+                capability=facts.capability,
+                quantity=need.quantity,
+                covered=need.covered,
+                people_short=facts.people * missing if people_visible else None,
+                reason=need.reason,
+                detail=need.detail,
+            )
+        )
+    order = {tier.value: i for i, tier in enumerate(TIERS)}
+    rows.sort(key=lambda row: (order.get(row.priority, len(order)), -(row.people_short or 0.0), row.ref))
+    return rows
 
 
 @router.get("/plans")
@@ -104,7 +153,7 @@ def plan_page(
             "lines": lines,
             "sites": sites,
             "tiers": TIERS,
-            "short_needs": [n for n in shown.needs if n.covered < n.quantity],
+            "short_needs": _short_needs(session, principal, plan.id, shown),
             "can_decide": policy.allows(principal, Action.DECIDE_PLANS),
             "proposed": sum(1 for line in visible if line.status is LineStatus.PROPOSED),
             "page": page,

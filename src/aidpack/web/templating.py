@@ -31,6 +31,16 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f} %"
 
 
+def _gap(value: float | None) -> str:
+    """A relative gap (0.0016) as people read it: 0.16 %."""
+    share = float(value or 0.0) * 100
+    if share <= 0:
+        return "0 %"
+    if share < 0.001:
+        return "< 0.001 %"
+    return f"{share:.2g} %"
+
+
 def _number(value: float | int | None) -> str:
     if value is None:
         return "–"
@@ -60,6 +70,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["percent"] = _percent
     env.filters["number"] = _number
+    env.filters["gap"] = _gap
     env.filters["plain"] = _plain
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
