@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from aidpack.app import create_app
 from aidpack.auth.models import Role
@@ -235,3 +235,22 @@ def test_a_refused_need_form_says_why_and_keeps_what_was_typed(page: Page, serve
     expect(page.locator("#ref")).to_have_value("N-KH-REFUSED")
     expect(page.locator("#notes")).to_have_value("typed by hand at the heating plant")
     page.screenshot(path=str(SCREENSHOTS / "recipient-need-refused.png"), full_page=True)
+
+
+def test_running_a_plan_says_it_is_running(page: Page, server: Server) -> None:
+    """A plan takes seconds on real data: the button is disabled and says so until the plan page comes (it looked
+    as if nothing happened, inviting a second click)."""
+    sign_in(page, server, "coordinator@example.org")
+    page.goto(f"{server.url}/plans")
+    held: list[Route] = []
+    page.route(re.compile(r".*/plans$"), lambda route: held.append(route) if route.request.method == "POST"
+               else route.continue_())
+    page.click("#run-plan")
+    expect(page.locator("#run-busy")).to_be_visible()
+    expect(page.locator("#run-plan")).to_be_disabled()
+    page.screenshot(path=str(SCREENSHOTS / "coordinator-plan-running.png"), full_page=True)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_url(re.compile(r".*/plans/\d+$"))
+    page.unroute(re.compile(r".*/plans$"))
+    expect(page.locator("h1")).to_contain_text("Plan")
