@@ -167,6 +167,31 @@ def test_the_coordinator_accepts_lines_on_the_plan_page(app: FastAPI, world: Wor
     assert 'name="line"' not in after  # nothing left to decide
 
 
+def test_deciding_with_nothing_ticked_or_no_button_changes_nothing_and_says_so(
+    app: FastAPI, world: World, session: Session
+) -> None:
+    """'Accept selected' with no line ticked left the plan for an error page that told the coordinator to
+    'name at least one line (--line ID) or take them all (--all)' (the CLI's words); a form without the button's
+    action rejected the ticked lines. Now the plan page says nothing was ticked, the second is refused, and a
+    decision says how many lines it took."""
+    browser, csrf = page_client(app, world.users["coordinator"])
+    decide = f"/plans/{world.plan.id}/decide"
+    with browser:
+        nothing = browser.post(decide, data={"csrf_token": csrf, "action": "accept"})
+        assert nothing.status_code == 303
+        told = browser.get(nothing.headers["location"]).text
+        no_action = browser.post(decide, data={"csrf_token": csrf, "line": [str(world.line_a.id)]})
+        assert line_status(session, world.line_a.id) is LineStatus.PROPOSED
+        one = browser.post(decide, data={"csrf_token": csrf, "action": "accept", "line": [str(world.line_a.id)]})
+        counted = browser.get(one.headers["location"]).text
+    assert "No line was ticked: nothing was accepted or rejected." in told
+    assert "Lines accepted" not in told
+    assert no_action.status_code == 422
+    assert "1 line accepted: its pledge units are now reserved." in counted
+    assert line_status(session, world.line_a.id) is LineStatus.ACCEPTED
+    assert line_status(session, world.line_b.id) is LineStatus.PROPOSED
+
+
 def _short_rows(page: str) -> list[str]:
     table = re.search(r'<table id="short-needs">(.*?)</table>', page, re.S)
     assert table is not None, "no table of needs left short"

@@ -21,13 +21,14 @@ from aidpack.auth import service as auth_service
 from aidpack.auth.deps import PagePrincipal, WebSessionDep
 from aidpack.auth.models import Role
 from aidpack.auth.policy import Action, Principal
+from aidpack.errors import ValidationFailed
 from aidpack.needs.models import TIERS
 from aidpack.reports import lookups
 from aidpack.sites import service as sites_service
 from aidpack.sites.models import Site
 from aidpack.web.deps import SessionDep
 from aidpack.web.forms import require_login
-from aidpack.web.http import IdPath
+from aidpack.web.http import MAX_ROW, IdPath
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -113,6 +114,9 @@ def plan_run(
     return redirect(request, f"/plans/{plan.id}")
 
 
+#: What the plan page's buttons send.
+DECISIONS = frozenset({"accept", "reject", "accept_all", "reject_all"})
+
 #: Lines per page of a plan (a national plan has 20,000: one table of them took 5 s to render and 6 MB).
 PAGE_LINES = 500
 
@@ -124,6 +128,7 @@ def plan_page(
     session: SessionDep,
     principal: PagePrincipal,
     page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+    count: Annotated[int | None, Query(ge=0, le=MAX_ROW)] = None,
 ) -> Response:
     require_login(principal)
     policy.require(principal, Action.READ_PLANS)
@@ -161,6 +166,7 @@ def plan_page(
             "line_total": len(visible),
             "first_line": (page - 1) * PAGE_LINES + 1,
             "done": request.query_params.get("done"),
+            "count": count,
         },
     )
 
@@ -180,15 +186,21 @@ def plan_decide(
     require_login(principal)
     auth_service.check_csrf(web, csrf_token)
     policy.require(principal, Action.DECIDE_PLANS)
+    if action not in DECISIONS:
+        # Anything else had rejected the ticked lines.
+        raise ValidationFailed("choose to accept or to reject lines", context={"action": (action or "")[:20]})
     every = action in ("accept_all", "reject_all")
     line_ids = None if every else sorted({int(v) for v in (line or []) if v.isdigit() and len(v) < 10})
+    if line_ids == []:
+        # Nothing ticked: said 'Lines accepted: their pledge units are now reserved.' and changed nothing.
+        return redirect(request, f"/plans/{plan_id}?done=none")
     if action in ("accept", "accept_all"):
-        decisions.accept_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
+        decided = decisions.accept_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
         done = "accepted"
     else:
-        decisions.reject_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
+        decided = decisions.reject_lines(session, actor=principal.actor, plan_id=plan_id, line_ids=line_ids)
         done = "rejected"
-    return redirect(request, f"/plans/{plan_id}?done={done}")
+    return redirect(request, f"/plans/{plan_id}?done={done}&count={len(decided)}")
 
 
 @router.get("/sites")
