@@ -135,3 +135,18 @@ def test_timelines_of_unknown_refs(session: Session) -> None:
         need_timeline(session, "NO-SUCH-NEED")
     with pytest.raises(PledgeNotFound):
         pledge_timeline(session, "NO-SUCH-PLEDGE")
+
+
+def test_a_timeline_tells_imports_and_updates_in_words(session: Session) -> None:
+    """An import or an edit read 'need N-1: import.create' (the action's code, which the page printed again
+    beside it); now 'need N-1 created by import' and 'need N-1 updated: quantity 500 → 650'."""
+    need = make_need(session, quantity=Decimal(500))
+    record(session, actor="import", action="import.create", entity="need", entity_ref=need.ref,
+           after={"quantity": "500", "priority": "high"})
+    record(session, actor="user:r@example.org", action="need.update", entity="need", entity_ref=need.ref,
+           before={"quantity": "500", "priority": "high", "notes": "a"},
+           after={"quantity": "650", "priority": "high", "notes": "b"})
+    summaries = [e.summary for e in need_timeline(session, need.ref)]
+    assert f"need {need.ref} created by import" in summaries
+    assert f"need {need.ref} updated: quantity 500 → 650" in summaries
+    assert not any("import.create" in text or "need.update" in text for text in summaries)

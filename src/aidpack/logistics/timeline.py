@@ -121,7 +121,31 @@ def _describe(event: Event, lines: Mapping[str, Line]) -> str:
     if event.action == "pledge.reserve":
         reserved = _num(after.get("reserved"))
         return f"pledge {event.entity_ref}: {reserved} units reserved for plan {after.get('plan')}"
-    return f"{event.entity} {event.entity_ref}: {event.action}"
+    return _describe_change(event, verb)
+
+
+#: Fields of a need or pledge whose change a timeline spells out (none that a site could be learnt from).
+TOLD_FIELDS = ("quantity", "units", "priority", "deadline", "available", "status", "channel")
+
+
+def _describe_change(event: Event, verb: str) -> str:
+    """'need N-1 created by import', 'pledge P-1 updated: units 5 → 4' (it read 'need N-1: import.create', the
+    action's code, which the page then printed a second time)."""
+    source = event.action.split(".", 1)[0]
+    text = f"{event.entity} {event.entity_ref} {verb}"
+    if source == "import":
+        text += " by import"
+    before: Mapping[str, Any] = event.before or {}
+    after: Mapping[str, Any] = event.after or {}
+    if before and after:
+        changes = [
+            f"{name} {_num(before.get(name))} → {_num(after.get(name))}"
+            for name in TOLD_FIELDS
+            if name in after and before.get(name) != after.get(name)
+        ]
+        if changes:
+            text += ": " + ", ".join(changes)
+    return text
 
 
 def _collect(
