@@ -206,6 +206,27 @@ def test_polish_closes_a_millionth_short_from_the_largest_line_whose_pledge_has_
     assert polished.tolist() == [4.999998, 0.0, 5.0, 0.0]
 
 
+def test_polish_takes_a_hair_for_a_need_from_a_later_tier_need_left_short_anyway() -> None:
+    # The fair plan's LP held each tier to 1e-7: it left a critical need of 6,000 litres 0.0006 short and gave the
+    # hair to a low-tier need it could not fill; the pledge had nothing left. A high-tier need that is full gives
+    # nothing (it would be a hair short in turn).
+    instance = Instance(
+        needs=[N("A", "FUEL", 6_000, tier="critical", people=1_000), N("B", "FUEL", 9_000, tier="low", people=10),
+               N("C", "FUEL", 1_000, tier="high", people=100)],
+        pledges=[P("F", "FUEL", 12_000)],
+    )
+    pledge, need = np.array([0, 0, 0]), np.array([0, 1, 2])
+    polished = polish(instance.problem(), pledge, need, np.array([5_999.9994, 5_000.0006, 1_000.0]))
+    assert polished.tolist() == [6_000.0, 5_000.0, 1_000.0]
+    # Nothing is taken from an earlier tier, or from a need of the same tier that serves more people per litre.
+    earlier = Instance(
+        needs=[N("A", "FUEL", 6_000, tier="low", people=1_000), N("B", "FUEL", 9_000, tier="high", people=10)],
+        pledges=[P("F", "FUEL", 11_000)],
+    )
+    assert polish(earlier.problem(), np.array([0, 0]), np.array([0, 1]),
+                  np.array([5_999.9994, 5_000.0006])).tolist() == [5_999.9994, 5_000.0006]
+
+
 def test_polish_never_covers_a_need_beyond_its_quantity_from_two_pledges_with_a_hair_left() -> None:
     # A is 4e-4 short (more than a hair: the first step leaves it); F1 and F2 each have 3e-4 left over.
     instance = Instance(
