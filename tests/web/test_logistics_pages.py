@@ -85,6 +85,13 @@ def test_the_recipient_confirms_a_short_receipt_on_the_page(app: FastAPI, world:
         )
         assert bad.status_code == 422
         assert "is not a number of units" in bad.text
+        kept = browser.post(
+            f"/shipments/{shipment}/receive",
+            data={"csrf_token": csrf, "line": [str(world.line_a.id)], "units": ["many"], "condition": "damaged"},
+        )
+        # A refused receipt keeps the condition chosen (it fell back to 'good', to be confirmed so by mistake).
+        assert re.search(r'<option value="damaged"\s+selected>', kept.text), kept.text
+        assert 'value="many"' in kept.text
         too_many = browser.post(
             f"/shipments/{shipment}/receive",
             data={"csrf_token": csrf, "line": [str(world.line_a.id)], "units": ["9"], "condition": "good"},

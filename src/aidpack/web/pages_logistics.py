@@ -139,6 +139,7 @@ def _shipment_page(
     *,
     errors: list[str] | None = None,
     values: dict[int, str] | None = None,
+    condition: Condition = Condition.GOOD,
     status_code: int = 200,
 ) -> Response:
     every_line = views.lines_of(session, [shipment.id]).get(shipment.id, [])
@@ -155,6 +156,7 @@ def _shipment_page(
             "can_receive": shipment.status in RECEIVABLE and policy.may_receive(principal, every_line),
             "conditions": list(Condition),
             "values": values or {},
+            "condition": condition,
             "errors": errors or [],
             "done": request.query_params.get("done"),
         },
@@ -232,7 +234,9 @@ def shipment_receive(
         problems.append(f"condition must be one of {', '.join(c.value for c in Condition)}")
         chosen = Condition.GOOD
     if problems:
-        return _shipment_page(request, session, principal, shipment, errors=problems, values=values, status_code=422)
+        return _shipment_page(
+            request, session, principal, shipment, errors=problems, values=values, condition=chosen, status_code=422
+        )
     try:
         service.receive_shipment(
             session,
@@ -252,6 +256,7 @@ def shipment_receive(
             shipment,
             errors=error_messages(error),
             values=values,
+            condition=chosen,
             status_code=error_status(error),
         )
     return redirect(request, f"/shipments/{shipment.id}?done=received")
