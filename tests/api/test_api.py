@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aidpack.allocation.models import LineStatus
+from aidpack.allocation.models import LineStatus, PlanNeed, ShortReason
 from aidpack.audit.models import Event
 from aidpack.needs.models import Need, Priority
 from aidpack.pledges.models import Pledge
@@ -309,6 +309,24 @@ def test_a_plan_is_cut_to_the_callers_lines(client: TestClient, world: World) ->
     assert [line["id"] for line in recipient["lines"]] == [str(world.line_a.id)]
     assert_error(client.get(url, headers=bearer(world.users["viewer"])), 403)
     assert_error(client.get("/api/v1/plans/999999", headers=bearer(world.users["coordinator"])), 404)
+
+
+def test_a_recipient_reads_when_pledges_could_arrive_but_not_which_needs_took_them(
+    client: TestClient, world: World, session: Session
+) -> None:
+    # recipient_a's own needs: one too late (its earliest arrival is its to know), one outcompeted (which needs took
+    # the units is another organisation's business: staff only).
+    outcome = session.get(PlanNeed, (world.plan.id, world.secret_need.id))
+    assert outcome is not None
+    outcome.reason, outcome.detail = ShortReason.TOO_LATE, {"earliest_eta": "2022-12-03"}
+    session.flush()
+    url = f"/api/v1/plans/{world.plan.id}"
+    seen = {n["ref"]: n for n in client.get(url, headers=bearer(world.users["recipient_a"])).json()["needs"]}
+    assert seen[world.secret_need.ref]["detail"] == {"earliest_eta": "2022-12-03"}
+    assert seen[world.public_need.ref]["reason"] == "outcompeted"
+    assert seen[world.public_need.ref]["detail"] is None
+    staff = {n["ref"]: n for n in client.get(url, headers=bearer(world.users["coordinator"])).json()["needs"]}
+    assert staff[world.public_need.ref]["detail"] == {"taken_by": [world.secret_need.ref]}
 
 
 def test_a_coordinator_runs_a_plan(client: TestClient, world: World) -> None:

@@ -26,6 +26,9 @@ def test_demo_loads_the_ukraine_winter_and_prints_its_plan(tmp_path: Path, monke
         for expected in ("Plan 1 for 2022-11-29", "critical", "no_supply", "too_late", "DE Germany", "FR France",
                          "NATO-CAP"):
             assert expected in text, expected
+        # The demo accounts' new passwords, to sign in to a dashboard served later (`aidpack serve`).
+        assert "Demo accounts" in text
+        assert "coordinator@demo.aidpack.org" in text
 
         shown = runner.invoke(app, ["plan", "show", "--json"])
         assert shown.exit_code == 0, shown.output

@@ -78,6 +78,14 @@ def visible_lines(principal: Principal, rows: list[PlanLine]) -> list[PlanLine]:
     return [row for row in rows if policy.line_in_scope(principal, donor_id=row.donor_id, need_org_id=row.need_org_id)]
 
 
+def _detail_for_all(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a short need's detail may say to a caller who is not staff: when the earliest pledge could arrive
+    (too_late), never which other needs took the units (outcompeted: other organisations' needs)."""
+    if detail and "earliest_eta" in detail:
+        return {"earliest_eta": detail["earliest_eta"]}
+    return None
+
+
 def plan_read(
     session: Session,
     principal: Principal,
@@ -101,7 +109,7 @@ def plan_read(
             lines = [line for line in lines if line["id"] in shown]
         need_rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
         visible_needs = {n.ref for n in need_rows}
-        needs = [{**n, "detail": None} for n in needs if n["ref"] in visible_needs]
+        needs = [{**n, "detail": _detail_for_all(n.get("detail"))} for n in needs if n["ref"] in visible_needs]
     return PlanRead(
         plan=str(payload["plan"]),
         status=payload["status"],

@@ -14,7 +14,9 @@ from aidpack.scenarios import builtin_scenario
 
 
 def demo_command(
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after printing the plan.")] = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after printing the plan and the demo accounts.")
+    ] = False,
     host: Annotated[str, typer.Option(help="Address to serve the dashboard on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve the dashboard on.")] = 8000,
 ) -> None:
@@ -38,13 +40,16 @@ def demo_command(
         return accounts
 
     accounts = common.guarded(run)
-    if no_serve:
-        return
-    table = common.table(f"Dashboard: http://{host}:{port}/  — demo accounts (created by the demo only)",
-                         ("email", "password", "role", "organisation"))
+    # The accounts' passwords are new on every run: printed with --no-serve too (they were not, so nobody could sign
+    # in to a dashboard served later).
+    title = ("Demo accounts (created by the demo only; serve the dashboard with `aidpack serve`)" if no_serve
+             else f"Dashboard: http://{host}:{port}/  — demo accounts (created by the demo only)")
+    table = common.table(title, ("email", "password", "role", "organisation"))
     for email, password, role, org in accounts:
         table.add_row(email, password, role, org or "")
     common.console.print(table)
+    if no_serve:
+        return
     from aidpack.cli.serve import serve_app
 
     serve_app(host=host, port=port)
