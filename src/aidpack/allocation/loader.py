@@ -36,6 +36,10 @@ class LoadedProblem:
     open_needs: dict[int, tuple[Decimal, Decimal]]
     #: Region names in the order of the Problem's region indices.
     region_names: tuple[str, ...] = ()
+    #: Fixed lines of considered pledges on needs that are no longer open (cancelled): pledge index, need ref, units.
+    #: Their units are gone all the same; they name who took them when a need is short (not in the Problem, whose
+    #: fixed lines are those on open needs, the ones a plan keeps).
+    fixed_elsewhere: tuple[tuple[int, str, float], ...] = ()
 
 
 def default_plan_date(session: Session) -> dt.date:
@@ -119,6 +123,12 @@ def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool
         .order_by(Line.id)
     ).all()
     fixed_rows = [r for r in kept_rows if r.pledge_id in pledge_index]
+    elsewhere_rows = session.execute(
+        select(Line.pledge_id, Need.ref, Line.units)
+        .join(Need, Need.id == Line.need_id)
+        .where(Line.status.in_(FIXED_LINE_STATUSES), Need.status != NeedStatus.OPEN)
+        .order_by(Line.id)
+    ).all()
 
     def ints(values: list[int]) -> IntArray:
         return np.array(values, dtype=np.int64)
@@ -155,5 +165,8 @@ def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool
         fixed_line_ids=tuple(r.id for r in kept_rows),
         open_needs=open_needs,
         region_names=tuple(r.name for r in regions),
+        fixed_elsewhere=tuple(
+            (pledge_index[r.pledge_id], r.ref, float(r.units)) for r in elsewhere_rows if r.pledge_id in pledge_index
+        ),
     )
 

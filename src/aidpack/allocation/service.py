@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.consumables import add_needs, implied, pledge_rates
 from aidpack.allocation.engine import Allocation, allocate
+from aidpack.allocation.explain import explain
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_problem
-from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, Termination, plan_kept_lines
+from aidpack.allocation.model import candidate_edges
+from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, ShortReason, Termination, plan_kept_lines
 from aidpack.allocation.problem import TIER_NAMES
 from aidpack.allocation.readout import PlanLine, plan_lines, plan_outcomes
 from aidpack.allocation.solve import SolveOptions
@@ -116,6 +118,41 @@ def run_plan(
 
 
 def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None) -> Allocation:
+    return _with_takers_elsewhere(loaded, _allocate_plan(loaded, options, previous, fair))
+
+
+def _with_takers_elsewhere(loaded: LoadedProblem, allocation: Allocation) -> Allocation:
+    """The reasons of the needs left short, with the fixed lines on cancelled needs among those that took units.
+
+    The engine sees the fixed lines of open needs only (the lines a plan keeps); a pledge's units that an accepted
+    line holds for a need cancelled since are gone all the same. Without them, a need whose feasible pledge went
+    there was ``short_supply`` ("all feasible supply is already on this need"), or ``outcompeted`` by the wrong
+    needs. Only those two reasons depend on who took what; they are worked out again with every fixed line.
+    """
+    if not loaded.fixed_elsewhere:
+        return allocation
+    problem = loaded.problem
+    contested = [n for n, shortfall in allocation.shortfalls.items()
+                 if shortfall.reason in (ShortReason.OUTCOMPETED, ShortReason.SHORT_SUPPLY)]
+    if not contested:
+        return allocation
+    pledges, refs, units = zip(*loaded.fixed_elsewhere, strict=True)
+    every_fixed = replace(
+        problem,
+        fixed_pledge=np.concatenate([problem.fixed_pledge, np.array(pledges, dtype=np.int64)]),
+        fixed_need_ref=problem.fixed_need_ref + tuple(refs),
+        fixed_units=np.concatenate([problem.fixed_units, np.array(units, dtype=np.float64)]),
+    )
+    short = np.zeros(problem.n_needs, dtype=bool)
+    short[contested] = True
+    again = explain(every_fixed, candidate_edges(problem), short, allocation.line_pledge, allocation.line_need,
+                    allocation.line_amount)
+    return replace(allocation, shortfalls={**allocation.shortfalls, **again})
+
+
+def _allocate_plan(
+    loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None
+) -> Allocation:
     if fair == FAIR_REGIONS:
         standard = allocate(loaded.problem, options, previous)
         allocation = allocate_fair(loaded.problem, options, previous, standard)
