@@ -28,6 +28,7 @@ from aidpack.allocation.model import UNIT_EPSILON, Edges, oversize_edges, unit_g
 from aidpack.allocation.models import Termination
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import classed_model, covered_tier_values, lex_better, tier_gaps
+from aidpack.allocation.solve import HOLD_TOLERANCE as SPEC_HOLD_TOLERANCE
 from aidpack.allocation.solve import (
     MIP_NOISE,
     as_solution,
@@ -221,15 +222,17 @@ class _WholeUnitLp:
 
 
 def transit_hold(block: FlowBlock, served: FloatArray, *, loose: bool = False) -> FloatArray:
-    """The least each tier is held at in :func:`whole_unit_transit_bound`: a hair below ``served``, so that
-    the plan that served it stays feasible; its bound holds for every plan serving at least this much.
-    ``loose``: the hair is HiGHS's integrality noise, a millionth of the tier's people (a MIP plan with units
-    whole to 1e-8 may serve a tier 2e-6 people that no whole-unit plan can)."""
+    """The least each tier is held at in :func:`whole_unit_transit_bound` and HiGHS's transit stage: a hair below
+    ``served``, so that the plan that served it stays feasible; its bound holds for every plan serving at least this
+    much. The hair is a millionth of a person, and never more than SPEC §4's relative tolerance of the tier (a tier of
+    0.46 people, needs of one person each, was held 2e-6 of itself below, and HiGHS's transit plan, which used the
+    hair, was refused). ``loose``: the hair is HiGHS's integrality noise, a millionth of the tier's people (a MIP plan
+    with units whole to 1e-8 may serve a tier 2e-6 people that no whole-unit plan can)."""
     if loose:
         people = np.bincount(block.tier, weights=block.people, minlength=4)[:4]
         loosened: FloatArray = served * (1 - 1e-9) - MIP_NOISE * np.maximum(people, 1.0)
         return loosened
-    held: FloatArray = served * (1 - 1e-9) - 1e-6
+    held: FloatArray = served * (1 - 1e-9) - np.minimum(1e-6, SPEC_HOLD_TOLERANCE * np.abs(served))
     return held
 
 

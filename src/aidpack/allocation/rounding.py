@@ -127,8 +127,11 @@ def transit_of(block: FlowBlock, units: FloatArray) -> float:
 
 def tier_gaps(bound: FloatArray, values: FloatArray, people: FloatArray | None = None) -> FloatArray:
     """Relative shortfall of each tier against its bound (0 where the bound is 0). A loss within HiGHS's
-    integrality noise (1e-6 of the tier's people) or a thousandth of a person is no loss."""
-    noise = np.maximum(1e-9 * bound, 1e-3)
+    integrality noise (1e-6 of the tier's people) or a thousandth of a person is no loss, but never more than a
+    millionth of the tier: needs of one person each (SPEC §3's default) make tiers of a few people, where a
+    thousandth of a person is 1e-3 of the tier (a medium tier of 1.0191 people where 1.02 could be served was called
+    optimal, and no MIP looked for the rest)."""
+    noise = np.maximum(1e-9 * bound, np.minimum(1e-3, 1e-6 * bound))
     if people is not None:
         noise = np.maximum(noise, 1e-6 * people)
     loss = np.maximum(bound - values - noise, 0.0)
