@@ -254,3 +254,75 @@ def test_running_a_plan_says_it_is_running(page: Page, server: Server) -> None:
     page.wait_for_url(re.compile(r".*/plans/\d+$"))
     page.unroute(re.compile(r".*/plans$"))
     expect(page.locator("h1")).to_contain_text("Plan")
+
+
+def test_after_a_swap_the_focus_is_on_the_message_not_the_body(page: Page, server: Server) -> None:
+    """After htmx swapped a page in, keyboard focus was left on the body: a keyboard user started from the top
+    and a screen reader said nothing. Now a refusal's message, a confirmation, or else the heading has it."""
+    page.goto(f"{server.url}/login")
+    page.fill("#email", "recipient@example.org")
+    page.fill("#password", "not the password")
+    page.click("main form button[type=submit]")
+    expect(page.locator("main [role=alert]")).to_be_focused()
+    sign_in(page, server, "recipient@example.org")
+    expect(page.locator("main h1")).to_be_focused()
+    page.click("nav a[href='/needs']")
+    expect(page.locator("main h1")).to_be_focused()
+    page.click("main a[href='/needs/new']")
+    page.fill("#ref", "N-KH-FOCUS")
+    page.select_option("#region", server.region_code)
+    page.fill("#capability", "POWER-KW")
+    page.fill("#quantity", "many")
+    page.click("form.form button[type=submit]")
+    expect(page.locator("main .errors")).to_be_focused()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('form') && document.activeElement.closest('form').id")
+    assert focused is not None  # the next Tab goes into the form, not back to the header
+    page.fill("#quantity", "12")
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/needs/N-KH-FOCUS\?saved=1$"))
+    expect(page.locator("main [role=status]")).to_be_focused()
+    page.screenshot(path=str(SCREENSHOTS / "recipient-focus-after-save.png"))
+
+
+def test_the_recipient_s_header_is_one_line_at_1280_px(page: Page, server: Server) -> None:
+    """At 1280 px the recipient's header wrapped onto two lines (its account block under the links)."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, server, "recipient@example.org")
+    page.goto(f"{server.url}/needs?lang=en")
+    nav = page.locator("header.top nav").bounding_box()
+    account = page.locator("header.top .account").bounding_box()
+    sign_out = page.locator("header.top .account button").bounding_box()
+    who = page.locator("header.top .who").bounding_box()
+    assert nav is not None
+    assert account is not None
+    assert sign_out is not None
+    assert who is not None
+    assert abs(nav["y"] - account["y"]) < nav["height"], (nav, account)
+    assert page.locator("header.top").bounding_box()["height"] < 2.2 * nav["height"]  # type: ignore[index]
+    assert who["x"] + who["width"] <= sign_out["x"]  # nothing drawn over 'Sign out'
+    assert sign_out["x"] + sign_out["width"] <= 1280
+    expect(page.locator(".who")).to_have_attribute("title", "recipient@example.org")
+    page.screenshot(path=str(SCREENSHOTS / "recipient-header-1280.png"))
+
+
+def test_the_plan_wide_decision_is_at_the_top_of_the_plan(page: Page, server: Server) -> None:
+    """'Accept all' sat below the 500 lines of a page; now it is in view when the plan opens, under its facts."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, server, "donor@example.org")  # a pledge of its own: earlier tests accepted the others' lines
+    page.goto(f"{server.url}/pledges/new")
+    page.fill("#ref", "P-DE-TOP")
+    page.select_option("#item", server.item_code)
+    page.fill("#units", "2")
+    page.select_option("#hub", server.hub_code)
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/pledges/P-DE-TOP\?saved=1$"))
+    page.context.clear_cookies()
+    sign_in(page, server, "coordinator@example.org")
+    page.goto(f"{server.url}/plans")
+    page.click("#run-plan")
+    page.wait_for_url(re.compile(r".*/plans/\d+$"))
+    button = page.locator("#decide-all #accept-all")
+    expect(button).to_be_in_viewport()
+    assert page.locator("#decide-all").bounding_box()["y"] < page.locator("#tiers").bounding_box()["y"]  # type: ignore[index]
+    page.screenshot(path=str(SCREENSHOTS / "coordinator-plan-decision-at-top.png"))

@@ -14,7 +14,7 @@ from aidpack.allocation import decisions
 from aidpack.allocation.models import Line, LineStatus
 from aidpack.logistics import service
 from aidpack.logistics.models import Condition, Discrepancy
-from tests.web.helpers import World, line_status, page_client
+from tests.web.helpers import World, bearer, line_status, page_client
 from tests.web.test_restricted_sites import BLIND, crawl
 
 ROLES = ["admin", "coordinator", "recipient_a", "recipient_b", "donor_a", "donor_b", "viewer"]
@@ -270,3 +270,63 @@ def test_the_crawl_with_a_received_shipment_leaks_no_restricted_site(
     assert f"/api/v1/shipments/{shipment}" in bodies
     leaks = [(url, secret) for url, body in bodies.items() for secret in world.secrets if secret in body]
     assert leaks == []
+
+
+def test_the_ready_to_dispatch_table_says_what_is_shipped(app: FastAPI, world: World, session: Session) -> None:
+    """The table of accepted lines ready to dispatch named a pledge and a number of units, not what they are: now
+    each row has the item, its units, the need (linked) with the amount it brings in the need's capability, and
+    the region; a restricted site the donor may not see reads 'restricted', never its name."""
+    accept_all(session, world)
+    browser, _ = page_client(app, world.users["donor_a"])
+    with browser:
+        page = browser.get("/shipments?lang=en").text
+    table = re.search(r'<form method="post" action="/shipments" id="dispatch">.*?<table>(.*?)</table>', page, re.S)
+    assert table is not None
+    head = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table.group(1), re.S)]
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]
+    assert len(rows) == 1
+    cells = dict(zip(head, (re.sub(r"<[^>]+>", "", td).strip()
+                            for td in re.findall(r"<td[^>]*>(.*?)</td>", rows[0], re.S)), strict=True))
+    assert cells["Item"] == world.item.code
+    assert cells["Units"] == "5"
+    assert cells["Need"] == world.secret_need.ref
+    assert cells["Amount"] == "500 POWER-KW"
+    assert cells["Region"] == world.region.name
+    assert cells["Site"] == "restricted"
+    assert f'href="/needs/{world.secret_need.ref}"' in rows[0]
+    for secret in world.secrets:
+        assert secret not in page
+
+
+def _in_transit(page: str) -> str:
+    found = re.search(r'<dd id="in-transit">([^<]*)</dd>', page)
+    assert found is not None, "no 'In transit' figure"
+    return found.group(1)
+
+
+def test_in_transit_no_longer_counts_a_received_shipment(app: FastAPI, world: World, session: Session) -> None:
+    """A need's 'In transit' still counted a shipment after the recipient had received it (it was what had ever
+    left the donor); now it is what is on its way, and what was shipped is told apart as 'Shipped'."""
+    shipment = ship_a(session, world)
+    url = f"/needs/{world.secret_need.ref}/timeline"
+    staff, _ = page_client(app, world.users["coordinator"])
+    owner, _ = page_client(app, world.users["recipient_a"])
+    with staff, owner:
+        moving = staff.get(url).text
+        service.receive_shipment(
+            session,
+            actor="test",
+            shipment_id=shipment,
+            received={world.line_a.id: Decimal(4)},
+            condition=Condition.GOOD,
+            recipient_org_id=None,
+        )
+        arrived = staff.get(url).text
+        owner_view = owner.get(url).text
+        api = staff.get(f"/api/v1/needs/{world.secret_need.ref}/progress", headers=bearer(world.users["coordinator"]))
+    assert _in_transit(moving) == "500"
+    assert _in_transit(arrived) == "0"
+    assert _in_transit(owner_view) == "0"
+    assert re.search(r"<dt>Shipped</dt><dd>400 \(partial\)</dd>", arrived)
+    assert re.search(r"<dt>Fulfilled</dt><dd>400 \(partial\)</dd>", arrived)
+    assert (api.json()["in_transit"], api.json()["on_the_way"], api.json()["fulfilled"]) == (400, 0, 400)

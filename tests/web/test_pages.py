@@ -11,13 +11,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation import decisions
 from aidpack.allocation.models import LineStatus
+from aidpack.auth.policy import Principal
+from aidpack.needs import service as needs_service
 from aidpack.needs.models import Need, Priority
 from aidpack.pledges.models import Pledge
+from aidpack.reports.service import need_shares
 from aidpack.web import pages_plans
 from aidpack.web.i18n import translations
 from aidpack.web.map import NO_DATA, outline
-from tests.factories import make_need, make_region
+from tests.factories import make_line, make_need, make_region
 from tests.web.helpers import World, line_status, page_client
 
 
@@ -313,3 +317,94 @@ def test_ids_and_offsets_beyond_the_database_s_integers_are_a_user_error(app: Fa
                    staff.get(f"/needs?offset={huge}"), staff.get(f"/pledges?offset={huge}"),
                    staff.get(f"/shipments?offset={huge}")]
     assert [answer.status_code for answer in answers] == [422] * len(answers)
+
+
+def _site_cells(page: str, table_id: str) -> dict[str, str]:
+    """Per need ref: the Site cell of a lines table (the column after Region)."""
+    table = re.search(rf'id="{table_id}".*?<table>(.*?)</table>', page, re.S)
+    assert table is not None, f"no lines table in #{table_id}"
+    head = re.findall(r"<th[^>]*>(.*?)</th>", table.group(1), re.S)
+    labels = [re.sub(r"<[^>]+>", "", h) for h in head]
+    assert "Site" in labels, labels
+    column = labels.index("Site")
+    cells: dict[str, str] = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]:
+        tds = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ref = re.search(r'href="/needs/([^"]+)"', row) or re.search(r"<td>(NEED-[^<]+)</td>", row)
+        assert ref is not None, row
+        cells[ref.group(1)] = re.sub(r"<[^>]+>", "", tds[column]).strip()
+    return cells
+
+
+def test_a_donor_s_plan_page_says_restricted_where_it_may_not_see_the_site(
+    app: FastAPI, world: World, session: Session
+) -> None:
+    """A donor's plan page had a Site column of blank cells where sites are restricted (read as 'no site'), or none
+    at all; now the cell says 'restricted' (never the name), a public site is named and a need without one says –."""
+    make_line(session, plan=world.plan, pledge=world.pledge_a, need=world.public_need, units=1)
+    make_line(session, plan=world.plan, pledge=world.pledge_a, need=world.other_need, units=1)
+    donor, _ = page_client(app, world.users["donor_a"])
+    staff, _ = page_client(app, world.users["coordinator"])
+    with donor, staff:
+        donor_page = donor.get(f"/plans/{world.plan.id}").text
+        staff_page = staff.get(f"/plans/{world.plan.id}").text
+    assert _site_cells(donor_page, "decide") == {
+        world.secret_need.ref: "restricted",
+        world.public_need.ref: world.public_site.name,
+        world.other_need.ref: "–",
+    }
+    for secret in world.secrets:
+        assert secret not in donor_page
+    assert _site_cells(staff_page, "decide")[world.secret_need.ref] == world.secret_site.name
+
+
+def _need_rows(page: str) -> list[tuple[str, str]]:
+    """(ref, coverage cell text) of each row of the needs list, in order."""
+    table = re.search(r'<div id="needs-table">.*?<table>(.*?)</table>', page, re.S)
+    assert table is not None, "no needs table"
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]:
+        ref = re.search(r'href="/needs/([^"/]+)"', row)
+        cell = re.search(r'<td class="num coverage">(.*?)</td>', row, re.S)
+        assert ref is not None, row
+        assert cell is not None, row
+        rows.append((ref.group(1), re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell.group(1))).strip()))
+    return rows
+
+
+def test_the_needs_list_shows_coverage_and_orders_by_a_column(app: FastAPI, world: World, session: Session) -> None:
+    """The needs list had no coverage and one order (by ref): now each need's share covered by committed lines and
+    the latest plan's proposed ones (the committed share beside it when less), and its headings order the list,
+    a second click the reverse; filters keep the order."""
+    decisions.accept_lines(session, actor="test", plan_id=world.plan.id, line_ids=[world.line_a.id])  # 500 committed
+    make_line(session, plan=world.plan, pledge=world.pledge_a, need=world.secret_need, units=1)  # 100 proposed
+    secret, public, other = world.secret_need.ref, world.public_need.ref, world.other_need.ref
+    browser, _ = page_client(app, world.users["coordinator"])
+    with browser:
+        by_coverage = browser.get("/needs?sort=coverage").text
+        reverse = browser.get("/needs?sort=-coverage").text
+        by_priority = browser.get("/needs?sort=priority").text
+        filtered = browser.get(f"/needs?sort=-coverage&region={world.region.code}").text
+        unknown = browser.get("/needs?sort=nonsense")
+    assert _need_rows(by_coverage) == [(public, "0 %"), (secret, "60 % 50 % committed"), (other, "100 % 0 % committed")]
+    assert [ref for ref, _ in _need_rows(reverse)] == [other, secret, public]
+    assert [ref for ref, _ in _need_rows(by_priority)] == [secret, public, other]  # critical, high, medium
+    assert [ref for ref, _ in _need_rows(filtered)] == [secret, public]
+    assert 'aria-sort="ascending"' in by_coverage
+    assert 'href="/needs?sort=-coverage"' in by_coverage  # a second click reverses
+    assert 'name="sort" value="-coverage"' in filtered  # the filters' form keeps the order
+    assert unknown.status_code == 200
+
+
+def test_the_needs_list_orders_by_coverage_in_the_database(session: Session, world: World) -> None:
+    """Ordering by coverage is the database's (a sum per need, joined): the same order as the exact shares."""
+    staff = Principal(user_id=world.users["coordinator"].id, email="c", role=world.users["coordinator"].role)
+    for index in range(12):
+        need = make_need(session, region=world.region, quantity=Decimal(1000))
+        if index:
+            make_line(session, plan=world.plan, need=need, units=index, status=LineStatus.PROPOSED)
+    rows, _ = needs_service.list_needs(session, principal=staff, sort=needs_service.NeedSort.COVERAGE, limit=100)
+    shares = need_shares(session, rows)
+    planned = [shares[need.id].planned for need in rows]
+    assert planned == sorted(planned)
+    assert len(set(planned)) > 5

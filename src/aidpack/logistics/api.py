@@ -234,6 +234,7 @@ def need_progress_read(session: Session, need: Need) -> NeedProgressRead:
         quantity=float(progress.quantity),
         committed=float(progress.committed),
         in_transit=float(progress.in_transit),
+        on_the_way=float(progress.on_the_way),
         fulfilled=float(progress.fulfilled),
         open=float(progress.open_quantity),
         commit_status=progress.commit_status,

@@ -108,7 +108,8 @@ class NeedProgressRead(BaseModel):
     capability: str
     quantity: float
     committed: float
-    in_transit: float
+    in_transit: float = Field(description="What lines that left the donor bring, received ones included (shipped)")
+    on_the_way: float = Field(description="What has left the donor and is not received yet")
     fulfilled: float
     open: float = Field(description="What is still uncovered: quantity less what fixed lines bring")
     commit_status: ProgressStatus

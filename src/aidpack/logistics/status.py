@@ -1,7 +1,8 @@
 """Per-need commit / transit / fulfil status (none, partial, complete), as Sahana Eden keeps it.
 
 - committed: what fixed lines (accepted or later) bring to the need;
-- in transit: what lines that left the donor (dispatched, delivered, received) bring;
+- in transit: what lines that left the donor (dispatched, delivered, received) bring (Sahana Eden's
+  transit status: what was shipped); ``on_the_way`` is the part not received yet;
 - fulfilled: what was received.
 
 Every figure counts a line's *delivered amount*: its amount, or only the received part once it was
@@ -60,6 +61,11 @@ class NeedProgress:
     fulfil_status: ProgressStatus
 
     @property
+    def on_the_way(self) -> Decimal:
+        """What has left the donor and is not received yet (``in_transit`` also counts what was received)."""
+        return self.in_transit - self.fulfilled
+
+    @property
     def open_quantity(self) -> Decimal:
         """What is still uncovered: quantity less what fixed lines bring (never negative)."""
         return max(self.quantity - self.committed, ZERO)
@@ -71,6 +77,7 @@ class NeedProgress:
             "quantity": float(self.quantity),
             "committed": float(self.committed),
             "in_transit": float(self.in_transit),
+            "on_the_way": float(self.on_the_way),
             "fulfilled": float(self.fulfilled),
             "open": float(self.open_quantity),
             "commit_status": self.commit_status.value,

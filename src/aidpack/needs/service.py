@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from aidpack.audit.service import record, snapshot
 from aidpack.auth import policy
 from aidpack.auth.policy import Action, Principal
 from aidpack.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from aidpack.geography.models import Region
-from aidpack.needs.models import Need, NeedStatus, Priority
+from aidpack.needs.models import TIERS, Need, NeedStatus, Priority
 from aidpack.needs.schemas import NeedCreate, NeedRead, NeedUpdate
 from aidpack.reports import lookups
+from aidpack.reports import service as reports_service
 from aidpack.sites import service as sites_service
 from aidpack.sites.models import Sensitivity
 from aidpack.sites.schemas import SiteRef
@@ -54,6 +58,44 @@ def present(principal: Principal, need: Need) -> NeedRead:
     )
 
 
+class NeedSort(StrEnum):
+    """What a list of needs is ordered by (then by ref)."""
+
+    REF = "ref"
+    REGION = "region"
+    CAPABILITY = "capability"
+    QUANTITY = "quantity"
+    PRIORITY = "priority"  # critical first
+    DEADLINE = "deadline"  # needs without one last
+    COVERAGE = "coverage"  # the planned share (committed and the latest plan's proposed lines), least first
+
+
+def _order(session: Session, sort: NeedSort, descending: bool) -> tuple[list[Any], list[Any]]:
+    """The joins and the ORDER BY terms of a sort (ref breaks ties; it is unique)."""
+    joins: list[Any] = []
+    key: ColumnElement[Any] | InstrumentedAttribute[Any]
+    if sort is NeedSort.REGION:
+        key = select(Region.name).where(Region.id == Need.region_id).scalar_subquery()
+    elif sort is NeedSort.CAPABILITY:
+        key = Need.capability
+    elif sort is NeedSort.QUANTITY:
+        key = Need.quantity
+    elif sort is NeedSort.PRIORITY:
+        key = case({tier: rank for rank, tier in enumerate(TIERS)}, value=Need.priority)
+    elif sort is NeedSort.DEADLINE:
+        key = Need.deadline
+    elif sort is NeedSort.COVERAGE:
+        sums = reports_service.planned_share_sums(session)
+        joins.append((sums, sums.c.need_id == Need.id))
+        key = reports_service.planned_share_column(sums)
+    else:
+        return joins, [Need.ref.desc() if descending else Need.ref.asc()]
+    ordered = key.desc() if descending else key.asc()
+    if sort is NeedSort.DEADLINE:
+        ordered = ordered.nulls_last()
+    return joins, [ordered, Need.ref.asc()]
+
+
 def list_needs(
     session: Session,
     *,
@@ -62,6 +104,8 @@ def list_needs(
     priority: Priority | None = None,
     status: NeedStatus | None = None,
     capability: str | None = None,
+    sort: NeedSort = NeedSort.REF,
+    descending: bool = False,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Need], int]:
@@ -76,7 +120,11 @@ def list_needs(
     if capability:
         where.append(Need.capability == capability)
     total = session.execute(select(func.count()).select_from(Need).where(*where)).scalar_one()
-    rows = session.execute(select(Need).where(*where).order_by(Need.ref).limit(limit).offset(offset)).scalars()
+    joins, order = _order(session, sort, descending)
+    query = select(Need)
+    for target, on in joins:
+        query = query.outerjoin(target, on)
+    rows = session.execute(query.where(*where).order_by(*order).limit(limit).offset(offset)).scalars()
     return list(rows), total
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, Float, Subquery, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, PlanNeed, ShortReason
@@ -238,6 +238,72 @@ def coverage(session: Session) -> CoverageReport:
         categories=sorted(cats.values(), key=lambda g: g.key),
         regions=sorted(regions.values(), key=lambda g: g.key),
     )
+
+
+@dataclass(frozen=True)
+class NeedShare:
+    """A need's coverage as :func:`coverage` counts it: shares of its quantity, each at most 1."""
+
+    committed: float  # lines accepted or later (after a short receipt, what was received)
+    planned: float  # those and the latest plan's proposed lines
+
+
+def _share(brought: Decimal, quantity: Decimal) -> float:
+    return float(min(brought / quantity, Decimal(1))) if quantity > 0 else 1.0
+
+
+def need_shares(session: Session, needs: list[Need]) -> dict[int, NeedShare]:
+    """Per need of ``needs`` (a page of a list): its committed and planned shares, from the database's sums as
+    :func:`coverage` takes them (a fixed number of queries, no row per line)."""
+    ids = [need.id for need in needs]
+    if not ids:
+        return {}
+    committed = sum_by_need(session, and_(Line.need_id.in_(ids), Line.status.in_(FIXED_LINE_STATUSES)))
+    proposed: dict[int, Decimal] = {}
+    plan = lookups.latest_plan(session)
+    if plan is not None:
+        proposed = sum_by_need(
+            session,
+            and_(Line.need_id.in_(ids), Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED),
+            delivered=False,
+        )
+    shares = {}
+    for need in needs:
+        done = committed.get(need.id, ZERO)
+        shares[need.id] = NeedShare(
+            committed=_share(done, need.quantity),
+            planned=_share(done + proposed.get(need.id, ZERO), need.quantity),
+        )
+    return shares
+
+
+def planned_share_sums(session: Session) -> Subquery:
+    """Per need with lines that count (committed ones, and the latest plan's proposed ones): ``need_id`` and
+    ``brought``, what they bring in the stored scale of quantities, as a float summed by the database (to order
+    a list of needs by coverage without reading a row per line)."""
+    plan = lookups.latest_plan(session)
+    counted: ColumnElement[bool] = Line.status.in_(FIXED_LINE_STATUSES)
+    if plan is not None:
+        counted = counted | and_(Line.plan_id == plan.id, Line.status == LineStatus.PROPOSED)
+    amount = cast(Line.amount, Float)
+    # a receipt counts its received share (delivered_amount); floats: a scaled product overflows BIGINT
+    brought = case(
+        (Line.received_units.is_(None), amount),
+        else_=amount * cast(Line.received_units, Float) / cast(Line.units, Float),
+    )
+    return (
+        select(Line.need_id.label("need_id"), func.sum(brought).label("brought"))
+        .where(counted)
+        .group_by(Line.need_id)
+        .subquery("planned_share_sums")
+    )
+
+
+def planned_share_column(sums: Subquery) -> ColumnElement[float]:
+    """A need's planned share (at most 1) from :func:`planned_share_sums` outer-joined to ``needs``."""
+    brought = func.coalesce(sums.c.brought, 0.0)
+    quantity = cast(Need.quantity, Float)
+    return case((brought >= quantity, 1.0), else_=brought / quantity)
 
 
 def visible_gaps(report: CoverageReport, principal: Principal) -> list[NeedCoverage]:

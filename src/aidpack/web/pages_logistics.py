@@ -39,12 +39,12 @@ def _status(value: str | None) -> ShipmentStatus | None:
         return None
 
 
-def _site_names(principal: Principal, lines: Sequence[Line]) -> dict[int, str]:
-    """Site names per line, only where the caller may learn them."""
+def _site_names(principal: Principal, lines: Sequence[Line]) -> dict[int, str | None]:
+    """Per line with a site: its name where the caller may learn it, else None (the page says 'restricted')."""
     return {
-        line.id: line.need.site.name
+        line.id: line.need.site.name if policy.site_details_visible(principal, line.need.site) else None
         for line in lines
-        if line.need.site is not None and policy.site_details_visible(principal, line.need.site)
+        if line.need.site is not None
     }
 
 

@@ -17,7 +17,9 @@ from aidpack.errors import DomainError
 from aidpack.needs import service
 from aidpack.needs.models import TIERS, NeedStatus, Priority
 from aidpack.needs.schemas import NeedCreate, NeedUpdate
+from aidpack.needs.service import NeedSort
 from aidpack.reports import lookups
+from aidpack.reports import service as reports_service
 from aidpack.sites import service as sites_service
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import CODE_PATTERN
@@ -53,6 +55,13 @@ def _form_choices(session: Session, principal: Principal) -> dict[str, Any]:
     }
 
 
+def _parse_sort(value: str | None) -> NeedSort:
+    try:
+        return NeedSort(value.removeprefix("-")) if value else NeedSort.REF
+    except ValueError:
+        return NeedSort.REF
+
+
 @router.get("/needs")
 def needs_list(
     request: Request,
@@ -61,25 +70,36 @@ def needs_list(
     region: str | None = None,
     priority: str | None = None,
     status: str | None = None,
+    sort: str | None = None,
     offset: OffsetQuery = 0,
 ) -> Response:
+    """The needs this account may see, 50 a page, filtered, ordered by a column (``sort=coverage``, or
+    ``sort=-coverage`` for the reverse), each with its coverage."""
     require_login(principal)
     region_code = region if region and len(region) <= 64 else None
+    descending = bool(sort and sort.startswith("-"))
+    order = _parse_sort(sort)
     rows, total = service.list_needs(
         session,
         principal=principal,
         region=region_code,
         priority=_parse_enum(priority, Priority),
         status=_parse_enum(status, NeedStatus),
+        sort=order,
+        descending=descending,
         limit=PAGE_SIZE,
         offset=max(offset, 0),
     )
+    shares = reports_service.need_shares(session, rows)
     return render(
         request,
         "needs.html",
         {
             "principal": principal,
             "needs": [service.present(principal, n) for n in rows],
+            "shares": [shares[n.id] for n in rows],
+            "sort": order.value,
+            "descending": descending,
             "total": total,
             "offset": max(offset, 0),
             "page_size": PAGE_SIZE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.api import plan_read, visible_lines
 from aidpack.allocation.models import LineStatus
-from aidpack.allocation.readout import line_counts, needs_as_planned, plan_lines
+from aidpack.allocation.readout import donor_totals, line_counts, needs_as_planned, plan_lines
 from aidpack.allocation.schemas import PlanRead
 from aidpack.auth import policy
 from aidpack.auth import service as auth_service
@@ -80,6 +81,39 @@ def _short_needs(session: Session, principal: Principal, plan_id: int, shown: Pl
     return rows
 
 
+@dataclass(frozen=True)
+class DonorCover:
+    """What one donor's lines in a plan cover: per capability its amount and its share of all donors' amount of
+    it, the largest shares first (amounts in different units do not compare), as `aidpack allocate` orders them."""
+
+    code: str
+    name: str
+    lines: int
+    needs: int
+    amounts: list[tuple[str, float, float]]
+
+
+def _donor_covers(session: Session, principal: Principal, plan_id: int) -> list[DonorCover]:
+    """What each donor's lines in the plan cover (most needs first, as `aidpack allocate` prints it): every
+    donor for staff, a donor its own row, nobody else (database sums: two queries whatever the plan's size)."""
+    if not principal.is_staff and (principal.role is not Role.DONOR or principal.org_code is None):
+        return []
+    every = donor_totals(session, plan_id)
+    totals: dict[str, float] = defaultdict(float)
+    for row in every:
+        for capability, amount in row.by_capability.items():
+            totals[capability] += float(amount)
+    covers = []
+    for row in every:
+        if not principal.is_staff and row.code != principal.org_code:
+            continue
+        amounts = [(cap, float(amount), float(amount) / totals[cap] if totals[cap] else 0.0)
+                   for cap, amount in row.by_capability.items()]
+        amounts.sort(key=lambda entry: (-entry[2], entry[0]))
+        covers.append(DonorCover(row.code, row.name, row.lines, row.needs, amounts))
+    return sorted(covers, key=lambda cover: (-cover.needs, cover.code))
+
+
 @router.get("/plans")
 def plans(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
     require_login(principal)
@@ -140,14 +174,13 @@ def plan_page(
     page = min(page, pages)
     lines = visible[(page - 1) * PAGE_LINES : page * PAGE_LINES]
     site_ids = {line.need_site_id for line in lines if line.need_site_id is not None}
-    visible_sites = {
-        site.id: site.name
+    # A site's name where the caller may see it, None where it may not (the page says 'restricted'): blank cells
+    # had read as 'no site'.
+    site_names: dict[int, str | None] = {
+        site.id: site.name if policy.site_details_visible(principal, site) else None
         for site in session.execute(select(Site).where(Site.id.in_(site_ids))).scalars()
-        if policy.site_details_visible(principal, site)
     } if site_ids else {}
-    sites = {
-        line.need_ref: visible_sites[line.need_site_id] for line in lines if line.need_site_id in visible_sites
-    }
+    sites = {line.need_ref: site_names[line.need_site_id] for line in lines if line.need_site_id in site_names}
     return render(
         request,
         "plan.html",
@@ -159,6 +192,7 @@ def plan_page(
             "sites": sites,
             "tiers": TIERS,
             "short_needs": _short_needs(session, principal, plan.id, shown),
+            "donors": _donor_covers(session, principal, plan.id),
             "can_decide": policy.allows(principal, Action.DECIDE_PLANS),
             "proposed": sum(1 for line in visible if line.status is LineStatus.PROPOSED),
             "page": page,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,16 @@ LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def _share(value: float | None) -> str:
+    """A covered share as a whole percentage that says 100 % only when it is whole (0.996 is '99 %', not '100 %'),
+    and 0 % only when nothing is (0.002 is '< 1 %')."""
+    if value is None:
+        return "–"
+    if 0 < value < 0.01:
+        return "< 1 %"
+    return f"{math.floor(value * 100):.0f} %"
 
 
 def _gap(value: float | None) -> str:
@@ -69,6 +80,7 @@ def environment(lang: str) -> Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["percent"] = _percent
+    env.filters["share"] = _share
     env.filters["number"] = _number
     env.filters["gap"] = _gap
     env.filters["plain"] = _plain
