@@ -707,6 +707,28 @@ def test_six_needs_and_six_pledges_are_solved_to_the_last_objectives_gap() -> No
     assert unit_days(problem, result) <= least * (1 + 1e-3)
 
 
+def test_a_block_whose_mip_proved_tiers_below_the_lp_has_its_unit_days_proved_too() -> None:
+    # The MIP proved the tiers (below the LP's: whole 250 kW generators), and its plan travelled 55 unit-days where
+    # 47 serve the same tiers; the LP's unit-days bound only plans serving the LP's tiers, so the transit went
+    # unmeasured and the plan said optimal, gap 0.
+    instance = Instance(
+        needs=[NeedRow("N0", "C", 232, "critical", 500.0, days(2), 0), NeedRow("N1", "C", 138, "low", 1.0, days(6), 0),
+               NeedRow("N2", "C", 937, "high", 4810.0, None, 1)],
+        pledges=[PledgeRow("P0", "C", 4, 250, True, None, 1), PledgeRow("P1", "C", 13, 3, True, None, 1),
+                 PledgeRow("P2", "C", 37, 3, True, None, 1), PledgeRow("P3", "C", 9, 3, True, days(2), 0),
+                 PledgeRow("P4", "C", 1, 3, False, days(0), 1), PledgeRow("P5", "C", 14, 5, True, None, 1)],
+        transit=[[0, 0], [0, 1]],
+    )
+    problem = instance.problem()
+    result = allocate(problem)
+    best = reference_tier_values(problem)
+    assert result.tier_served == pytest.approx(best, rel=1e-9)
+    least = reference_transit_unit_days(problem, [v * (1 - 1e-12) for v in best])
+    assert least == pytest.approx(47.0)
+    assert unit_days(problem, result) <= least * (1 + 1e-3)
+    assert result.termination is Termination.OPTIMAL
+
+
 def test_a_transit_optimal_plan_of_three_pledges_is_optimal() -> None:
     # Its first rounding served the medium tier 1.0191 of 1.02 people, a loss rounding.tier_gaps forgave: HiGHS's
     # transit stage found 1.02 but proved its bound for plans serving 1.0191, and the plan said time_limit, 0.0039.

@@ -51,11 +51,20 @@ def _reaches_lp(stage: BlockState) -> bool:
 
 def _transit_excess(stage: BlockState) -> float:
     """Unit-days the block's whole-unit plan spends above the best bound proved for a plan serving its
-    tiers: the LP's transit (once the plan serves the LP's tiers) or HiGHS's transit bound. A block short
-    of the LP's tiers carries its tier gap instead (0 here)."""
-    if stage.rounded is None or not _reaches_lp(stage):
+    tiers: the LP's transit (once the plan serves the LP's tiers) or HiGHS's transit bound. A block that serves
+    the tiers HiGHS proved optimal, below the LP's, has only HiGHS's transit bound (none: every unit-day is
+    unproved; the LP's transit bounds plans serving the LP's tiers, not fewer people). A block short of its tiers'
+    bound carries its tier gap instead (0 here). (A block of three needs whose MIP proved its tiers travelled 55
+    unit-days where 47 serve them, and the plan said optimal, gap 0.)"""
+    if stage.rounded is None:
         return 0.0
-    bound = max(stage.lp_transit, stage.transit_bound if stage.transit_bound is not None else 0.0)
+    proved = stage.transit_bound if stage.transit_bound is not None else 0.0
+    if _reaches_lp(stage):
+        bound = max(stage.lp_transit, proved)
+    elif float(tier_gaps(stage.outcome.tier_bound, stage.rounded.tier_values).max(initial=0.0)) == 0.0:
+        bound = proved
+    else:
+        return 0.0
     return max(transit_of(stage.block, stage.rounded.units) - bound, 0.0)
 
 
