@@ -25,6 +25,7 @@ from aidpack.allocation.rounding import (
     better_plan,
     block_tier_values,
     exact_fine,
+    lex_better,
     mip_round,
     tier_gaps,
     transit_of,
@@ -38,6 +39,8 @@ from aidpack.allocation.solve import SolveOptions
 #: 314,365 without, 313,191-314,302 with (its re-plan 0.8 s, with the step 1.3-2.3 s).
 KEEP_MOST_SHARE = 1.0
 KEEP_MOST_MIN_SECONDS = 1.0
+#: HiGHS's transit stage runs again (at most this many rounds in all) when its plan served the tiers better.
+TRANSIT_ROUNDS = 2
 #: The largest block whose transit HiGHS MIP is asked to prove (see :func:`_transit_phase`; a 3,240-arc
 #: diesel block of tankers, drums and loose litres: proved in 0.7 s, 3.3 times fewer unit-days than rounded).
 TRANSIT_MIP_ARCS = 6_000
@@ -49,19 +52,21 @@ def _reaches_lp(stage: BlockState) -> bool:
     return float(tier_gaps(stage.outcome.lp_bound, stage.rounded.tier_values).max(initial=0.0)) == 0.0
 
 
-def _transit_excess(stage: BlockState) -> float:
+def _transit_excess(stage: BlockState, within: float = 0.0) -> float:
     """Unit-days the block's whole-unit plan spends above the best bound proved for a plan serving its
     tiers: the LP's transit (once the plan serves the LP's tiers) or HiGHS's transit bound. A block that serves
-    the tiers HiGHS proved optimal, below the LP's, has only HiGHS's transit bound (none: every unit-day is
-    unproved; the LP's transit bounds plans serving the LP's tiers, not fewer people). A block short of its tiers'
-    bound carries its tier gap instead (0 here). (A block of three needs whose MIP proved its tiers travelled 55
-    unit-days where 47 serve them, and the plan said optimal, gap 0.)"""
+    the tiers HiGHS proved optimal, below the LP's, or within ``within`` of its tiers' bound (a small plan: its tier
+    gap, which the plan calls optimal), has only HiGHS's transit bound (none: every unit-day is unproved; the LP's
+    transit bounds plans serving the LP's tiers, not fewer people). A block short of its tiers' bound carries its tier
+    gap instead (0 here). (A block of three needs whose MIP proved its tiers travelled 55 unit-days where 47 serve
+    them, and the plan said optimal, gap 0; one of ten needs 8.9e-7 of its critical tier short of the LP, 75.6 where
+    72 do.)"""
     if stage.rounded is None:
         return 0.0
     proved = stage.transit_bound if stage.transit_bound is not None else 0.0
     if _reaches_lp(stage):
         bound = max(stage.lp_transit, proved)
-    elif float(tier_gaps(stage.outcome.tier_bound, stage.rounded.tier_values).max(initial=0.0)) == 0.0:
+    elif float(tier_gaps(stage.outcome.tier_bound, stage.rounded.tier_values).max(initial=0.0)) <= within:
         bound = proved
     else:
         return 0.0
@@ -76,6 +81,7 @@ def _transit_phase(
     workers: int,
     names: tuple[str, ...],
     prove_kept: bool = False,
+    within: float = 0.0,
 ) -> None:
     """While the plan's transit is further than the final gap from its bound, and only when the blocks
     below can bring it within: whole-unit blocks that serve the LP's tiers but travel more than the LP
@@ -91,7 +97,7 @@ def _transit_phase(
         """The blocks up to ``limit`` arcs above their transit bound, when they are what stands between the
         plan and the final gap (none when the plan is within it already, or larger blocks alone are
         further from their bound than the gap allows: then this run cannot prove it)."""
-        excess = {id(s): _transit_excess(s) for s in stages}
+        excess = {id(s): _transit_excess(s, within) for s in stages}
         selected = [
             s for s in stages
             if excess[id(s)] > 0 and s.amount is not None and s.block.size <= limit
@@ -130,47 +136,56 @@ def _transit_phase(
     total_arcs = sum(s.block.size for s in todo)
 
     def run(stage: BlockState) -> None:
-        assert stage.rounded is not None
         assert stage.amount is not None
         share = max(time_left * workers * stage.block.size / total_arcs, MIN_MIP_SECONDS)
-        budget = min(share, phase_end - time.perf_counter())
-        if budget < MIN_MIP_SECONDS / 2:
-            return
         started = time.perf_counter()
-        # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
-        # them there and minimises transit alone, so that its bound holds for every plan that serves them.
-        hold = transit_hold(stage.block, stage.rounded.tier_values)
-        better = exact_fine(stage.block, mip_round(stage.block, stage.amount, stage.rounded, budget=budget,
-                                                   options=options, by_hub=True, fixed_tiers=hold,
-                                                   transit_tie=transit_tie(stage)))
-        # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
-        # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap); or when
-        # it serves each tier at least as HiGHS held it (within SPEC §4's tolerance of the plan's) and travels less
-        # by more than the final gap (a block of six needs: 69 unit-days where the plan's took 137, refused for the
-        # 1e-8 of a person its hold let HiGHS give up).
-        saves = transit_of(stage.block, better.units) < transit_of(stage.block, stage.rounded.units) * (
-            1 - options.final_gap)
-        held_up = bool(np.all(better.tier_values >= hold))
-        if (better_plan(stage.block, better, stage.rounded, rel=EXACT) or (held_up and saves)) and (
-            stage.kept is None or not keeps(stage)
-            or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
-        ):
-            # A bound proved for plans that serve every tier at least as the old one did still holds for
-            # the new plan when it does; HiGHS's own holds for the plan it was checked against.
-            kept = stage.transit_bound if bool(np.all(better.tier_values >= hold)) else None
-            bounds = [b for b in (kept, better.transit_bound) if b is not None]
-            stage.transit_bound = max(bounds) if bounds else None
-            stage.rounded = better
-            stage.outcome.units = better.units
-            stage.outcome.method = f"flow+{better.method}"
-        elif better.transit_bound is not None:
-            # The plan kept travels less than HiGHS's (often the same plan, HiGHS's a millionth of a unit-day
-            # off by its tolerances): HiGHS's bound holds for it too, as it serves the tiers HiGHS held (a fuel
-            # block proved optimal reported a transit gap of 0.25 without this).
-            stage.transit_bound = max(better.transit_bound, stage.transit_bound or 0.0)
+        ends = min(started + share, phase_end)
+        # A second round when HiGHS's plan served a tier better than the plan it held (a rounding within the tier
+        # gap): its bound holds for plans serving the old tiers, so the new plan's unit-days are proved at its own.
+        for _ in range(TRANSIT_ROUNDS):
+            assert stage.rounded is not None
+            budget = ends - time.perf_counter()
+            if budget < MIN_MIP_SECONDS / 2:
+                break
+            before = stage.rounded
+            # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
+            # them there and minimises transit alone, so that its bound holds for every plan that serves them.
+            hold = transit_hold(stage.block, before.tier_values)
+            better = exact_fine(stage.block, mip_round(stage.block, stage.amount, before, budget=budget,
+                                                       options=options, by_hub=True, fixed_tiers=hold,
+                                                       transit_tie=transit_tie(stage)))
+            # Taken when it serves the tiers better, or as well and travels less: tiers compared to float noise,
+            # so that no hair of a tier is traded for unit-days (nor a re-plan's kept lines for the final gap); or
+            # when it serves each tier at least as HiGHS held it (within SPEC §4's tolerance of the plan's) and
+            # travels less by more than the final gap (a block of six needs: 69 unit-days where the plan's took
+            # 137, refused for the 1e-8 of a person its hold let HiGHS give up).
+            saves = transit_of(stage.block, better.units) < transit_of(stage.block, before.units) * (
+                1 - options.final_gap)
+            held_up = bool(np.all(better.tier_values >= hold))
+            if (better_plan(stage.block, better, before, rel=EXACT) or (held_up and saves)) and (
+                stage.kept is None or not keeps(stage)
+                or beats_kept(stage.block, better, stage.kept, options.final_gap, EXACT)
+            ):
+                # A bound proved for plans that serve every tier at least as the old one did still holds for
+                # the new plan when it does; HiGHS's own holds for the plan it was checked against.
+                kept = stage.transit_bound if held_up else None
+                bounds = [b for b in (kept, better.transit_bound) if b is not None]
+                stage.transit_bound = max(bounds) if bounds else None
+                stage.rounded = better
+                stage.outcome.units = better.units
+                stage.outcome.method = f"flow+{better.method}"
+                if not lex_better(better.tier_values, before.tier_values, rel=EXACT):
+                    break
+            else:
+                if better.transit_bound is not None:
+                    # The plan kept travels less than HiGHS's (often the same plan, HiGHS's a millionth of a
+                    # unit-day off by its tolerances): HiGHS's bound holds for it too, as it serves the tiers HiGHS
+                    # held (a fuel block proved optimal reported a transit gap of 0.25 without this).
+                    stage.transit_bound = max(better.transit_bound, stage.transit_bound or 0.0)
+                break
         stage.outcome.log.append({
             "capability": names[stage.block.capability], "stage": "transit mip",
-            "seconds": round(time.perf_counter() - started, 4), "budget": round(budget, 3),
+            "seconds": round(time.perf_counter() - started, 4), "budget": round(ends - started, 3),
         })
 
     for_each(run, todo, workers)
@@ -294,11 +309,13 @@ def finish_blocks(
     # generators, 806 unit-days in its time budget instead of 785).
     # The transit phase changes no block of the first kind, so each block is consolidated once.
     large = [s.block.size > TRANSIT_MIP_ARCS for s in stage1]
+    # A small plan proves the unit-days of every block it calls optimal, those within the tier gap too.
+    exact = plan_edges <= EXACT_PLAN_EDGES
+    within = options.tier_gap if exact else 0.0
     _consolidate([s for s, big in zip(stage1, large, strict=True) if big], options.final_gap, names)
-    _transit_phase(stage1, options, deadline, integer_end, workers, names,
-                   prove_kept=plan_edges <= EXACT_PLAN_EDGES)
+    _transit_phase(stage1, options, deadline, integer_end, workers, names, prove_kept=exact, within=within)
     _consolidate([s for s, big in zip(stage1, large, strict=True) if not big], options.final_gap,
                  names)
     _keep_most(stage1, keep, options, deadline, plan_edges, workers, names)
     for stage in stage1:
-        stage.outcome.transit_excess = _transit_excess(stage)
+        stage.outcome.transit_excess = _transit_excess(stage, within)
