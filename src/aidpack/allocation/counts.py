@@ -169,8 +169,8 @@ def _complete(block: FlowBlock, model: CountModel, weight: FloatArray, count: Fl
     as fit in it, from the units left over, else from the latest need in that order that has one (whose place
     in the order it takes: an earlier tier is held whole before a later one is served). Every take stays within
     Hall's rows (what each set of pledges can reach): the demo's generator block, whose LP rounded up without them
-    reached beyond its pledges in every stage, so that HiGHS started from the first pass's plan alone and, in two
-    of six runs on a loaded machine, left the high tier 4e-3 short."""
+    reached beyond its pledges in every stage and was thrown away; now its critical stage's rounding is whole and the
+    LP's optimum (its high stage's still misses the critical tier's hold, and HiGHS starts from the stage before's)."""
     hall = model.hall
     left = model.units - count.sum(axis=0)
     hall_left = hall.units - hall.use(count)
