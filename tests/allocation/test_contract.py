@@ -755,6 +755,26 @@ def test_a_plan_whose_transit_stage_serves_a_tier_better_has_its_unit_days_prove
     assert result.termination is Termination.OPTIMAL
 
 
+def test_tiers_served_in_full_are_held_in_full_while_unit_days_are_minimised() -> None:
+    # Every need covered: HiGHS's transit stage held each tier a hair below and spent it, a greedy pass then filled
+    # the hairs from the far hub, and the plan took 24.02 unit-days where 23.8 serve every need (time_limit, 0.0082).
+    instance = Instance(
+        needs=[NeedRow("N0", "C", 95, "low", 1.0, days(2), 1), NeedRow("N1", "C", 95, "critical", 1.0, None, 1),
+               NeedRow("N2", "C", 937, "medium", 1.0, None, 0), NeedRow("N3", "C", 937, "high", 10.0, None, 1),
+               NeedRow("N4", "C", 95, "high", 4810.0, days(6), 1), NeedRow("N5", "C", 937, "high", 1.0, None, 1),
+               NeedRow("N6", "C", 95, "high", 1.0, None, 1), NeedRow("N7", "C", 138, "medium", 1.0, days(1), 0)],
+        pledges=[PledgeRow("P0", "C", 2, 100, True, None, 0), PledgeRow("P1", "C", 19, 5, True, None, 0),
+                 PledgeRow("P2", "C", 22, 100, True, None, 1), PledgeRow("P3", "C", 19, 5, False, days(2), 0),
+                 PledgeRow("P4", "C", 5, 250, False, None, 0)],
+        transit=[[0, 1], [0, 2]],
+    )
+    problem = instance.problem()
+    result = allocate(problem)
+    assert result.tier_served.tolist() == pytest.approx([1.0, 4822.0, 2.0, 1.0])
+    assert unit_days(problem, result) == pytest.approx(reference_transit_unit_days(problem, [1.0, 4822.0, 2.0, 1.0]))
+    assert result.termination is Termination.OPTIMAL
+
+
 def test_a_transit_optimal_plan_of_three_pledges_is_optimal() -> None:
     # Its first rounding served the medium tier 1.0191 of 1.02 people, a loss rounding.tier_gaps forgave: HiGHS's
     # transit stage found 1.02 but proved its bound for plans serving 1.0191, and the plan said time_limit, 0.0039.

@@ -151,6 +151,9 @@ def _transit_phase(
             # The plan already serves the LP's tiers (else its transit is not what stands in the way): HiGHS holds
             # them there and minimises transit alone, so that its bound holds for every plan that serves them.
             hold = transit_hold(stage.block, before.tier_values)
+            # A tier the plan serves in full is held in full (every need of it covered), not a hair below.
+            full = np.bincount(stage.block.tier, weights=stage.block.people, minlength=4)[:4]
+            hold = np.where(before.tier_values >= full * (1 - 1e-12), full, hold)
             better = exact_fine(stage.block, mip_round(stage.block, stage.amount, before, budget=budget,
                                                        options=options, by_hub=True, fixed_tiers=hold,
                                                        transit_tie=transit_tie(stage)))
