@@ -43,6 +43,13 @@ def ship(client: TestClient, world: World, user: str, *lines: Line) -> dict[str,
     return body
 
 
+def current(client: TestClient, world: World, shipment: int) -> dict[str, str]:
+    """If-Match with the shipment's ETag as a coordinator reads it now."""
+    response = client.get(f"/api/v1/shipments/{shipment}", headers=bearer(world.users["coordinator"]))
+    assert response.status_code == 200, response.text
+    return {"If-Match": response.headers["ETag"]}
+
+
 def progress(client: TestClient, world: World, user: str = "coordinator") -> dict[str, Any]:
     response = client.get(f"/api/v1/needs/{world.secret_need.ref}/progress", headers=bearer(world.users[user]))
     assert response.status_code == 200, response.text
@@ -165,13 +172,15 @@ def test_only_the_donor_or_staff_mark_a_shipment_delivered(client: TestClient, w
     accept(client, world, world.line_a)
     shipment = ship(client, world, "donor_a", world.line_a)["id"]
     url = f"/api/v1/shipments/{shipment}/deliver"
-    assert_error(client.post(url, headers=bearer(world.users["donor_b"])), 404)
-    assert_error(client.post(url, headers=bearer(world.users["recipient_a"])), 403)
-    response = client.post(url, headers=bearer(world.users["donor_a"]))
+    tag = current(client, world, shipment)
+    assert_error(client.post(url, headers={**bearer(world.users["donor_b"]), **tag}), 404)
+    assert_error(client.post(url, headers={**bearer(world.users["recipient_a"]), **tag}), 403)
+    response = client.post(url, headers={**bearer(world.users["donor_a"]), **tag})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "delivered"
     assert response.json()["lines"][0]["status"] == "delivered"
-    assert_error(client.post(url, headers=bearer(world.users["coordinator"])), 422, "SHIPMENT_STATUS")
+    again = client.post(url, headers={**bearer(world.users["coordinator"]), **current(client, world, shipment)})
+    assert_error(again, 422, "SHIPMENT_STATUS")
 
 
 def test_a_short_receipt_opens_the_need_again(client: TestClient, world: World, session: Session) -> None:
@@ -187,11 +196,12 @@ def test_a_short_receipt_opens_the_need_again(client: TestClient, world: World, 
 
     receipt = {"lines": [{"line": world.line_a.id, "units": 3}], "condition": "good"}
     url = f"/api/v1/shipments/{shipment}/receive"
-    assert_error(client.post(url, json=receipt, headers=bearer(world.users["recipient_b"])), 404)
-    assert_error(client.post(url, json=receipt, headers=bearer(world.users["donor_a"])), 403)
+    tag = current(client, world, shipment)
+    assert_error(client.post(url, json=receipt, headers={**bearer(world.users["recipient_b"]), **tag}), 404)
+    assert_error(client.post(url, json=receipt, headers={**bearer(world.users["donor_a"]), **tag}), 403)
     assert line_status(session, world.line_a.id) is LineStatus.DISPATCHED
 
-    response = client.post(url, json=receipt, headers=bearer(world.users["recipient_a"]))
+    response = client.post(url, json=receipt, headers={**bearer(world.users["recipient_a"]), **tag})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "received"
@@ -206,7 +216,8 @@ def test_a_short_receipt_opens_the_need_again(client: TestClient, world: World, 
     assert after["fulfilled"] == 300
     assert after["open"] == before["open"] + 200  # grew back by exactly what did not arrive
     assert after["fulfil_status"] == "partial"
-    again = client.post(url, json=receipt, headers=bearer(world.users["coordinator"]))
+    fresh = current(client, world, shipment)
+    again = client.post(url, json=receipt, headers={**bearer(world.users["coordinator"]), **fresh})
     assert_error(again, 422, "SHIPMENT_STATUS")
 
 
@@ -216,7 +227,7 @@ def test_a_receipt_naming_a_line_twice_or_too_many_units_is_refused(
     accept(client, world, world.line_a)
     shipment = ship(client, world, "donor_a", world.line_a)["id"]
     url = f"/api/v1/shipments/{shipment}/receive"
-    headers = bearer(world.users["recipient_a"])
+    headers = {**bearer(world.users["recipient_a"]), **current(client, world, shipment)}
     twice = {"lines": [{"line": world.line_a.id, "units": 1}, {"line": world.line_a.id, "units": 2}]}
     assert_error(client.post(url, json=twice, headers=headers), 422, "VALIDATION_FAILED")
     too_many = {"lines": [{"line": world.line_a.id, "units": 6}]}
@@ -232,7 +243,7 @@ def test_a_damaged_receipt_in_full_loses_nothing(client: TestClient, world: Worl
     response = client.post(
         f"/api/v1/shipments/{shipment}/receive",
         json={"condition": "damaged"},
-        headers=bearer(world.users["coordinator"]),
+        headers={**bearer(world.users["coordinator"]), **current(client, world, shipment)},
     )
     assert response.status_code == 200, response.text
     assert response.json()["discrepancies"] == []
@@ -249,7 +260,7 @@ def _shipped_and_received(client: TestClient, world: World) -> int:
     response = client.post(
         f"/api/v1/shipments/{shipment}/receive",
         json={"lines": [{"line": world.line_a.id, "units": 4}]},
-        headers=bearer(world.users["recipient_a"]),
+        headers={**bearer(world.users["recipient_a"]), **current(client, world, shipment)},
     )
     assert response.status_code == 200, response.text
     return shipment

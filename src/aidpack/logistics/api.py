@@ -44,7 +44,17 @@ from aidpack.pledges.models import Pledge
 from aidpack.sites.models import Site
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import exact
-from aidpack.web.http import READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep, RefPath
+from aidpack.web.http import (
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    CodeFilter,
+    IfMatch,
+    PaginationDep,
+    RefPath,
+    check_if_match,
+    set_etag,
+)
 
 router = APIRouter(tags=["shipments"])
 
@@ -270,6 +280,7 @@ def dispatch(
     donor_org_id = policy.dispatching_donor(principal)
     shipment = service.ship_lines(session, actor=principal.actor, line_ids=shipment_in.lines, donor_org_id=donor_org_id)
     response.headers["Location"] = f"/api/v1/shipments/{shipment.id}"
+    set_etag(response, shipment.version)
     return shipment_read(session, principal, shipment)
 
 
@@ -291,28 +302,47 @@ def get_shipments(
 
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentRead, responses=READ_ERRORS)
-def get_shipment(shipment_id: ShipmentId, session: SessionDep, principal: CurrentPrincipal) -> ShipmentRead:
+def get_shipment(
+    shipment_id: ShipmentId, session: SessionDep, principal: CurrentPrincipal, response: Response
+) -> ShipmentRead:
     shipment = visible_shipment(session, principal=principal, shipment_id=shipment_id)
+    set_etag(response, shipment.version)
     return shipment_read(session, principal, shipment)
 
 
-@router.post("/shipments/{shipment_id}/deliver", response_model=ShipmentRead, responses=WRITE_ERRORS)
-def deliver(shipment_id: ShipmentId, session: SessionDep, principal: CurrentUser) -> ShipmentRead:
-    """The shipment reached its destination and awaits the receipt (its donor, or coordinators)."""
+@router.post("/shipments/{shipment_id}/deliver", response_model=ShipmentRead, responses=UPDATE_ERRORS)
+def deliver(
+    shipment_id: ShipmentId,
+    session: SessionDep,
+    principal: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ShipmentRead:
+    """The shipment reached its destination and awaits the receipt (its donor, or coordinators).
+    Send If-Match with the shipment's ETag (from GET)."""
     shipment = visible_shipment(session, principal=principal, shipment_id=shipment_id)
     policy.require_deliver(principal, shipment)
+    check_if_match(if_match, version=shipment.version, what="shipment")
     shipment = service.mark_delivered(session, actor=principal.actor, shipment_id=shipment.id)
+    set_etag(response, shipment.version)
     return shipment_read(session, principal, shipment)
 
 
-@router.post("/shipments/{shipment_id}/receive", response_model=ShipmentRead, responses=WRITE_ERRORS)
+@router.post("/shipments/{shipment_id}/receive", response_model=ShipmentRead, responses=UPDATE_ERRORS)
 def receive(
-    shipment_id: ShipmentId, receipt: ReceiptCreate, session: SessionDep, principal: CurrentUser
+    shipment_id: ShipmentId,
+    receipt: ReceiptCreate,
+    session: SessionDep,
+    principal: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ShipmentRead:
     """Confirm receipt (the recipient that owns the needs, or coordinators). Lines not named arrived in full;
-    units that did not arrive usable become discrepancies and the needs' open quantities grow back."""
+    units that did not arrive usable become discrepancies and the needs' open quantities grow back.
+    Send If-Match with the shipment's ETag (from GET)."""
     shipment = visible_shipment(session, principal=principal, shipment_id=shipment_id)
     recipient_org_id = policy.receiving_recipient(principal)
+    check_if_match(if_match, version=shipment.version, what="shipment")
     shipment = service.receive_shipment(
         session,
         actor=principal.actor,
@@ -321,6 +351,7 @@ def receive(
         condition=receipt.condition,
         recipient_org_id=recipient_org_id,
     )
+    set_etag(response, shipment.version)
     return shipment_read(session, principal, shipment)
 
 
