@@ -108,12 +108,15 @@ def _received_units(line: Line) -> Decimal:
 
 def _activity(
     root: ET.Element, pledge: Pledge, lines: list[Line], plan_date: dt.date, countries: list[tuple[str, int]],
-    now: str,
+    now: dt.datetime,
 ) -> None:
     donor, item = pledge.donor, pledge.item
     org_type = ORG_TYPES.get(donor.kind, OTHER_ORG_TYPE) if donor.kind is not None else OTHER_ORG_TYPE
     start = pledge.available or plan_date
-    attributes = {"last-updated-datetime": now, XML_LANG: "en", "default-currency": "EUR", "humanitarian": "1"}
+    today = now.date()
+    attributes = {
+        "last-updated-datetime": now.isoformat(), XML_LANG: "en", "default-currency": "EUR", "humanitarian": "1",
+    }
     if pledge.value_eur is None:
         attributes["budget-not-provided"] = RAPID_ONSET_EMERGENCY
     activity = ET.SubElement(root, "iati-activity", attributes)
@@ -138,10 +141,13 @@ def _activity(
     code, name = sector_for(item.category)
     _narrative(activity, "sector", name, vocabulary="1", code=code, percentage="100")
     if pledge.value_eur is not None:
+        # A transaction has happened: IATI's rules refuse one dated in the future. A pledge whose goods come later was
+        # committed by now at the latest.
+        committed = min(start, today).isoformat()
         transaction = ET.SubElement(activity, "transaction")
         ET.SubElement(transaction, "transaction-type", code=COMMITMENT)
-        ET.SubElement(transaction, "transaction-date", {"iso-date": start.isoformat()})
-        value = ET.SubElement(transaction, "value", {"currency": "EUR", "value-date": start.isoformat()})
+        ET.SubElement(transaction, "transaction-date", {"iso-date": committed})
+        value = ET.SubElement(transaction, "value", {"currency": "EUR", "value-date": committed})
         value.text = cell(pledge.value_eur)
         _narrative(transaction, "provider-org", donor.name, ref=donor.code)
     result = ET.SubElement(activity, "result", {"type": "1", "aggregation-status": "0"})
@@ -160,8 +166,8 @@ def build(session: Session) -> ET.Element:
     """The ``iati-activities`` document of every pledge, ordered by ref."""
     info = session.execute(select(ScenarioInfo).order_by(ScenarioInfo.id).limit(1)).scalar_one_or_none()
     plan_date = info.plan_date if info is not None else utcnow().date()
-    now = utcnow().replace(microsecond=0).isoformat()
-    root = ET.Element("iati-activities", {"version": IATI_VERSION, "generated-datetime": now})
+    now = utcnow().replace(microsecond=0)
+    root = ET.Element("iati-activities", {"version": IATI_VERSION, "generated-datetime": now.isoformat()})
     lines: dict[int, list[Line]] = defaultdict(list)
     for line in session.execute(select(Line).order_by(Line.id)).scalars():
         lines[line.pledge_id].append(line)
