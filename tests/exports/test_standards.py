@@ -14,6 +14,7 @@ from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 
+import hxl
 import pytest
 from lxml import etree
 from sqlalchemy import select
@@ -22,11 +23,25 @@ from sqlalchemy.orm import Session
 from aidpack.allocation.models import LineStatus
 from aidpack.exports.service import export
 from aidpack.exports.tables import COLUMNS
+from aidpack.ingest.kinds import RESTRICTED_SITE
 from aidpack.needs.models import Need
 from aidpack.pledges.models import Pledge, PledgeStatus
-from tests.exports.data import load
+from tests.exports.data import RESTRICTED, load
 from tests.factories import make_line
 
+#: The hashtags of the HXL 1.1 dictionary (hxlstandard.org, "HXL hashtag dictionary", version 1.1).
+HXL_1_1 = frozenset(
+    {
+        "#adm1", "#adm2", "#adm3", "#adm4", "#adm5", "#country", "#geo", "#loc", "#region",
+        "#affected", "#beneficiary", "#inneed", "#population", "#reached", "#respondee", "#targeted",
+        "#access", "#activity", "#capacity", "#contact", "#frequency", "#indicator", "#item", "#need", "#operations",
+        "#org", "#output", "#sector", "#service", "#subsector",
+        "#channel", "#currency", "#modality", "#value",
+        "#cause", "#crisis", "#event", "#group", "#impact", "#severity",
+        "#date", "#description", "#meta", "#status",
+    }
+)
+HXL_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 #: IATI 2.03 codelists (embedded ones complete; Sector: the DAC 5 codes aidpack uses, all on the current list).
@@ -134,6 +149,49 @@ def test_iati_file_follows_the_2_03_rules_and_codelists(loaded: Session, tmp_pat
     statuses = {i.rsplit("-", 1)[-1]: _attr(a, "activity-status", "code") for i, a in zip(identifiers, activities,
                                                                                             strict=True)}
     assert statuses == {"P1": "2", "P2": "5", "P3": "1"}
+
+
+def _hxl(path: Path) -> hxl.model.Dataset:
+    return hxl.data(str(path), hxl.InputOptions(allow_local=True))
+
+
+def test_every_hxl_hashtag_is_in_the_hxl_1_1_dictionary_and_libhxl_finds_no_error(
+    loaded: Session, tmp_path: Path
+) -> None:
+    out = tmp_path / "hxl"
+    export(loaded, fmt="hxl", path=out, force=False, actor="tester")
+
+    for path in sorted(out.glob("*.csv")):
+        data = _hxl(path)
+        columns = data.columns
+        assert len(columns) == len(COLUMNS[path.stem]), path.name
+        rows = [list(row.values) for row in data]
+        for index, column in enumerate(columns):
+            assert column.tag in HXL_1_1, f"{path.name}: {column.display_tag}"
+            assert all(HXL_ATTRIBUTE.match(a) for a in column.attributes), f"{path.name}: {column.display_tag}"
+            values = [row[index] for row in rows if row[index]]
+            if column.tag == "#indicator" and values and all(NUMBER.match(v) for v in values):
+                # HXL 1.1: a numeric indicator says so, and tools then check and sum it as a number.
+                assert "num" in column.attributes, f"{path.name}: {column.display_tag}"
+        errors: list[hxl.validation.HXLValidationException] = []
+        hxl.schema(callback=errors.append).validate(_hxl(path))
+        assert [(e.rule.severity, str(e.rule.tag_pattern), e.value) for e in errors if e.rule.severity == "error"] == []
+        for row in rows:
+            assert not set(RESTRICTED) & set(row), path.name
+    needs = _hxl(out / "needs.csv")
+    assert RESTRICTED_SITE in [row.get("#loc+code") for row in needs]
+
+
+def test_hxl_tags_a_hub_code_alike_in_every_file_so_tools_join_on_it(loaded: Session, tmp_path: Path) -> None:
+    out = tmp_path / "hxl"
+    export(loaded, fmt="hxl", path=out, force=False, actor="tester")
+
+    hub_tags = {
+        path.stem: _hxl(path).columns[COLUMNS[path.stem].index(column)].display_tag
+        for path, column in [(out / "hubs.csv", "code"), (out / "pledges.csv", "hub"), (out / "transit.csv", "hub")]
+    }
+
+    assert set(hub_tags.values()) == {"#loc+hub+code"}, hub_tags
 
 
 def test_csv_files_are_utf8_with_the_spec_columns(loaded: Session, tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from aidpack.exports.tables import COLUMNS, ExportData, scenario_toml
 
-#: The HXL hashtag of every column (SPEC §3 files may carry them; ``aidpack import`` skips that row).
+#: The HXL hashtag of every column (SPEC §3 files may carry them; ``aidpack import`` skips that row). Every hashtag
+#: is one of the HXL 1.1 dictionary's (a need's priority tier is its ``#severity``); numbers in ``#indicator``
+#: columns say ``+num``; a hub's code has one tag in every file, so that HXL tools join on it.
 HXL_TAGS: dict[str, dict[str, str]] = {
     "regions": {
         "code": "#adm1+code", "name": "#adm1+name", "name_local": "#adm1+name+local",
@@ -20,7 +22,7 @@ HXL_TAGS: dict[str, dict[str, str]] = {
     },
     "catalogue": {
         "code": "#item+code", "name": "#item+name", "name_local": "#item+name+local", "category": "#sector",
-        "unit": "#item+unit", "provides": "#item+type", "factor": "#indicator+factor",
+        "unit": "#item+unit", "provides": "#item+type", "factor": "#indicator+factor+num",
         "indivisible": "#indicator+indivisible", "unit_value_eur": "#value+eur+unit", "consumes": "#item+consumes",
     },
     "donors": {"code": "#org+code", "name": "#org+name", "kind": "#org+type", "country": "#country+code"},
@@ -32,15 +34,15 @@ HXL_TAGS: dict[str, dict[str, str]] = {
     },
     "needs": {
         "ref": "#meta+ref", "region": "#adm1+code", "site": "#loc+code", "capability": "#item+type",
-        "quantity": "#item+needed", "priority": "#priority", "deadline": "#date+deadline",
+        "quantity": "#item+needed", "priority": "#severity+priority", "deadline": "#date+deadline",
         "people_served": "#affected", "notes": "#description", "org": "#org+code",
     },
     "pledges": {
         "ref": "#meta+ref", "donor": "#org+code", "item": "#item+code", "units": "#item+supplied",
-        "available": "#date+available", "hub": "#loc+hub", "channel": "#channel", "status": "#status",
+        "available": "#date+available", "hub": "#loc+hub+code", "channel": "#channel", "status": "#status",
         "value_eur": "#value+eur", "source": "#meta+source",
     },
-    "transit": {"hub": "#loc+hub", "region": "#adm1+code", "days": "#indicator+days"},
+    "transit": {"hub": "#loc+hub+code", "region": "#adm1+code", "days": "#indicator+days+num"},
     "lines": {
         "plan": "#meta+plan", "id": "#meta+id", "pledge": "#meta+pledge", "need": "#meta+need",
         "units": "#item+supplied", "amount": "#item+amount", "eta": "#date+eta", "status": "#status",
