@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_xlsx_has_one_sheet_per_table_with_the_csv_columns(loaded: Session, tmp_
     n2 = next(r for r in needs if r[0] == "N2")
     assert n2[needs[0].index("quantity")] == 10000.5
     assert next(r for r in needs if r[0] == "N3")[needs[0].index("notes")] == NOTES
-    assert list(book["scenario"].iter_rows(values_only=True))[1][:2] == ("test-land", "2022-11-29")
+    assert list(book["scenario"].iter_rows(values_only=True))[1][:2] == ("test-land", dt.datetime(2022, 11, 29))
     book.close()
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import hxl
 import pytest
 from lxml import etree
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -192,6 +194,34 @@ def test_hxl_tags_a_hub_code_alike_in_every_file_so_tools_join_on_it(loaded: Ses
     }
 
     assert set(hub_tags.values()) == {"#loc+hub+code"}, hub_tags
+
+
+def test_xlsx_cells_are_typed_and_the_sheets_readable(loaded: Session, tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    export(loaded, fmt="xlsx", path=path, force=False, actor="tester")
+
+    book = load_workbook(path)
+    needs = book["needs"]
+    header = [c.value for c in needs[1]]
+    assert all(c.font.b for c in needs[1])
+    assert needs.freeze_panes == "A2"  # the header stays in view
+    for index, title in enumerate(header, start=1):
+        width = needs.column_dimensions[get_column_letter(index)].width
+        assert width is not None
+        assert width >= len(str(title)), title
+    rows = {r[0]: dict(zip(header, r, strict=True)) for r in needs.iter_rows(min_row=2, values_only=True)}
+    assert isinstance(rows["N1"]["deadline"], dt.datetime)  # a date Excel sorts and filters as a date
+    assert isinstance(rows["N1"]["quantity"], int | float)
+    catalogue = book["catalogue"]
+    head = [c.value for c in catalogue[1]]
+    indivisible = {r[0]: r[head.index("indivisible")] for r in catalogue.iter_rows(min_row=2, values_only=True)}
+    assert set(indivisible.values()) <= {True, False}
+    pledges = book["pledges"]
+    head = [c.value for c in pledges[1]]
+    available = [r[head.index("available")] for r in pledges.iter_rows(min_row=2, values_only=True)]
+    assert all(isinstance(day, dt.datetime) for day in available if day is not None)
+    assert isinstance(book["scenario"]["B2"].value, dt.datetime)
+    book.close()
 
 
 def test_csv_files_are_utf8_with_the_spec_columns(loaded: Session, tmp_path: Path) -> None:

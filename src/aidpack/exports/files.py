@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aidpack.exports.tables import COLUMNS, ExportData, scenario_toml
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 #: The HXL hashtag of every column (SPEC §3 files may carry them; ``aidpack import`` skips that row). Every hashtag
 #: is one of the HXL 1.1 dictionary's (a need's priority tier is its ``#severity``); numbers in ``#indicator``
@@ -84,8 +89,24 @@ def write_folder(folder: Path, data: ExportData, *, hxl: bool) -> list[Path]:
     return written
 
 
-def _sheet_value(column: str, text: str) -> str | int | float:
-    if column not in NUMERIC or not text:
+#: Columns written as dates and as true/false in a workbook (``aidpack import`` reads such cells back as ISO text).
+DATES = frozenset({"available", "deadline", "eta", "plan_date"})
+BOOLEANS = frozenset({"indivisible"})
+#: Column widths in characters: wide enough for the header and the longest value, never a page wide.
+MIN_WIDTH, MAX_WIDTH = 8, 60
+
+
+def _sheet_value(column: str, text: str) -> str | int | float | bool | dt.date:
+    if not text:
+        return text
+    if column in DATES:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return text
+    if column in BOOLEANS and text in ("true", "false"):
+        return text == "true"
+    if column not in NUMERIC:
         return text
     try:
         number = Decimal(text)
@@ -97,33 +118,55 @@ def _sheet_value(column: str, text: str) -> str | int | float:
     return as_float if Decimal(repr(as_float)) == number else text
 
 
+def _width(header: str, column: list[str]) -> float:
+    longest = max([len(header), *(max((len(part) for part in text.split("\n")), default=0) for text in column)])
+    return float(min(MAX_WIDTH, max(MIN_WIDTH, longest + 2)))
+
+
+def _write_sheet(workbook: Workbook, name: str, header: tuple[str, ...], rows: list[list[str]]) -> None:
+    """A sheet: a bold header row that stays in view, sized columns, typed cells; text that starts with ``=`` stays
+    text (a spreadsheet would otherwise run it as a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    sheet = workbook.create_sheet(name)
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(header, start=1):
+        width = _width(column, [row[index - 1] for row in rows])
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    bold = Font(bold=True)
+    titles = []
+    for column in header:
+        title = WriteOnlyCell(sheet, value=column)
+        title.font = bold
+        titles.append(title)
+    sheet.append(titles)
+    for row in rows:
+        cells: list[object] = []
+        for column, text in zip(header, row, strict=True):
+            value = _sheet_value(column, text)
+            if isinstance(value, str) and value.startswith("="):
+                literal = WriteOnlyCell(sheet, value=value)
+                literal.data_type = "s"  # text, never a formula
+                cells.append(literal)
+            else:  # a date gets openpyxl's yyyy-mm-dd format
+                cells.append(value)
+        sheet.append(cells)
+
+
 def write_workbook(path: Path, data: ExportData) -> list[Path]:
     """One workbook, one sheet per table with the CSV columns (and a ``scenario`` sheet first)."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     if data.scenario is not None:
-        sheet = workbook.create_sheet("scenario")
-        sheet.append(list(SCENARIO_COLUMNS))
         info = data.scenario
-        sheet.append([info.name, info.plan_date.isoformat(), info.description or ""])
+        _write_sheet(
+            workbook, "scenario", SCENARIO_COLUMNS, [[info.name, info.plan_date.isoformat(), info.description or ""]]
+        )
     for name, rows in data.tables.items():
-        sheet = workbook.create_sheet(name)
-        header = COLUMNS[name]
-        sheet.append(list(header))
-        for row in rows:
-            cells: list[object] = []
-            for column, text in zip(header, row, strict=True):
-                value = _sheet_value(column, text)
-                if isinstance(value, str) and value.startswith("="):
-                    literal = WriteOnlyCell(sheet, value=value)
-                    literal.data_type = "s"  # text, never a formula
-                    value_cell: object = literal
-                else:
-                    value_cell = value
-                cells.append(value_cell)
-            sheet.append(cells)
+        _write_sheet(workbook, name, COLUMNS[name], rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return [path]
