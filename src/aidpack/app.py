@@ -8,15 +8,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aidpack import __version__
 from aidpack.config import Settings
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 STATIC_DIR_NAME = "static"
+#: The largest request body accepted (413 above it). The largest legitimate one, a decision on 100,000 lines, is
+#: under 1 MiB.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+JSON_MEDIA_TYPE = "application/json"
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 #: HTTP status → the stable code of errors raised by the framework rather than by us.
 HTTP_CODES = {
@@ -99,6 +106,32 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
     return _answer(request, exc.http_status, exc.code, exc.detail, exc.context, headers)
 
 
+def _media_type_refused(request: Request, errors: list[dict[str, Any]]) -> Response | None:
+    """415 when the body could not be read because it was sent as another media type than the route reads."""
+    if not any(err["loc"][:1] == ["body"] for err in errors):
+        return None
+    route = request.scope.get("route")
+    body_field = route.body_field if isinstance(route, APIRoute) else None
+    if body_field is None:
+        return None
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if isinstance(body_field.field_info, params.Form):
+        expected: tuple[str, ...] = FORM_MEDIA_TYPES
+        accepted = sent in FORM_MEDIA_TYPES
+    else:
+        expected = (JSON_MEDIA_TYPE,)
+        accepted = sent == JSON_MEDIA_TYPE or (sent.startswith("application/") and sent.endswith("+json"))
+    if accepted:
+        return None
+    return _answer(
+        request,
+        415,
+        HTTP_CODES[415],
+        f"send the body as {expected[0]} (Content-Type was {sent or 'missing'})",
+        {"content_type": sent or None, "expected": list(expected)},
+    )
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -109,6 +142,9 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
         }
         for err in exc.errors()
     ]
+    refused = _media_type_refused(request, errors)
+    if refused is not None:
+        return refused
     if any(err["type"] == "json_invalid" for err in errors):
         return _answer(request, 400, "MALFORMED_REQUEST", "the request body is not valid JSON", {"errors": errors})
     first = errors[0] if errors else {"loc": [], "msg": "invalid input"}
@@ -127,14 +163,36 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+def _too_large(request: Request) -> Response:
+    return _answer(
+        request,
+        413,
+        HTTP_CODES[413],
+        f"the request body is larger than {MAX_BODY_BYTES} bytes; send a smaller one (fewer lines per request)",
+        {"max_bytes": MAX_BODY_BYTES},
+    )
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """The framework's own errors (no route, wrong method, body too large) in the one error shape, saying what to
+    do instead."""
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
     headers = dict(exc.headers or {})
+    context: dict[str, Any] = {}
+    path = request.url.path
+    if exc.status_code == 413:
+        return _too_large(request)
     if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
-    return _answer(request, exc.status_code, code, detail, headers=headers)
+        allowed = _allowed_methods(request)
+        headers["Allow"] = allowed
+        detail = f"{request.method} is not allowed on {path}; use {allowed}"
+        context = {"method": request.method, "allowed": allowed.split(", ") if allowed else []}
+    elif exc.status_code == 404 and detail == "Not Found" and _is_api(request):
+        detail = f"no API route {path}; the routes are listed in {API_PREFIX}/openapi.json"
+        context = {"path": path}
+    return _answer(request, exc.status_code, code, detail, context, headers=headers)
 
 
 async def stale_data_handler(request: Request, exc: Exception) -> Response:
@@ -151,6 +209,35 @@ async def integrity_error_handler(request: Request, exc: Exception) -> Response:
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(_error_body("INTERNAL_ERROR", "an unexpected error occurred"), status_code=500)
+
+
+class BodyLimit:
+    """413 in the one error shape for a body over :data:`MAX_BODY_BYTES`: at once when its Content-Length says so,
+    else when a route reading it passes the limit (FastAPI's own ``max_body_size`` answers in plain text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await _too_large(Request(scope, receive))(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise HTTPException(413)  # FastAPI's, which its body parsing lets through
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def _api_router() -> APIRouter:
@@ -201,6 +288,9 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionMake
     app.add_exception_handler(StaleDataError, stale_data_handler)
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(Exception, server_error_handler)
+
+    # Innermost of the middleware: an exception from its ``receive`` reaches the route's body parsing as it is.
+    app.add_middleware(BodyLimit)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

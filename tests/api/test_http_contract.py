@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -61,3 +63,82 @@ def test_a_shipment_move_needs_if_match_and_refuses_a_stale_one(
     # The ETag the answer gave is the current one: a second read agrees.
     assert client.get(f"/api/v1/shipments/{shipment}", headers=headers).headers["ETag"] == done.headers["ETag"]
 
+
+
+# --- the framework's own errors: the one shape, a message that says what to do --------------------------
+
+
+def test_an_unknown_api_path_says_where_the_routes_are(client: TestClient, world: World) -> None:
+    body = assert_error(client.get("/api/v1/nothing-here"), 404, "NOT_FOUND")
+    assert "/api/v1/nothing-here" in body["detail"]
+    assert "openapi.json" in body["detail"]
+
+
+def test_a_wrong_method_names_the_allowed_ones(client: TestClient, world: World) -> None:
+    response = client.delete("/api/v1/needs", headers=bearer(world.users["coordinator"]))
+    body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert body["detail"] == "DELETE is not allowed on /api/v1/needs; use GET, POST"
+    assert body["context"]["allowed"] == ["GET", "POST"]
+    assert response.headers["Allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type", "content", "expected"),
+    [
+        ("/api/v1/needs", "text/plain", b'{"ref": "N-1"}', "application/json"),
+        ("/api/v1/needs", "application/x-www-form-urlencoded", b"ref=N-1", "application/json"),
+        (
+            "/api/v1/auth/token",
+            "application/json",
+            b'{"username": "a", "password": "b"}',
+            "application/x-www-form-urlencoded",
+        ),
+    ],
+)
+def test_a_body_of_the_wrong_media_type_is_refused_with_415(
+    client: TestClient, world: World, url: str, content_type: str, content: bytes, expected: str
+) -> None:
+    headers = {**bearer(world.users["coordinator"]), "Content-Type": content_type}
+    body = assert_error(client.post(url, content=content, headers=headers), 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert f"send the body as {expected}" in body["detail"]
+    assert body["context"]["content_type"] == content_type
+
+
+def test_a_json_body_that_breaks_the_schema_is_still_a_422(client: TestClient, world: World) -> None:
+    response = client.post("/api/v1/needs", json={"ref": "N-1"}, headers=bearer(world.users["coordinator"]))
+    assert_error(response, 422, "INVALID_REQUEST")
+
+
+def test_a_too_large_body_is_refused_with_413(client: TestClient, world: World, session: Session) -> None:
+    events = _events(session)
+    huge = b'{"lines": [' + b"1," * (3 * 1024 * 1024) + b"1]}"
+    headers = {**bearer(world.users["coordinator"]), "Content-Type": "application/json"}
+    body = assert_error(client.post("/api/v1/shipments", content=huge, headers=headers), 413, "TOO_LARGE")
+    assert "send a smaller one" in body["detail"]
+    assert _events(session) == events
+
+
+def test_a_too_large_body_streamed_without_a_length_is_refused_with_413(client: TestClient, world: World) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"lines": ['
+        for _ in range(64):
+            yield b"1," * (64 * 1024)
+        yield b"1]}"
+
+    headers = {**bearer(world.users["coordinator"]), "Content-Type": "application/json"}
+    response = client.post(f"/api/v1/plans/{world.plan.id}/accept", content=chunks(), headers=headers)
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert_error(response, 413, "TOO_LARGE")
+
+
+def test_the_document_names_the_error_shape_on_every_answer_of_every_route(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {code: answer for code, answer in operation["responses"].items() if code[0] in "45"}
+            assert {"400", "422", "500"} <= set(errors), (method, path)
+            for code, answer in errors.items():
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+            if "requestBody" in operation:
+                assert {"413", "415"} <= set(errors), (method, path)

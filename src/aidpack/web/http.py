@@ -31,20 +31,24 @@ def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found (or not visible to the caller)",
         409: "Conflict: someone else changed the thing first, or the change breaks a rule",
         412: "If-Match does not match the current ETag",
+        413: "The request body is too large",
+        415: "The body is not of the media type the route reads (JSON, or a form for sign-in)",
         422: "Invalid input",
         428: "If-Match is required",
         429: "Too many failed sign-ins",
+        500: "An unexpected error on our side",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
 
 
-#: Documented on every route: a malformed request, invalid input.
-BASE_ERRORS = _documented(400, 422)
-READ_ERRORS = _documented(400, 401, 403, 404, 422)
-PUBLIC_READ_ERRORS = _documented(400, 404, 422)
-WRITE_ERRORS = _documented(400, 401, 403, 404, 409, 422)
-UPDATE_ERRORS = _documented(400, 401, 403, 404, 409, 412, 422, 428)
-LOGIN_ERRORS = _documented(400, 401, 422, 429)
+#: Documented on every route: a malformed request, invalid input, a server error; on routes with a body, a body too
+#: large or of the wrong media type.
+BASE_ERRORS = _documented(400, 422, 500)
+READ_ERRORS = _documented(400, 401, 403, 404, 422, 500)
+PUBLIC_READ_ERRORS = _documented(400, 404, 422, 500)
+WRITE_ERRORS = _documented(400, 401, 403, 404, 409, 413, 415, 422, 500)
+UPDATE_ERRORS = _documented(400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500)
+LOGIN_ERRORS = _documented(400, 401, 413, 415, 422, 429, 500)
 
 
 class PreconditionRequired(DomainError):
