@@ -298,6 +298,14 @@ def test_only_staff_decide_plans(client: TestClient, world: World) -> None:
     assert_error(response, 403)
 
 
+def test_a_line_is_read_with_its_version_as_the_etag(client: TestClient, world: World) -> None:
+    response = client.get(f"/api/v1/lines/{world.line_a.id}", headers=bearer(world.users["coordinator"]))
+    assert response.status_code == 200
+    assert response.headers["ETag"] == f'"{world.line_a.version}"'
+    assert response.json()["id"] == world.line_a.id
+    assert_error(client.get(f"/api/v1/lines/{world.line_a.id}", headers=bearer(world.users["donor_b"])), 404)
+
+
 def test_a_plan_is_cut_to_the_callers_lines(client: TestClient, world: World) -> None:
     url = f"/api/v1/plans/{world.plan.id}"
     full = client.get(url, headers=bearer(world.users["coordinator"])).json()

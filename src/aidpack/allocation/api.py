@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.orm import Session
 
 from aidpack.allocation import decisions
@@ -30,7 +30,7 @@ from aidpack.needs import service as needs_service
 from aidpack.reports import lookups
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import check_date
-from aidpack.web.http import READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep
+from aidpack.web.http import READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep, set_etag
 
 router = APIRouter(tags=["plans"])
 
@@ -199,5 +199,8 @@ def list_lines(
 
 
 @router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)
-def get_line(line_id: LineIdPath, session: SessionDep, principal: CurrentPrincipal) -> LineRead:
-    return line_read(lookups.get_line(session, principal=principal, line_id=line_id))
+def get_line(line_id: LineIdPath, session: SessionDep, principal: CurrentPrincipal, response: Response) -> LineRead:
+    """A line the caller may see, with its version as the ETag (as every row the API reads)."""
+    line = lookups.get_line(session, principal=principal, line_id=line_id)
+    set_etag(response, line.version)
+    return line_read(line)
