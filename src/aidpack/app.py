@@ -207,8 +207,13 @@ async def integrity_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(_error_body("INTERNAL_ERROR", "an unexpected error occurred"), status_code=500)
+    """A defect of ours: logged with an incident id that the answer gives the caller, so that the operators find the
+    traceback (the answer said only "an unexpected error occurred", with nothing to report)."""
+    incident = secrets.token_hex(6)
+    log.exception("unhandled error on %s %s [incident %s]", request.method, request.url.path, incident, exc_info=exc)
+    detail = (f"an unexpected error occurred on our side and nothing was saved; it is logged as incident {incident}: "
+              "give the operators that id")
+    return JSONResponse(_error_body("INTERNAL_ERROR", detail, {"incident": incident}), status_code=500)
 
 
 class BodyLimit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -142,3 +143,21 @@ def test_the_document_names_the_error_shape_on_every_answer_of_every_route(clien
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
             if "requestBody" in operation:
                 assert {"413", "415"} <= set(errors), (method, path)
+
+
+def test_a_server_error_gives_the_caller_an_incident_id_that_the_log_names(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a defect")
+
+    app.add_api_route("/api/v1/broken-for-the-test", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/broken-for-the-test")
+    assert response.status_code == 500
+    body = response.json()
+    assert set(body) == {"error", "detail", "context"}
+    assert body["error"] == "INTERNAL_ERROR"
+    incident = body["context"]["incident"]
+    assert incident in body["detail"]
+    assert any(incident in record.getMessage() and record.exc_info for record in caplog.records)
