@@ -133,8 +133,7 @@ def _hair_from_short_needs(problem: Problem, pledge: IntArray, need: IntArray, u
     per unit, so that no tier serves fewer people. A fair plan's LP, which holds each tier to 1e-7 of its optimum,
     had moved 0.0006 of 6,000 litres from each of 112 of the demo's fuel needs to needs it could not fill: lines of
     5,999.9994 litres."""
-    factor = problem.pledge_factor[pledge]
-    brought = np.bincount(need, weights=units * factor, minlength=problem.n_needs)
+    brought = np.bincount(need, weights=units * problem.pledge_factor[pledge], minlength=problem.n_needs)
     missing = problem.need_demand - brought
     hair = 1e-5 * np.maximum(problem.need_demand, 1.0)
     tiny = np.flatnonzero((missing > 0) & (missing <= hair))
@@ -145,9 +144,11 @@ def _hair_from_short_needs(problem: Problem, pledge: IntArray, need: IntArray, u
     weight = problem.need_people / np.maximum(problem.need_demand, 1e-12)
     by_pledge = divisible[np.argsort(pledge[divisible], kind="stable")]
     pledge_starts = np.searchsorted(pledge[by_pledge], np.arange(problem.n_pledges + 1))
+    # Each need's divisible lines, largest first, grouped once (as polish groups them).
+    by_need = divisible[np.lexsort((divisible, -units[divisible], need[divisible]))]
+    need_starts = np.searchsorted(need[by_need], np.arange(problem.n_needs + 1))
     for n in tiny.tolist():
-        own = divisible[need[divisible] == n]
-        for i in own[np.argsort(-units[own], kind="stable")].tolist():
+        for i in by_need[need_starts[n] : need_starts[n + 1]].tolist():
             p = int(pledge[i])
             add = float(np.ceil(missing[n] / problem.pledge_factor[p] * 10**DECIMALS - 1e-6) / 10**DECIMALS)
             others = by_pledge[pledge_starts[p] : pledge_starts[p + 1]]

@@ -116,19 +116,16 @@ def load_problem(session: Session, *, plan_date: dt.date, include_proposed: bool
     pledge_index = {r.id: i for i, r in enumerate(pledge_rows)}
 
     # Fixed lines on open needs: the plan keeps them; those on considered pledges also explain shortfalls.
-    kept_rows = session.execute(
-        select(Line.id, Line.pledge_id, Need.ref, Line.units)
+    # Fixed lines on needs no longer open (cancelled) come in the same query: their units are gone too.
+    all_fixed = session.execute(
+        select(Line.id, Line.pledge_id, Need.ref, Line.units, Need.status)
         .join(Need, Need.id == Line.need_id)
-        .where(Line.status.in_(FIXED_LINE_STATUSES), Need.status == NeedStatus.OPEN)
+        .where(Line.status.in_(FIXED_LINE_STATUSES))
         .order_by(Line.id)
     ).all()
+    kept_rows = [r for r in all_fixed if r.status == NeedStatus.OPEN]
+    elsewhere_rows = [r for r in all_fixed if r.status != NeedStatus.OPEN]
     fixed_rows = [r for r in kept_rows if r.pledge_id in pledge_index]
-    elsewhere_rows = session.execute(
-        select(Line.pledge_id, Need.ref, Line.units)
-        .join(Need, Need.id == Line.need_id)
-        .where(Line.status.in_(FIXED_LINE_STATUSES), Need.status != NeedStatus.OPEN)
-        .order_by(Line.id)
-    ).all()
 
     def ints(values: list[int]) -> IntArray:
         return np.array(values, dtype=np.int64)

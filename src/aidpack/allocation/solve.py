@@ -279,14 +279,11 @@ def solve_block(
     ]
     if fixed_tiers is not None:
         for name, cost, _ in stages:
-            tier, nz = int(name[4:]), np.flatnonzero(cost)
-            if float(fixed_tiers[tier]) >= float(-cost.sum()) * (1 - 1e-12):
-                # Every need of the tier held in full: z = 1, with no hair below a row to spend on unit-days (a plan
-                # of eight needs: HiGHS's plan left each a hair short, a greedy pass filled the hairs from far hubs,
-                # 24.02 unit-days where 23.8 serve every need).
-                h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
-            else:
-                h.addRow(float(fixed_tiers[tier]), np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+            tier = int(name[4:])
+            # A tier held in full is z = 1, with no hair below a row to spend on unit-days (a plan of eight needs:
+            # HiGHS's plan left each a hair short, a greedy pass filled the hairs from far hubs, 24.02 unit-days
+            # where 23.8 serve every need).
+            _hold_tier(h, cost, float(fixed_tiers[tier]))
             log.append({"stage": name, "status": "fixed", "seconds": 0.0, "objective": float("nan"), "gap": 0.0,
                         "bound": float("nan"), "held": float(fixed_tiers[tier])})
         stages = []
@@ -366,25 +363,35 @@ def solve_block(
             tier = int(name[4:])
             value = float(-cost @ solution)
             tier_values[tier] = value
-            nz = np.flatnonzero(cost)
-            if value >= float(-cost.sum()) * (1 - 1e-12):
-                # Every need of the tier is fully covered: fix that (z = 1) rather than add a dense row.
-                h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
-                log[-1]["held"] = float(-cost.sum())
+            full = float(-cost.sum())
+            if value >= full * (1 - 1e-12):
+                bound = full  # every need of the tier is fully covered
             else:
                 # Hold this tier at its optimum (relative tolerance) while the next objectives are optimised, and
                 # never below what the start served.
                 floor = min(hold_bound(float(start_values[tier]), START_HOLD_MARGIN), value)
                 bound = max(hold_bound(value, options.hold_tolerance), floor)
-                if model.is_mip and value <= MIP_NOISE * float(-cost.sum()):
+                if model.is_mip and value <= MIP_NOISE * full:
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.
                     bound = 0.0
-                h.addRow(bound, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
-                log[-1]["held"] = bound
+            log[-1]["held"] = _hold_tier(h, cost, bound)
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
+
+
+def _hold_tier(h: highspy.Highs, cost: FloatArray, at: float) -> float:
+    """Hold the tier whose stage objective is ``cost`` (minus its people per covered column) at ``at`` people or more
+    for the stages after it; returns what it is held at. A tier held in full has every need covered: its columns are
+    fixed at 1 rather than given a dense row."""
+    nz = np.flatnonzero(cost)
+    full = float(-cost.sum())
+    if at >= full * (1 - 1e-12):
+        h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
+        return full
+    h.addRow(at, np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+    return at
 
 
 def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:
