@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from aidpack.allocation import mip_phase, rounding, transit_phase
 from aidpack.allocation.block_state import BlockOutcome, BlockState
@@ -362,8 +362,24 @@ def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(inst
         assert np.all(sent <= (block.supply / block.factor) * (1 + 1e-9) + 1e-6)  # (HiGHS's divisible noise)
 
 
+#: Found by a CI run: with room for every pack, the spill variant of matched rounding travels 4 unit-days more.
+SPILL_WORSE = Instance(
+    needs=[N("N0", "WATER-L", 150, tier="high", people=1),
+           N("N1", "WATER-L", 2500, tier="critical", people=1, region=1),
+           N("N2", "WATER-L", 150, tier="high", people=2), N("N3", "WATER-L", 150, tier="critical", people=2, region=1),
+           N("N4", "WATER-L", 400, tier="critical", people=3), N("N5", "WATER-L", 150, tier="medium", people=1),
+           N("N6", "WATER-L", 150, tier="critical", people=1), N("N7", "WATER-L", 150, tier="critical", people=2),
+           N("N8", "WATER-L", 150, tier="medium", people=2)],
+    pledges=[P("P0", "WATER-L", 1, factor=500, integer=True), P("P1", "WATER-L", 1, factor=100, integer=True, hub=1),
+             P("P2", "WATER-L", 4, factor=100, integer=True), P("P3", "WATER-L", 1, factor=1000, integer=True),
+             P("LOOSE", "WATER-L", 350, factor=1.0)],
+    transit=[[1, 3], [3, 1]],
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(mixed_blocks())
+@example(SPILL_WORSE)
 def test_spilling_changes_nothing_when_matched_rounding_found_room_for_every_pack(instance: Instance) -> None:
     # ... and gave none to a need of a tier after the spill's. The engine skips the spill variants then (they
     # cost a rounding each on the largest blocks).
@@ -376,9 +392,11 @@ def test_spilling_changes_nothing_when_matched_rounding_found_room_for_every_pac
         for tier in (0, 3):
             spilt = matched_round(block, lp.amount, spill=True, spill_tier=tier)
             if plain.unplaced == 0 and plain.latest_packed_tier <= tier:
-                # The same plan, or one as good (the placement's flow may break a tie another way).
+                # The same tiers, and no fewer unit-days: skipping the spill loses nothing. (The same plan or one as
+                # good, this test said until a CI run found a spill 4 unit-days worse: 465.357 against 461.357, the
+                # placement's flow breaking a tie another way; the example below.)
                 assert np.allclose(plain.tier_values, spilt.tier_values, rtol=1e-12, atol=1e-9)
-                assert transit_of(block, spilt.units) == pytest.approx(transit_of(block, plain.units), rel=1e-12)
+                assert transit_of(block, spilt.units) >= transit_of(block, plain.units) * (1 - 1e-12)
 
 
 @settings(max_examples=60, deadline=None)
