@@ -231,6 +231,26 @@ def test_the_plan_page_shows_needs_left_short_before_its_lines_most_pressing_fir
     assert [secret in row for row in _short_rows(donor_page)] == [True]
 
 
+def test_the_plan_page_lists_the_most_pressing_short_needs_and_all_of_them_on_request(
+    app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A national plan leaves 1,400 needs short: their table made most of a 762 KiB page. The page lists the most
+    pressing, says how many there are, and links to all of them."""
+    monkeypatch.setattr(pages_plans, "SHORT_SHOWN", 1)
+    staff, _ = page_client(app, world.users["coordinator"])
+    with staff:
+        page = staff.get(f"/plans/{world.plan.id}").text
+        every = staff.get(f"/plans/{world.plan.id}?short=all").text
+        wrong = staff.get(f"/plans/{world.plan.id}?short=some")
+    assert [world.secret_need.ref in row for row in _short_rows(page)] == [True]
+    assert "Needs left short (2)" in page
+    assert "The 1 most pressing of 2 are shown." in page
+    assert f'href="/plans/{world.plan.id}?short=all#short"' in page
+    assert len(_short_rows(every)) == 2
+    assert 'id="short-more"' not in every
+    assert wrong.status_code == 422
+
+
 def test_a_plan_shows_its_lines_a_page_at_a_time(
     app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
