@@ -267,6 +267,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionMake
     """The application. Without ``session_factory`` it opens (and migrates) ``settings.database_url``."""
     from pathlib import Path
 
+    from aidpack.reports.cache import PublicReports
     from aidpack.web.router import pages
 
     settings = settings or Settings()
@@ -285,6 +286,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionMake
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.state.public_reports = PublicReports()  # the public reports, kept per version of the data
     app.state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
 
     app.add_exception_handler(DomainError, domain_error_handler)

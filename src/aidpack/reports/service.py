@@ -185,6 +185,31 @@ class CoverageReport:
             "gaps": [g.to_dict() for g in self.public_gaps()],
         }
 
+    def public(self) -> PublicCoverage:
+        """What anyone may see of this report: its groups and its gaps aggregated to region, capability, tier and
+        reason, without a need (so that it can be kept and shared between requests: see ``reports.cache``)."""
+        return PublicCoverage(
+            plan_id=self.plan_id,
+            tiers=tuple(self.tiers),
+            categories=tuple(self.categories),
+            regions=tuple(self.regions),
+            gaps=tuple(self.public_gaps()),
+        )
+
+
+@dataclass(frozen=True)
+class PublicCoverage:
+    """The public part of a :class:`CoverageReport`: no need, no site, no database row; read, never changed."""
+
+    plan_id: int | None
+    tiers: tuple[Group, ...]
+    categories: tuple[Group, ...]
+    regions: tuple[Group, ...]
+    gaps: tuple[PublicGap, ...]  # every gap, most important first
+
+    def public_gaps(self, limit: int | None = None) -> list[PublicGap]:
+        return list(self.gaps[:limit] if limit is not None else self.gaps)
+
 
 def coverage(session: Session) -> CoverageReport:
     """Coverage of the open needs by committed lines and by the latest plan. The lines are summed by the

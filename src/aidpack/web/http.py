@@ -75,12 +75,33 @@ def pagination(
     return Pagination(limit=limit, offset=offset)
 
 
-def etag(version: int) -> str:
+def etag(version: int | str) -> str:
     return f'"{version}"'
 
 
-def set_etag(response: Response, version: int) -> None:
+def set_etag(response: Response, version: int | str) -> None:
     response.headers["ETag"] = etag(version)
+
+
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="The ETag from an earlier GET: 304 Not Modified while it is current"),
+]
+
+#: Documented on the public reports, which answer If-None-Match.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: If-None-Match names the current ETag"}
+}
+
+
+def not_modified(if_none_match: str | None, *, version: int | str) -> Response | None:
+    """A 304 with the current ETag when If-None-Match names it (or is ``*``), else None: answer in full."""
+    if if_none_match is None:
+        return None
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    if "*" not in tags and etag(version) not in tags:
+        return None
+    return Response(status_code=304, headers={"ETag": etag(version)})
 
 
 IfMatch = Annotated[

@@ -14,6 +14,7 @@ from aidpack.auth.deps import PagePrincipal, WebSessionDep
 from aidpack.auth.models import User
 from aidpack.auth.policy import Principal
 from aidpack.reports import service as reports
+from aidpack.reports.cache import PublicReports, PublicReportsDep
 from aidpack.reports.lookups import latest_plan
 from aidpack.web.deps import ClientAddressDep, SessionDep, SettingsDep
 from aidpack.web.forms import safe_next
@@ -24,17 +25,25 @@ from aidpack.web.templating import redirect, render
 router = APIRouter(include_in_schema=False)
 
 
-def _overview_context(session: Session, request: Request, principal: Principal, *, public: bool) -> dict[str, Any]:
+def _overview_context(
+    session: Session, request: Request, principal: Principal, reports_cache: PublicReports, *, public: bool
+) -> dict[str, Any]:
     lang = negotiate(request)
     tr = translations(lang)
-    report = reports.coverage(session)
+    detailed = not public and (principal.is_staff or principal.role.value == "recipient")
+    report: reports.CoverageReport | reports.PublicCoverage
+    if detailed:  # need by need, as this principal may see them: computed for each request
+        report = reports.coverage(session)
+        gaps, public_gaps = reports.visible_gaps(report, principal)[:20], []
+    else:  # what anyone may see: kept per version of the data
+        report = reports_cache.coverage(session, reports_cache.version(session))
+        gaps, public_gaps = [], report.public_gaps(20)
     shares = {g.key: g.planned_share for g in report.regions}
     labels = {
         g.key: tr.ngettext("%(pct)s covered, %(num)d need", "%(pct)s covered, %(num)d needs", g.needs)
         % {"pct": f"{g.planned_share * 100:.0f} %", "num": g.needs}
         for g in report.regions
     }
-    detailed = not public and (principal.is_staff or principal.role.value == "recipient")
     plan = latest_plan(session)
     return {
         "principal": principal,
@@ -46,30 +55,30 @@ def _overview_context(session: Session, request: Request, principal: Principal, 
         "map_no_data": NO_DATA,
         "map_attribution": outline().attribution,
         "site_name": lambda site: site.name if policy.site_details_visible(principal, site) else None,
-        "gaps": reports.visible_gaps(report, principal)[:20] if detailed else [],
-        "public_gaps": [] if detailed else report.public_gaps(20),
+        "gaps": gaps,
+        "public_gaps": public_gaps,
     }
 
 
 @router.get("/")
-def overview(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
-    return render(request, "overview.html", _overview_context(session, request, principal, public=False))
+def overview(request: Request, session: SessionDep, principal: PagePrincipal, cache: PublicReportsDep) -> Response:
+    return render(request, "overview.html", _overview_context(session, request, principal, cache, public=False))
 
 
 @router.get("/public")
-def public(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+def public(request: Request, session: SessionDep, principal: PagePrincipal, cache: PublicReportsDep) -> Response:
     """What anyone may see: aggregated to region and category, never a site."""
-    return render(request, "overview.html", _overview_context(session, request, principal, public=True))
+    return render(request, "overview.html", _overview_context(session, request, principal, cache, public=True))
 
 
 @router.get("/contributions")
-def contributions(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+def contributions(request: Request, session: SessionDep, principal: PagePrincipal, cache: PublicReportsDep) -> Response:
     return render(
         request,
         "contributions.html",
         {
             "principal": principal,
-            "contributions": reports.contributions(session),
+            "contributions": cache.contributions(session, cache.version(session)),
         },
     )
 
