@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from aidpack.allocation.models import (
     ALLOWED_LINE_TRANSITIONS,
@@ -37,7 +38,7 @@ from aidpack.allocation.models import (
     PlanNeed,
     delivered_amount,
 )
-from aidpack.audit.service import record, snapshot, to_json_value
+from aidpack.audit.service import EventDraft, record_many, snapshot, to_json_value
 from aidpack.db import Quantity, utcnow
 from aidpack.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from aidpack.needs.models import Need, NeedStatus
@@ -141,24 +142,55 @@ def rowcount(result: object) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+#: What deciding a line changes in its row, and reserving its units in its pledge's.
+LINE_DECIDED = ("status", "decided_by", "decided_at", "version")
+PLEDGE_RESERVED = ("committed_units", "version")
+#: Ids per statement: a national plan has 20,000 lines, and a statement takes at most 32,766 parameters in many
+#: SQLite builds and 65,535 in PostgreSQL's protocol.
+CHUNK = 5_000
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
 def _move_lines(
     session: Session, *, actor: str, lines: Sequence[Line], source: LineStatus, target: LineStatus
 ) -> None:
     """One conditional UPDATE: only lines still in ``source`` move; anything else is a race, a Conflict."""
     ids = [line.id for line in lines]
-    moved = rowcount(
-        session.execute(
-            update(Line)
-            .where(Line.id.in_(ids), Line.status == source)
-            .values(status=target, decided_by=actor, decided_at=utcnow(), version=Line.version + 1)
-            .execution_options(synchronize_session=False)
+    decided_at = utcnow()
+    moved = sum(
+        rowcount(
+            session.execute(
+                update(Line)
+                .where(Line.id.in_(chunk), Line.status == source)
+                .values(status=target, decided_by=actor, decided_at=decided_at, version=Line.version + 1)
+                .execution_options(synchronize_session=False)
+            )
         )
+        for chunk in _chunks(ids)
     )
     if moved != len(ids):
         raise LinesChanged(
             "some of these lines were changed by someone else at the same time; reload and try again",
             context={"lines": ids},
         )
+
+
+R = TypeVar("R", Line, Pledge)
+
+
+def _reread(session: Session, model: type[R], rows: Sequence[R], columns: Sequence[str]) -> None:
+    """``columns`` of ``rows`` read again from the database after the conditional UPDATEs above (which bypass the
+    session), a chunk of rows per query rather than a refresh per row (5,575 lines: a minute)."""
+    by_id = {row.id: row for row in rows}
+    selected = [getattr(model, name) for name in columns]
+    for chunk in _chunks(list(by_id)):
+        for values in session.execute(select(model.id, *selected).where(model.id.in_(chunk))):
+            row = by_id[values[0]]
+            for name, value in zip(columns, values[1:], strict=True):
+                set_committed_value(row, name, value)
 
 
 # --- the stale-plan checks -----------------------------------------------------------------------
@@ -172,33 +204,37 @@ def _check_needs(session: Session, plan: Plan, lines: Sequence[Line]) -> list[di
     lines would then overshoot the need by at least one whole unit of some line.
     """
     need_ids = sorted({line.need_id for line in lines})
-    session.execute(
-        select(Need.id).where(Need.id.in_(need_ids)).order_by(Need.id).with_for_update(key_share=True)
-    ).all()
-    seen: dict[int, Decimal] = {
-        need_id: covered
-        for need_id, covered in session.execute(
-            select(PlanNeed.need_id, PlanNeed.covered_fixed).where(
-                PlanNeed.plan_id == plan.id, PlanNeed.need_id.in_(need_ids)
-            )
-        )
-    }
-    quantities: dict[int, Decimal] = {
-        need_id: quantity
-        for need_id, quantity in session.execute(select(Need.id, Need.quantity).where(Need.id.in_(need_ids)))
-    }
+    for chunk in _chunks(need_ids):  # in id order, chunk after chunk
+        session.execute(
+            select(Need.id).where(Need.id.in_(chunk)).order_by(Need.id).with_for_update(key_share=True)
+        ).all()
+    seen: dict[int, Decimal] = {}
+    quantities: dict[int, Decimal] = {}
     accepting = {line.id for line in lines}
     other_fixed: dict[int, Decimal] = defaultdict(Decimal)
     own_fixed: dict[int, Decimal] = defaultdict(Decimal)
-    for line_id, need_id, line_plan_id, amount, units, received in session.execute(
-        select(Line.id, Line.need_id, Line.plan_id, Line.amount, Line.units, Line.received_units).where(
-            Line.need_id.in_(need_ids), Line.status.in_(list(FIXED_LINE_STATUSES))
+    for chunk in _chunks(need_ids):
+        seen.update(
+            (need_id, covered)
+            for need_id, covered in session.execute(
+                select(PlanNeed.need_id, PlanNeed.covered_fixed).where(
+                    PlanNeed.plan_id == plan.id, PlanNeed.need_id.in_(chunk)
+                )
+            )
         )
-    ):
-        if line_id in accepting:
-            continue
-        bucket = own_fixed if line_plan_id == plan.id else other_fixed
-        bucket[need_id] += delivered_amount(amount, units, received)
+        quantities.update(
+            (need_id, quantity)
+            for need_id, quantity in session.execute(select(Need.id, Need.quantity).where(Need.id.in_(chunk)))
+        )
+        for line_id, need_id, line_plan_id, amount, units, received in session.execute(
+            select(Line.id, Line.need_id, Line.plan_id, Line.amount, Line.units, Line.received_units).where(
+                Line.need_id.in_(chunk), Line.status.in_(list(FIXED_LINE_STATUSES))
+            )
+        ):
+            if line_id in accepting:
+                continue
+            bucket = own_fixed if line_plan_id == plan.id else other_fixed
+            bucket[need_id] += delivered_amount(amount, units, received)
     new_lines: dict[int, list[Line]] = defaultdict(list)
     for line in lines:
         new_lines[line.need_id].append(line)
@@ -224,36 +260,29 @@ def _check_needs(session: Session, plan: Plan, lines: Sequence[Line]) -> list[di
 
 
 def _reserve(session: Session, lines: Sequence[Line]) -> tuple[dict[int, Decimal], list[dict[str, Any]]]:
-    """One conditional UPDATE per pledge, in pledge id order; returns reserved units and conflicts."""
+    """Reserve the lines' units on their pledges: the pledges locked in id order and read, every pledge that cannot
+    take its lines named, and only when none is, one batched conditional UPDATE for them all. Returns reserved
+    units and conflicts (a national plan's 8,000 pledges: an UPDATE each took seconds)."""
     per_pledge: dict[int, list[Line]] = defaultdict(list)
     for line in lines:
         per_pledge[line.pledge_id].append(line)
-    reserved: dict[int, Decimal] = {}
+    wanted = {
+        pledge_id: sum((line.units for line in per_pledge[pledge_id]), Decimal(0)) for pledge_id in sorted(per_pledge)
+    }
+    current: dict[int, tuple[str, Decimal, Decimal, PledgeStatus]] = {}
+    for chunk in _chunks(list(wanted)):
+        for pledge_id, ref, total, committed, status in session.execute(
+            select(Pledge.id, Pledge.ref, Pledge.units, Pledge.committed_units, Pledge.status)
+            .where(Pledge.id.in_(chunk))
+            .order_by(Pledge.id)
+            .with_for_update()
+        ):
+            current[pledge_id] = (ref, total, committed, status)
     conflicts: list[dict[str, Any]] = []
-    for pledge_id in sorted(per_pledge):
-        units = sum((line.units for line in per_pledge[pledge_id]), Decimal(0))
-        wanted = bindparam("wanted_units", units, type_=Quantity())
-        done = rowcount(
-            session.execute(
-                update(Pledge)
-                .where(
-                    Pledge.id == pledge_id,
-                    Pledge.status != PledgeStatus.WITHDRAWN,
-                    Pledge.committed_units + wanted <= Pledge.units,
-                )
-                .values(committed_units=Pledge.committed_units + wanted, version=Pledge.version + 1)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if done == 1:
-            reserved[pledge_id] = units
+    for pledge_id, units in wanted.items():
+        ref, total, committed, status = current[pledge_id]
+        if status is not PledgeStatus.WITHDRAWN and committed + units <= total:
             continue
-        # Only to explain the refusal (the decision was the UPDATE above): read the current row.
-        ref, total, committed, status = session.execute(
-            select(Pledge.ref, Pledge.units, Pledge.committed_units, Pledge.status).where(
-                Pledge.id == pledge_id
-            )
-        ).one()
         conflicts.append(
             {
                 "pledge": ref,
@@ -265,7 +294,29 @@ def _reserve(session: Session, lines: Sequence[Line]) -> tuple[dict[int, Decimal
                 "lines": [line.id for line in per_pledge[pledge_id]],
             }
         )
-    return reserved, conflicts
+    if conflicts:
+        return {}, conflicts
+    # The rows are locked (SQLite: this transaction already holds the database's write lock); the condition stays,
+    # so that no pledge is ever over-committed whatever the isolation.
+    units_param = bindparam("wanted_units", type_=Quantity())
+    statement = (
+        update(Pledge)
+        .where(
+            Pledge.id == bindparam("pledge_id"),
+            Pledge.status != PledgeStatus.WITHDRAWN,
+            Pledge.committed_units + units_param <= Pledge.units,
+        )
+        .values(committed_units=Pledge.committed_units + units_param, version=Pledge.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    params = [{"pledge_id": pledge_id, "wanted_units": units} for pledge_id, units in wanted.items()]
+    done = session.connection().execute(statement, params)
+    if session.get_bind().dialect.supports_sane_multi_rowcount and rowcount(done) != len(params):
+        raise LinesChanged(
+            "the pledges of these lines were changed by someone else at the same time; reload and try again",
+            context={"lines": [line.id for line in lines]},
+        )
+    return wanted, []
 
 
 def _lines_text(ids: Sequence[int]) -> str:
@@ -336,38 +387,36 @@ def accept_lines(session: Session, *, actor: str, plan_id: int, line_ids: Sequen
                 },
             )
     pledges = {line.pledge_id: line.pledge for line in lines}
-    for pledge in pledges.values():
-        session.refresh(pledge)
+    _reread(session, Pledge, list(pledges.values()), PLEDGE_RESERVED)
+    _reread(session, Line, lines, LINE_DECIDED)
+    by_pledge: dict[int, list[int]] = defaultdict(list)
     for line in lines:
-        session.refresh(line)
-        record(
-            session,
-            actor=actor,
-            action="line.accept",
-            entity="line",
-            entity_ref=str(line.id),
-            before=before[line.id],
-            after=snapshot(line),
-        )
+        by_pledge[line.pledge_id].append(line.id)
+    drafts = [
+        EventDraft("line.accept", "line", str(line.id), before=before[line.id], after=snapshot(line))
+        for line in lines
+    ]
     for pledge_id in sorted(reserved):
         pledge = pledges[pledge_id]
         units = reserved[pledge_id]
-        record(
-            session,
-            actor=actor,
-            action="pledge.reserve",
-            entity="pledge",
-            entity_ref=pledge.ref,
-            before={"committed_units": pledge.committed_units - units},
-            after={
-                "committed_units": pledge.committed_units,
-                "units": pledge.units,
-                "reserved": units,
-                "plan": plan.id,
-                "lines": [line.id for line in lines if line.pledge_id == pledge_id],
-            },
+        drafts.append(
+            EventDraft(
+                "pledge.reserve",
+                "pledge",
+                pledge.ref,
+                before={"committed_units": pledge.committed_units - units},
+                after={
+                    "committed_units": pledge.committed_units,
+                    "units": pledge.units,
+                    "reserved": units,
+                    "plan": plan.id,
+                    "lines": by_pledge[pledge_id],
+                },
+            )
         )
-    return lines
+    # One lock of the audit head and one batched INSERT (an event at a time, 5,575 lines took a minute).
+    record_many(session, actor=actor, drafts=drafts)
+    return list(lines)
 
 
 def reject_lines(session: Session, *, actor: str, plan_id: int, line_ids: Sequence[int] | None) -> list[Line]:
@@ -380,15 +429,13 @@ def reject_lines(session: Session, *, actor: str, plan_id: int, line_ids: Sequen
     before = {line.id: snapshot(line) for line in lines}
     with session.begin_nested():
         _move_lines(session, actor=actor, lines=lines, source=LineStatus.PROPOSED, target=LineStatus.REJECTED)
-    for line in lines:
-        session.refresh(line)
-        record(
-            session,
-            actor=actor,
-            action="line.reject",
-            entity="line",
-            entity_ref=str(line.id),
-            before=before[line.id],
-            after=snapshot(line),
-        )
+    _reread(session, Line, lines, LINE_DECIDED)
+    record_many(
+        session,
+        actor=actor,
+        drafts=[
+            EventDraft("line.reject", "line", str(line.id), before=before[line.id], after=snapshot(line))
+            for line in lines
+        ],
+    )
     return lines
