@@ -1,7 +1,9 @@
 """What a plan's lines consume while in use (fuel for generators), and those amounts as needs.
 
 A catalogue item may declare ``consumes`` (``DIESEL-L:648``: litres per unit per day). For a stated
-number of days, a plan's lines imply ``units × rate × days`` of each consumed capability;
+number of days, a plan's lines imply ``units × rate × days`` of each consumed capability: its new lines,
+and every line accepted or later on an open need whatever its pledge's status now (what is shipped or
+delivered runs all the same; once received, the units that arrived usable);
 ``--with-consumables DAYS`` adds them as needs of the same tier, in the same region and site, with
 the same deadline and people served (one need per served need and consumed capability), then plans again.
 
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from aidpack.allocation.engine import Allocation
 from aidpack.allocation.loader import LoadedProblem, fixed_coverage
+from aidpack.allocation.models import FIXED_LINE_STATUSES, Line
 from aidpack.audit.service import record, snapshot
 from aidpack.catalogue.models import MAX_CONSUMES_PER_DAY, Item, parse_consumes
 from aidpack.db import QUANTITY_SCALE, QUANTUM, to_quantity
@@ -73,58 +76,90 @@ class Consumption:
         return {capability: float(amount) for capability, amount in sorted(totals.items())}
 
 
-def pledge_rates(session: Session, loaded: LoadedProblem) -> dict[int, dict[str, Decimal]]:
-    """Per pledge index of ``loaded``: what one unit consumes per day, by capability.
+@dataclass(frozen=True)
+class InUse:
+    """What consumes, read from the database for one plan.
 
-    Raises :class:`BadStoredConsumes` for an item whose stored ``consumes`` no longer parses, rather than
-    silently counting it as consuming nothing.
+    ``rates``: per pledge index of the loaded problem, what one unit consumes per day by capability (for the
+    plan's new lines). ``fixed``: every fixed line (accepted or later) on an open need whose item consumes,
+    whatever its pledge's status now (a pledge withdrawn or back to proposed since does not take back what
+    was accepted, shipped or delivered): served need's ref, units in the field (what arrived usable once
+    received), and what one unit consumes per day.
     """
+
+    rates: dict[int, dict[str, Decimal]]
+    fixed: tuple[tuple[str, Decimal, dict[str, Decimal]], ...]
+
+
+def in_use(session: Session, loaded: LoadedProblem) -> InUse:
+    """The consumption rates of the plan's pledges and the consuming equipment fixed lines put in the field.
+
+    Fixed lines on needs no longer open (cancelled) count for nothing: no consumable need is asked for a
+    need a coordinator cancelled (an open one it had is cancelled, or kept for what is on its way to it, by
+    :func:`add_needs`). Raises :class:`BadStoredConsumes` for an item whose stored ``consumes`` no longer
+    parses, rather than silently counting it as consuming nothing.
+    """
+    parsed_by_item: dict[int, dict[str, Decimal]] = {}
+
+    def parsed(item_id: int, item_code: str, consumes: str | None) -> dict[str, Decimal]:
+        if item_id not in parsed_by_item:
+            found = parse_consumes(consumes)
+            if found is None:
+                raise BadStoredConsumes(
+                    f"item {item_code} consumes {consumes!r}, which is not CAPABILITY:amount with a positive amount "
+                    f"of at most {MAX_CONSUMES_PER_DAY} and 6 decimals; correct it in the catalogue and plan again",
+                    context={"item": item_code, "consumes": consumes},
+                )
+            parsed_by_item[item_id] = found
+        return parsed_by_item[item_id]
+
     index = {pledge_id: i for i, pledge_id in enumerate(loaded.pledge_ids)}
-    rows = session.execute(
-        select(Pledge.id, Item.code, Item.consumes)
+    rates: dict[int, dict[str, Decimal]] = {}
+    for pledge_id, item_id, item_code, consumes in session.execute(
+        select(Pledge.id, Item.id, Item.code, Item.consumes)
         .join(Item, Item.id == Pledge.item_id)
         .where(Item.consumes.is_not(None))
-    ).all()
-    rates: dict[int, dict[str, Decimal]] = {}
-    for pledge_id, item_code, consumes in rows:
-        if pledge_id not in index:
-            continue
-        parsed = parse_consumes(consumes)
-        if parsed is None:
-            raise BadStoredConsumes(
-                f"item {item_code} consumes {consumes!r}, which is not CAPABILITY:amount with a positive amount "
-                f"of at most {MAX_CONSUMES_PER_DAY} and 6 decimals; correct it in the catalogue and plan again",
-                context={"item": item_code, "consumes": consumes},
-            )
-        if parsed:
-            rates[index[pledge_id]] = parsed
-    return rates
+        .order_by(Pledge.id)
+    ):
+        if pledge_id in index and (rate := parsed(item_id, item_code, consumes)):
+            rates[index[pledge_id]] = rate
+    fixed: list[tuple[str, Decimal, dict[str, Decimal]]] = []
+    for need_ref, units, received_units, item_id, item_code, consumes in session.execute(
+        select(Need.ref, Line.units, Line.received_units, Item.id, Item.code, Item.consumes)
+        .join(Need, Need.id == Line.need_id)
+        .join(Pledge, Pledge.id == Line.pledge_id)
+        .join(Item, Item.id == Pledge.item_id)
+        .where(Line.status.in_(FIXED_LINE_STATUSES), Need.status == NeedStatus.OPEN, Item.consumes.is_not(None))
+        .order_by(Line.id)
+    ):
+        rate = parsed(item_id, item_code, consumes)
+        # A short (or damaged) receipt: only the units that arrived usable run.
+        in_field = units if received_units is None else received_units
+        if rate and in_field > 0:
+            fixed.append((need_ref, in_field, rate))
+    return InUse(rates=rates, fixed=tuple(fixed))
 
 
-def implied(
-    allocation: Allocation, loaded: LoadedProblem, rates: dict[int, dict[str, Decimal]], days: float
-) -> Consumption:
-    """What the plan's new lines and the fixed lines it keeps consume over ``days``.
+def implied(allocation: Allocation, loaded: LoadedProblem, equipment: InUse, days: float) -> Consumption:
+    """What the plan's new lines and the fixed lines on open needs consume over ``days``.
 
     Fixed lines count for every open need they serve, also one they already cover in full (the generators
-    they bring run all the same). Raises :class:`BadConsumableDays` unless ``days`` is a positive finite
-    number, and :class:`ConsumptionTooLarge` when an amount would not fit in a need's quantity.
+    they bring run all the same), whatever their pledge's status now, with what was received once received.
+    Raises :class:`BadConsumableDays` unless ``days`` is a positive finite number, and
+    :class:`ConsumptionTooLarge` when an amount would not fit in a need's quantity.
     """
     if not math.isfinite(days) or days <= 0:
         raise BadConsumableDays("the number of days must be a positive number", context={"days": str(days)})
     by_need: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     period = Decimal(str(days))
     problem = loaded.problem
-    lines = [
-        (pledge, problem.need_refs[need], units)
-        for pledge, need, units in zip(allocation.line_pledge.tolist(), allocation.line_need.tolist(),
-                                       allocation.line_units.tolist(), strict=True)
-    ]
-    lines += list(zip(problem.fixed_pledge.tolist(), problem.fixed_need_ref, problem.fixed_units.tolist(),
-                      strict=True))
-    for pledge, need_ref, units in lines:
-        for capability, rate in rates.get(pledge, {}).items():
-            by_need[(need_ref, capability)] += to_quantity(units) * rate * period
+    for pledge, need, units in zip(allocation.line_pledge.tolist(), allocation.line_need.tolist(),
+                                   allocation.line_units.tolist(), strict=True):
+        for capability, rate in equipment.rates.get(pledge, {}).items():
+            by_need[(problem.need_refs[need], capability)] += to_quantity(units) * rate * period
+    for need_ref, in_field, rates in equipment.fixed:
+        for capability, rate in rates.items():
+            by_need[(need_ref, capability)] += in_field * rate * period
     for (need_ref, capability), amount in sorted(by_need.items()):
         if amount > MAX_QUANTITY:
             raise ConsumptionTooLarge(

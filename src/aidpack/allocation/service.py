@@ -15,7 +15,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.blocks import Previous
-from aidpack.allocation.consumables import add_needs, implied, pledge_rates
+from aidpack.allocation.consumables import add_needs, implied, in_use
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.explain import explain
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
@@ -94,7 +94,7 @@ def run_plan(
     allocation = _allocate(loaded, options, previous, fair)
     consumption = None
     if consumable_days is not None:
-        consumption = implied(allocation, loaded, pledge_rates(session, loaded), consumable_days)
+        consumption = implied(allocation, loaded, in_use(session, loaded), consumable_days)
         if with_consumables:
             # Also when the plan implies nothing: the consumable needs it no longer implies are cancelled.
             written = add_needs(session, actor=actor, loaded=loaded, consumption=consumption, plan_date=plan_date)
