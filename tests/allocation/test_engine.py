@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from aidpack.allocation import block_state, blocks, explain, first_pass, mip_phase, model
+from aidpack.allocation import block_state, blocks, explain, first_pass, mip_phase, model, transit_phase
 from aidpack.allocation.engine import allocate, polish
+from aidpack.allocation.flow import FlowBlock
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import ShortReason, Termination
 from aidpack.allocation.problem import Problem
+from aidpack.allocation.rounding import Rounded
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, Instance, N, P, hub_region_days
 from tests.allocation.test_packs import exact
@@ -335,6 +338,62 @@ def test_a_block_that_still_loses_a_large_share_of_a_tier_gets_a_second_round_of
         assert plan.tier_served == pytest.approx(optimum)
     else:
         assert plan.tier_served[2] < optimum[2] * (1 - 1e-2)
+
+
+@pytest.mark.parametrize("tiers_before", [False, True])
+def test_the_second_round_also_serves_a_later_tier_the_plan_is_short_of(
+    tiers_before: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generators' block loses 2 % of the medium tier. When the plan is also short of its high tier (here a
+    heaters' block a few people short, 3e-4 of the tier: too little for a second round of its own), the second
+    round looked only at the high tier and the generators' medium-tier people stayed lost (a scarce 1e5 scenario,
+    seed 106, supply x0.3: 7 % of its medium tier in a diesel block)."""
+    monkeypatch.setattr(SolveOptions, "integer_seconds", lambda self, edges: 0.0)
+    monkeypatch.setattr(first_pass, "FIRST_PASS_PATTERNS", 0)
+    generators = generators_for_seven_sites()
+    needs, pledges = list(generators.needs), list(generators.pledges)
+    if tiers_before:
+        # The same block of heaters one tier earlier (its medium tier is the plan's high one), beside a high-tier
+        # need of 100,000 people that water serves in full.
+        earlier = {"critical": "critical", "high": "critical", "medium": "high", "low": "medium"}
+        needs += [replace(n, ref=f"H{n.ref}", capability="HEAT-KW", tier=earlier[n.tier]) for n in generators.needs]
+        pledges += [replace(p, ref=f"H{p.ref}", capability="HEAT-KW") for p in generators.pledges]
+        needs.append(N("CITY", "WATER-L", 1_000, tier="high", people=100_000, region=0))
+        pledges.append(P("TANKS", "WATER-L", 1_000, hub=0))
+    instance = replace(generators, needs=needs, pledges=pledges)
+    plan = allocate(instance.problem())
+    _, optimum, _ = exact(generators)
+    assert plan.tier_served[2] == pytest.approx(optimum[2])
+
+
+@pytest.mark.parametrize("time_limit", [None, 30.0])
+def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_blocks_keep(
+    time_limit: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a time limit, HiGHS's transit stage runs only when the blocks it may take can bring the plan within
+    the final gap (a national plan's budget is kept for speed). Given 30 s, the plan stopped after 0.26 s because a
+    block too large for the stage kept the plan beyond the gap (a 3e4-edge scenario: a 646-arc block 11 % above its
+    transit bound never tried). Here the water block stands for the large one (more arcs than TRANSIT_MIP_ARCS, far
+    above its bound) and the diesel block for the small one."""
+    capabilities = ["DIESEL-L"] * 2 + ["WATER-L"] * 3
+    villages = [N(f"V{i}", cap, 450, people=300, region=i % 2) for i, cap in enumerate(capabilities)]
+    pledges = [P(f"{cap}-LOOSE", cap, 1_000, hub=0) for cap in ("DIESEL-L", "WATER-L")]
+    pledges += [P(f"{cap}-TANKER", cap, 2, factor=30_000, integer=True, hub=1) for cap in ("DIESEL-L", "WATER-L")]
+    problem = Instance(needs=villages, pledges=pledges, transit=[[1, 2], [2, 1]]).problem()
+    diesel, water = problem.capabilities.index("DIESEL-L"), problem.capabilities.index("WATER-L")
+    monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 5)  # the water block's 6 arcs are "large"
+    excess = {water: 1e6, diesel: 10.0}
+    monkeypatch.setattr(transit_phase, "_transit_excess",
+                        lambda stage, within=0.0: excess.get(stage.block.capability, 0.0) if stage.rounded else 0.0)
+    tried: list[int] = []
+
+    def recorded(block: FlowBlock, amount: object, incumbent: Rounded, **_: object) -> Rounded:
+        tried.append(block.capability)
+        return incumbent
+
+    monkeypatch.setattr(transit_phase, "mip_round", recorded)
+    allocate(problem, SolveOptions(time_limit=time_limit, workers=1))
+    assert sorted(tried) == ([] if time_limit is None else sorted([diesel, water]))
 
 
 def test_no_second_round_when_the_caller_set_the_integer_budget(monkeypatch: pytest.MonkeyPatch) -> None:
