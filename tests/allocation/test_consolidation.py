@@ -138,7 +138,10 @@ def test_the_fair_plan_covers_a_need_with_spare_drums_rather_than_loose_litres_f
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Region 1's need of 450 litres: the fair plan's rounding gives it two 200-litre drums and 50 loose litres,
-    # 4 days away each (208 unit-days); a third drum is spare, and three drums cover it in 12.
+    # 4 days away each (208 unit-days); a third drum is spare, and three drums cover it in 12. (The rounding's
+    # consolidation, as in plans too large for the exact stages: those find 1,760 unit-days in all, two drums and 50
+    # litres to V3 and two drums to V0 a day away, where three drums to V3 take 1,763.)
+    monkeypatch.setattr(fairness, "EXACT_FAIR_EDGES", 0)
     instance = Instance(
         needs=[N("V0", "DIESEL-L", 900, tier="medium", people=169), N("V1", "DIESEL-L", 150, people=440),
                N("V2", "DIESEL-L", 900, tier="high", people=414),
