@@ -339,8 +339,19 @@ def same_within_holds(a: FloatArray, b: FloatArray) -> bool:
     return True
 
 
+#: Found by a CI run: the plain MIP's high stage spends the critical tier's hold on 0.0047 loose litres.
+HOLD_SPENT = Instance(
+    needs=[N("N0", "WATER-L", 150, people=1), N("N1", "WATER-L", 150, people=1), N("N2", "WATER-L", 150, people=12),
+           N("N3", "WATER-L", 150, tier="high", people=332, region=1),
+           N("N4", "WATER-L", 6000, people=2, region=1)],
+    pledges=[P("P0", "WATER-L", 2, factor=5000, integer=True, hub=1), P("LOOSE", "WATER-L", 351, hub=0)],
+    transit=[[1, 3], [3, 1]],
+)
+
+
 @settings(max_examples=40, deadline=None)
 @given(mixed_blocks())
+@example(HOLD_SPENT)
 def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(instance: Instance) -> None:
     for block, model in blocks_and_models(instance):
         if not block.is_integer:
@@ -354,7 +365,13 @@ def test_the_mip_over_pack_classes_serves_each_tier_as_the_mip_over_pledges(inst
         # MIP holding 123 critical-tier people 1.2e-5 below (its 1e-7 hold, as SPEC §4 allows) for 0.01 high-tier
         # people more in litres: a later tier may differ where the one serving it more gave up an earlier tier
         # within that hold.)
-        assert same_within_holds(classed.tier_values, plain.tier_values)
+        # The plain MIP's tiers as its plan serves them: its tier values are its stages' optima, and a later stage may
+        # spend the hold below them (a CI run: 0.0047 loose litres moved from a critical need of 6,000 to a high-tier
+        # one, 1.57e-6 of 15.68 critical-tier people, the hold, for 0.0104 high-tier people; its tier values showed
+        # the critical tier untouched and the classed MIP 0.0104 short).
+        units = np.zeros(block.n_arcs)
+        units[np.searchsorted(block.edge_ids, model.edge_ids)] = np.maximum(plain.x[: model.n_x], 0.0)
+        assert same_within_holds(classed.tier_values, block_tier_values(block, units))
         # Shared out to the pledges: whole units, none beyond a pledge's supply.
         sent = np.bincount(block.arc_pledge, weights=classed.units, minlength=block.pledges.size)
         whole = block.integer[block.arc_pledge]
