@@ -55,9 +55,11 @@ from aidpack.allocation.solve import (
     change_rows_bounds,
     csc_lp,
     hold_bound,
+    hold_tier,
     map_status,
     new_highs,
     quiet_stdout,
+    solution_consistent,
 )
 
 #: A tier's needs keep the share of their quantity they were given, less this (HiGHS's own tolerance).
@@ -811,7 +813,7 @@ def _solve_exact(
             h.setSolution(as_solution(solution))
         started = time.perf_counter()
         status, has_solution = _run_exact(h, is_mip)
-        if is_mip and has_solution and not _consistent(h, cost):
+        if is_mip and has_solution and not solution_consistent(h, cost):
             # HiGHS 1.16 can hand back the injected start with another solution's objective (solve.solve_block).
             h.clearSolver()
             status, has_solution = _run_exact(h, is_mip)
@@ -838,12 +840,13 @@ def _solve_exact(
             level = value / -float(cost[lam[tier]])
             h.changeColBounds(lam[tier], min(hold_bound(level, options.hold_tolerance), level), 1.0)
         elif kind == "tier":
-            nz = np.flatnonzero(cost)
+            # As the engine's tier stages hold a tier (solve.hold_tier): in full as z = 1; a value within HiGHS's
+            # integrality noise is nothing to hold.
             full = float(-cost.sum())
             if value >= full * (1 - 1e-12):
-                h.changeColsBounds(nz.size, nz.astype(np.int32), np.ones(nz.size), np.ones(nz.size))
+                hold_tier(h, cost, full)
             elif value > MIP_NOISE * full:
-                h.addRow(hold_bound(value, options.hold_tolerance), np.inf, nz.size, nz.astype(np.int32), -cost[nz])
+                hold_tier(h, cost, hold_bound(value, options.hold_tolerance))
     return _Exact(solution[:n_e], proved, termination, log)
 
 
@@ -867,9 +870,3 @@ def _run_exact(h: highspy.Highs, is_mip: bool) -> tuple[Termination, bool]:
         h.run()
     return map_status(h.getModelStatus()), h.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
 
-
-def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:
-    """Whether the solution HiGHS returns has the objective it reports."""
-    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    reported = float(h.getInfo().objective_function_value)
-    return abs(float(cost @ values) - reported) <= 1e-6 * max(abs(reported), 1.0)

@@ -275,18 +275,19 @@ def _to_extend(
         return stage.block.size <= LARGE_MIP_ARCS and lp is not None and bool(
             stage.outcome.tier_bound[tier] < lp[tier] - 1e-9 * max(abs(float(lp[tier])), 1.0))
 
+    tiers: list[int] = np.flatnonzero(short).tolist()
+
     def loses(stage: BlockState) -> bool:
         assert stage.rounded is not None
         loss = stage.outcome.tier_bound - stage.rounded.tier_values
-        tiers: list[int] = np.flatnonzero(short).tolist()
         return any(float(loss[t]) > EXTEND_LOSS * float(bound[t]) and reachable(stage, t) for t in tiers)
 
     usable = [s for s in tried if s.rounded is not None and s.amount is not None]
     chosen = [s for s in usable if loses(s)]
     if not chosen:
         return []
-    unreached = [s for s in usable if id(s) not in ran and s.block.size <= WHOLE_UNIT_REACH_ARCS]
-    return chosen + [s for s in unreached if all(s is not c for c in chosen)]
+    taken = ran | {id(s) for s in chosen}
+    return chosen + [s for s in usable if id(s) not in taken and s.block.size <= WHOLE_UNIT_REACH_ARCS]
 
 
 def mip_start(stage: BlockState) -> Rounded:

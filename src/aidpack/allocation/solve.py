@@ -283,7 +283,7 @@ def solve_block(
             # A tier held in full is z = 1, with no hair below a row to spend on unit-days (a plan of eight needs:
             # HiGHS's plan left each a hair short, a greedy pass filled the hairs from far hubs, 24.02 unit-days
             # where 23.8 serve every need).
-            _hold_tier(h, cost, float(fixed_tiers[tier]))
+            hold_tier(h, cost, float(fixed_tiers[tier]))
             log.append({"stage": name, "status": "fixed", "seconds": 0.0, "objective": float("nan"), "gap": 0.0,
                         "bound": float("nan"), "held": float(fixed_tiers[tier])})
         stages = []
@@ -314,7 +314,7 @@ def solve_block(
         status = map_status(h.getModelStatus())
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        if model.is_mip and has_solution and not _consistent(h, cost):
+        if model.is_mip and has_solution and not solution_consistent(h, cost):
             # HiGHS 1.16 can hand back the injected starting solution with another solution's objective:
             # solve the stage again from scratch.
             h.clearSolver()
@@ -375,13 +375,13 @@ def solve_block(
                     # A value within HiGHS's integrality noise (x whole to 1e-6) is nothing to hold: holding
                     # it can make the next stage infeasible.
                     bound = 0.0
-            log[-1]["held"] = _hold_tier(h, cost, bound)
+            log[-1]["held"] = hold_tier(h, cost, bound)
     if solution is None:
         solution = np.zeros(model.n_cols)
     return BlockResult(termination, solution[: model.n_x], solution[model.n_x :], tier_values, gap, log)
 
 
-def _hold_tier(h: highspy.Highs, cost: FloatArray, at: float) -> float:
+def hold_tier(h: highspy.Highs, cost: FloatArray, at: float) -> float:
     """Hold the tier whose stage objective is ``cost`` (minus its people per covered column) at ``at`` people or more
     for the stages after it; returns what it is held at. A tier held in full has every need covered: its columns are
     fixed at 1 rather than given a dense row."""
@@ -394,7 +394,7 @@ def _hold_tier(h: highspy.Highs, cost: FloatArray, at: float) -> float:
     return at
 
 
-def _consistent(h: highspy.Highs, cost: FloatArray) -> bool:
+def solution_consistent(h: highspy.Highs, cost: FloatArray) -> bool:
     """Whether the solution HiGHS returns has the objective it reports."""
     values = np.asarray(h.getSolution().col_value, dtype=np.float64)
     reported = float(h.getInfo().objective_function_value)
