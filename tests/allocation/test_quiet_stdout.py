@@ -8,7 +8,8 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import logging, os, sys, threading
-    from aidpack.allocation.solve import keep_python_stdout, quiet_stdout
+    from aidpack.allocation.solve import quiet_stdout
+    from aidpack.allocation.stdout import keep_python_stdout  # the console script's
     if sys.argv[1] == "keep":
         keep_python_stdout()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")

@@ -8,17 +8,10 @@ from enum import StrEnum
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from aidpack.auth.roles import Role as Role  # defined without the ORM (for the CLI)
 from aidpack.db import Base, UTCDateTime, utcnow
 from aidpack.enums import enum_column
 from aidpack.orgs.models import Organisation
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    COORDINATOR = "coordinator"
-    RECIPIENT = "recipient"
-    DONOR = "donor"
-    VIEWER = "viewer"
 
 
 class User(Base):

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
 
-from aidpack.allocation.diff import diff_saved, what_if
-from aidpack.allocation.models import Plan
-from aidpack.allocation.service import get_plan, plan_payload, run_plan
-from aidpack.allocation.summary import PlanSummary, summarise
 from aidpack.cli import common
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from aidpack.allocation.models import Plan
+    from aidpack.allocation.summary import PlanSummary
 
 
 def _fmt(value: float) -> str:
@@ -172,6 +173,10 @@ def allocate_command(
     ] = None,
 ) -> None:
     """Run the allocation engine on the current data, save the plan and print it."""
+    from aidpack.allocation.diff import what_if
+    from aidpack.allocation.service import plan_payload, run_plan
+    from aidpack.allocation.summary import summarise
+
     if what_if_kind is not None and what_if_path is None:
         raise typer.BadParameter("--kind names the kind of the --what-if file; give --what-if FILE too",
                                  param_hint="--kind")
@@ -230,6 +235,8 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object (SPEC §4).")] = False,
 ) -> None:
     """Show a saved plan (the latest by default)."""
+    from aidpack.allocation.service import get_plan, plan_payload
+    from aidpack.allocation.summary import summarise
 
     def run() -> None:
         with common.transaction() as session:
@@ -250,6 +257,8 @@ def diff_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object.")] = False,
 ) -> None:
     """Compare two saved plans: units moved, tiers, and the needs that gain or lose coverage."""
+    from aidpack.allocation.diff import diff_saved
+    from aidpack.allocation.service import get_plan
 
     def run() -> None:
         with common.transaction() as session:

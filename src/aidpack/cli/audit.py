@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aidpack.audit.export import check_chain, export_jsonl
-from aidpack.audit.service import ChainReport
 from aidpack.cli.common import console, guarded, print_json, transaction
+
+if TYPE_CHECKING:
+    from aidpack.audit.service import ChainReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
 def verify(as_json: JsonOpt = False) -> None:
     """Recompute the audit log's hash chain; exit 1 naming the first edited, inserted or removed event."""
+    from aidpack.audit.export import check_chain
 
     def run() -> ChainReport:
         with transaction() as session:
@@ -35,6 +37,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the audit log as JSON Lines ending with its head hash (refused if the chain is broken)."""
+    from aidpack.audit.export import check_chain, export_jsonl
 
     def run() -> tuple[int, str]:
         with transaction() as session:

@@ -9,16 +9,16 @@ import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from aidpack.config import get_settings
-from aidpack.db import make_engine, make_session_factory, migrate, unit_of_work
 from aidpack.errors import DomainError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
@@ -53,6 +53,9 @@ def table(title: str, columns: Sequence[str], *, figures: Collection[str] = (), 
 @lru_cache(maxsize=1)
 def session_factory() -> sessionmaker[Session]:
     """The configured database, migrated to the newest schema on first use."""
+    from aidpack.config import get_settings
+    from aidpack.db import make_engine, make_session_factory, migrate
+
     settings = get_settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -77,6 +80,8 @@ def cli_actor() -> str:
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One unit of work for one command."""
+    from aidpack.db import unit_of_work
+
     with unit_of_work(session_factory()) as session:
         yield session
 

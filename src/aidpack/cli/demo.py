@@ -6,11 +6,8 @@ from typing import Annotated
 
 import typer
 
-from aidpack.allocation.service import run_plan
-from aidpack.allocation.summary import summarise
 from aidpack.cli import common
 from aidpack.cli.allocate import render_summary
-from aidpack.scenarios import builtin_scenario
 
 
 def demo_command(
@@ -21,8 +18,11 @@ def demo_command(
     port: Annotated[int, typer.Option(help="Port to serve the dashboard on.")] = 8000,
 ) -> None:
     """Load the built-in Ukraine winter 2022 scenario, allocate, print the plan, then serve it."""
+    from aidpack.allocation.service import run_plan
+    from aidpack.allocation.summary import summarise
     from aidpack.auth.service import ensure_demo_accounts
     from aidpack.ingest.service import import_path
+    from aidpack.scenarios import builtin_scenario
 
     def run() -> list[tuple[str, str, str, str | None]]:
         actor = common.cli_actor()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aidpack.cli import common
-from aidpack.exports.service import ExportResult, export
+
+if TYPE_CHECKING:
+    from aidpack.exports.service import ExportResult
 
 
 def export_command(
@@ -25,6 +27,7 @@ def export_command(
     left out (their needs keep region and capability, without notes, the site given as \\[restricted], which an
     import back leaves as it is; sites.csv lists public sites only). iati: an IATI 2.03 activity file, one
     activity per pledge, with no site data. Every export is recorded in the audit log."""
+    from aidpack.exports.service import export
 
     def run() -> ExportResult:
         with common.transaction() as session:

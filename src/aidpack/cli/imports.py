@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from aidpack.cli import common
-from aidpack.ingest.service import ImportReport, import_path
+
+if TYPE_CHECKING:
+    from aidpack.ingest.service import ImportReport
 
 
 def _print_report(report: ImportReport) -> None:
@@ -61,6 +63,7 @@ def import_command(
     workbook of several sheets of data, each sheet is named for its kind (scenario, regions, ..., transit; any
     case, or as its first word) and imported in the order a folder is; the plan lines sheet and empty sheets are
     skipped with a note; a sheet of any other name is an error. A workbook of one sheet of data is one file."""
+    from aidpack.ingest.service import import_path
 
     def run() -> ImportReport:
         with common.transaction() as session:

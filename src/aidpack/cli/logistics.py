@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
 
-from aidpack.allocation.decisions import accept_lines, get_plan, reject_lines
-from aidpack.allocation.models import Line
-from aidpack.allocation.service import line_payload
-from aidpack.audit.service import to_json_value
 from aidpack.cli.common import cli_actor, console, fail, guarded, print_json, transaction
 from aidpack.errors import ValidationFailed
-from aidpack.logistics.models import Condition, Shipment
-from aidpack.logistics.service import (
-    discrepancies_of,
-    mark_delivered,
-    receive_shipment,
-    ship_lines,
-    shipment_lines,
-)
-from aidpack.logistics.status import need_status
-from aidpack.logistics.timeline import TimelineEntry, find_need, find_pledge, need_timeline, pledge_timeline
+from aidpack.logistics.conditions import Condition
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from aidpack.allocation.models import Line
+    from aidpack.logistics.models import Shipment
+    from aidpack.logistics.timeline import TimelineEntry
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 LineOpt = Annotated[
@@ -62,6 +55,9 @@ def _selection(line: list[int] | None, take_all: bool) -> list[int] | None:
 
 
 def _decide(plan: str, line: list[int] | None, take_all: bool, as_json: bool, *, accept: bool) -> None:
+    from aidpack.allocation.decisions import accept_lines, get_plan, reject_lines
+    from aidpack.allocation.service import line_payload
+
     selected = _selection(line, take_all)
     verb = "accepted" if accept else "rejected"
 
@@ -99,6 +95,8 @@ def reject(plan: PlanArg, line: LineOpt = None, take_all: AllOpt = False, as_jso
 
 
 def _shipment_dict(session: Session, shipment: Shipment) -> dict[str, Any]:
+    from aidpack.logistics.service import discrepancies_of, shipment_lines
+
     lines = shipment_lines(session, shipment_id=shipment.id)
     return {
         "shipment": shipment.id,
@@ -117,6 +115,7 @@ def ship(
     as_json: JsonOpt = False,
 ) -> None:
     """Dispatch accepted lines as one shipment; prints the shipment id."""
+    from aidpack.logistics.service import ship_lines
 
     def run() -> dict[str, Any]:
         with transaction() as session:
@@ -142,6 +141,7 @@ def deliver(
     as_json: JsonOpt = False,
 ) -> None:
     """Mark a dispatched shipment as delivered (it awaits the recipient's receipt)."""
+    from aidpack.logistics.service import mark_delivered
 
     def run() -> dict[str, Any]:
         with transaction() as session:
@@ -190,6 +190,8 @@ def receive(
     --units counts usable units. With --condition damaged, the named lines' other units arrived damaged
     (discrepancy reason `damaged`); with good, they are missing (reason `short`).
     """
+    from aidpack.logistics.service import receive_shipment
+
     received = _received(line, units)
 
     def run() -> dict[str, Any]:
@@ -227,6 +229,8 @@ def timeline_need(
     ref: Annotated[str, typer.Argument(help="The need's ref.", show_default=False)], as_json: JsonOpt = False
 ) -> None:
     """A need's history: import, plans, decisions, shipments, receipts, discrepancies."""
+    from aidpack.logistics.status import need_status
+    from aidpack.logistics.timeline import find_need, need_timeline
 
     def run() -> tuple[dict[str, Any], list[TimelineEntry]]:
         with transaction() as session:
@@ -252,6 +256,8 @@ def timeline_pledge(
     as_json: JsonOpt = False,
 ) -> None:
     """A pledge's history: announcement or import, plans, decisions, shipments, receipts."""
+    from aidpack.audit.service import to_json_value
+    from aidpack.logistics.timeline import find_pledge, pledge_timeline
 
     def run() -> tuple[dict[str, Any], list[TimelineEntry]]:
         with transaction() as session:

@@ -1,4 +1,7 @@
-"""The root ``aidpack`` command. Each domain module registers its own commands; no logic here."""
+"""The root ``aidpack`` command. Each domain module registers its own commands; no logic here.
+
+The command modules import the engine, the ORM and the web app inside their commands, not at the top: `aidpack
+--help`, or any command's, then loads Typer and Rich only (no NumPy, SciPy, HiGHS, OR-Tools, SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import sys
 
 import typer
 
-from aidpack.allocation.solve import keep_python_stdout
-from aidpack.cli import common
+from aidpack.allocation.stdout import keep_python_stdout
+from aidpack.cli import allocate, audit, common, demo, export, imports, logistics, report, serve, users
 
 app = typer.Typer(
     name="aidpack",
@@ -33,21 +36,13 @@ def init() -> None:
 
 def _register() -> None:
     # Each module adds its commands to the root app (and to `plan` where they decide plans).
-    from aidpack.cli import allocate, demo
-
     allocate.register(app, plan_app)
     demo.register(app, plan_app)
-    from aidpack.cli import imports; imports.register(app, plan_app)  # noqa: E702, I001
-    from aidpack.cli import audit, logistics  # noqa: I001
-
+    imports.register(app, plan_app)
     logistics.register(app, plan_app)
     audit.register(app, plan_app)
-    from aidpack.cli import serve, users  # noqa: I001
-
     users.register(app, plan_app)
     serve.register(app, plan_app)
-    from aidpack.cli import export, report  # noqa: I001
-
     report.register(app, plan_app)
     export.register(app, plan_app)
 
@@ -67,7 +62,7 @@ def main() -> None:
     first: the exit handlers run (multiprocessing's, the caller's), logging and both streams are flushed, the
     database's connections are closed. A command that raises keeps Python's usual exit (traceback included).
 
-    Python's stdout gets a file descriptor of its own first (:func:`solve.keep_python_stdout`): HiGHS's C++ output is
+    Python's stdout gets a file descriptor of its own first (:func:`stdout.keep_python_stdout`): HiGHS's C++ output is
     kept off descriptor 1 while it solves, and neither the progress spinner a terminal shows meanwhile nor the request
     log of `aidpack serve` is."""
     keep_python_stdout()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from aidpack.cli import common
-from aidpack.exports.report import REPORT_GAPS, OperatorReport, operator_report
+
+if TYPE_CHECKING:
+    from aidpack.exports.report import OperatorReport
 
 
 def _pct(value: float) -> str:
@@ -70,6 +72,7 @@ def report_command(
 ) -> None:
     """Coverage by tier, category and region; contributions by donor; the largest gaps with their reasons
     (from the latest plan)."""
+    from aidpack.exports.report import REPORT_GAPS, operator_report
 
     def run() -> OperatorReport:
         with common.transaction() as session:

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from aidpack.auth.models import Role
-from aidpack.auth.service import create_user, unlock
+from aidpack.auth.roles import Role
 from aidpack.cli import common
 from aidpack.errors import ValidationFailed
 
@@ -39,6 +38,7 @@ def add(
     ] = False,
 ) -> None:
     """Create an account with an argon2-hashed password."""
+    from aidpack.auth.service import create_user
 
     def run() -> None:
         password = _read_password(password_stdin)
@@ -58,6 +58,7 @@ def unlock_command(
     email: Annotated[str, typer.Argument(help="The account's e-mail address.")],
 ) -> None:
     """Lift every sign-in lock on an account, from every client, and forget its failed sign-ins."""
+    from aidpack.auth.service import unlock
 
     def run() -> None:
         with common.transaction() as session:

@@ -11,17 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from aidpack.db import Base, Quantity, UTCDateTime, utcnow
 from aidpack.enums import enum_column
+from aidpack.logistics.conditions import Condition as Condition  # defined without the ORM (for the CLI)
 
 
 class ShipmentStatus(StrEnum):
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
     RECEIVED = "received"
-
-
-class Condition(StrEnum):
-    GOOD = "good"
-    DAMAGED = "damaged"
 
 
 class DiscrepancyReason(StrEnum):
