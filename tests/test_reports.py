@@ -1,5 +1,5 @@
 """The coverage report (SQLite and PostgreSQL): what fixed lines commit and what the latest plan proposes,
-per need, summed by the database."""
+per need, summed by the database; the donors' contributions, counted by it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import LineStatus, ShortReason
-from aidpack.reports.service import coverage
+from aidpack.pledges.models import PledgeStatus
+from aidpack.reports.service import contributions, coverage
 from tests.factories import (
     make_item,
     make_line,
     make_need,
+    make_org,
     make_plan,
     make_plan_need,
     make_pledge,
@@ -55,3 +57,44 @@ def test_a_need_counts_fixed_lines_as_committed_received_ones_by_their_share_and
     full = by_ref[covered.ref]
     assert (full.committed, full.planned, full.reason) == (Decimal(0), Decimal(5), None)  # 8 brought, 5 asked
     assert not any("FROM lines" in q and "JOIN pledges" in q for q in queries)  # no line loaded as an object
+
+
+def test_contributions_count_live_pledges_and_value_the_units_fixed_lines_hold(session: Session) -> None:
+    donor = make_org(session)
+    wash, food = unique("wash"), unique("food")
+    tanks = make_pledge(session, donor=donor, item=make_item(session, category=wash), units=Decimal(10),
+                        value_eur=Decimal(1000))
+    meals = make_pledge(session, donor=donor, item=make_item(session, category=food), units=Decimal(3),
+                        value_eur=Decimal(100))
+    make_pledge(session, donor=donor, item=make_item(session, category=unique("gone")), value_eur=Decimal(500),
+                status=PledgeStatus.WITHDRAWN)
+    plan = make_plan(session)
+    make_line(session, plan=plan, pledge=tanks, units=2, status=LineStatus.ACCEPTED)
+    make_line(session, plan=plan, pledge=tanks, units=5, status=LineStatus.RECEIVED, received_units=Decimal(4))
+    make_line(session, plan=plan, pledge=tanks, units=1)  # proposed: holds nothing
+    make_line(session, plan=plan, pledge=tanks, units=1, status=LineStatus.REJECTED)
+    make_line(session, plan=plan, pledge=meals, units=1, status=LineStatus.DISPATCHED)
+    make_line(session, plan=plan, pledge=meals, units=1, status=LineStatus.DELIVERED)
+    idle = make_org(session)
+    # An organisation not marked as a donor still shows what it pledged; a pledge without a value counts as a pledge.
+    other = make_org(session, is_donor=False)
+    unvalued = make_pledge(session, donor=other, item=make_item(session, category=food))
+    make_line(session, plan=plan, pledge=unvalued, units=4, status=LineStatus.ACCEPTED)
+
+    with statements(session) as queries:
+        by_donor = {c.donor: c.to_dict() for c in contributions(session)}
+
+    assert by_donor[donor.code] == {
+        "donor": donor.code, "name": donor.name, "pledges": 2, "value_eur": 1100.0,
+        "value_committed_eur": 766.67,  # 1000 × 7/10 of the tanks (a received line by its units) + 100 × 2/3
+        "lines_committed": 4, "lines_received": 1, "categories": sorted([food, wash]),
+    }
+    assert by_donor[idle.code] == {
+        "donor": idle.code, "name": idle.name, "pledges": 0, "value_eur": 0.0, "value_committed_eur": 0.0,
+        "lines_committed": 0, "lines_received": 0, "categories": [],
+    }
+    assert by_donor[other.code] == {
+        "donor": other.code, "name": other.name, "pledges": 1, "value_eur": 0.0, "value_committed_eur": 0.0,
+        "lines_committed": 1, "lines_received": 0, "categories": [food],
+    }
+    assert not any("lines.id" in q for q in queries)  # no line read as a row of its own

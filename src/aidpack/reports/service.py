@@ -18,6 +18,7 @@ from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, Pla
 from aidpack.allocation.readout import sum_by_need
 from aidpack.auth import policy
 from aidpack.auth.policy import Principal
+from aidpack.catalogue.models import Item
 from aidpack.needs.models import TIERS, Need, NeedStatus
 from aidpack.orgs.models import Organisation
 from aidpack.pledges.models import Pledge, PledgeStatus
@@ -337,24 +338,61 @@ def visible_gaps(report: CoverageReport, principal: Principal) -> list[NeedCover
 
 
 def contributions(session: Session) -> list[Contribution]:
-    """What each donor pledged (EUR where given) and how much of it accepted lines hold."""
+    """What each donor pledged (EUR where given) and how much of it accepted lines hold. Counted and summed by the
+    database per donor (and category), per pledge where values are concerned; no line is read: on a copy of the 1e6
+    bench with its 19,173 lines accepted, loading each line and its pledge as objects took 2.6-4.2 s."""
     donors: dict[int, Contribution] = {}
-    for org in session.execute(select(Organisation).where(Organisation.is_donor.is_(True))).scalars():
-        donors[org.id] = Contribution(donor=org.code, name=org.name)
-    for pledge in session.execute(select(Pledge).where(Pledge.status != PledgeStatus.WITHDRAWN)).scalars():
-        entry = donors.setdefault(pledge.donor_id, Contribution(donor=pledge.donor.code, name=pledge.donor.name))
-        entry.pledges += 1
-        entry.categories.add(pledge.item.category)
-        if pledge.value_eur is not None:
-            entry.value_eur += pledge.value_eur
-    for line in session.execute(select(Line).where(Line.status.in_(FIXED_LINE_STATUSES))).scalars():
-        pledge = line.pledge
-        entry = donors.setdefault(pledge.donor_id, Contribution(donor=pledge.donor.code, name=pledge.donor.name))
-        entry.lines_committed += 1
-        if line.status is LineStatus.RECEIVED:
-            entry.lines_received += 1
-        if pledge.value_eur is not None and pledge.units > 0:
-            entry.value_committed_eur += pledge.value_eur * line.units / pledge.units
+
+    def entry(donor_id: int, code: str, name: str) -> Contribution:
+        found = donors.get(donor_id)
+        if found is None:
+            found = donors[donor_id] = Contribution(donor=code, name=name)
+        return found
+
+    donor = (Pledge.donor_id, Organisation.code, Organisation.name)
+    for donor_id, code, name in session.execute(
+        select(Organisation.id, Organisation.code, Organisation.name).where(Organisation.is_donor.is_(True))
+    ):
+        entry(donor_id, code, name)
+    live = Pledge.status != PledgeStatus.WITHDRAWN
+    for donor_id, code, name, category, pledges in session.execute(
+        select(*donor, Item.category, func.count())
+        .join(Organisation, Organisation.id == Pledge.donor_id)
+        .join(Item, Item.id == Pledge.item_id)
+        .where(live)
+        .group_by(*donor, Item.category)
+    ):
+        pledging = entry(donor_id, code, name)
+        pledging.pledges += pledges
+        pledging.categories.add(category)
+    # Values summed here, exactly: the database's sum of scaled integers could overflow BIGINT.
+    for donor_id, value_eur in session.execute(select(Pledge.donor_id, Pledge.value_eur).where(live)):
+        if value_eur is not None:
+            donors[donor_id].value_eur += value_eur
+    fixed = Line.status.in_(FIXED_LINE_STATUSES)
+    for donor_id, code, name, lines, received in session.execute(
+        select(*donor, func.count(), func.count(case((Line.status == LineStatus.RECEIVED, 1))))
+        .select_from(Line)
+        .join(Pledge, Pledge.id == Line.pledge_id)
+        .join(Organisation, Organisation.id == Pledge.donor_id)
+        .where(fixed)
+        .group_by(*donor)
+    ):
+        holding = entry(donor_id, code, name)
+        holding.lines_committed += lines
+        holding.lines_received += received
+    held = (
+        select(Line.pledge_id.label("pledge_id"), func.sum(Line.units).label("units"))  # at most the pledge's units
+        .where(fixed)
+        .group_by(Line.pledge_id)
+        .subquery("held")
+    )
+    for donor_id, value_eur, pledge_units, units in session.execute(
+        select(Pledge.donor_id, Pledge.value_eur, Pledge.units, held.c.units)
+        .join(held, held.c.pledge_id == Pledge.id)
+        .where(Pledge.value_eur.is_not(None), Pledge.units > 0)
+    ):
+        donors[donor_id].value_committed_eur += value_eur * units / pledge_units
     return sorted(donors.values(), key=lambda c: (-c.value_eur, -c.pledges, c.donor))
 
 
