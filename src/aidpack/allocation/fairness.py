@@ -58,8 +58,7 @@ from aidpack.allocation.solve import (
     hold_tier,
     map_status,
     new_highs,
-    quiet_stdout,
-    solution_consistent,
+    run_stage,
 )
 
 #: A tier's needs keep the share of their quantity they were given, less this (HiGHS's own tolerance).
@@ -812,11 +811,7 @@ def _solve_exact(
             h.setOptionValue("mip_abs_gap", MIP_ABS_GAP)
             h.setSolution(as_solution(solution))
         started = time.perf_counter()
-        status, has_solution = _run_exact(h, is_mip)
-        if is_mip and has_solution and not solution_consistent(h, cost):
-            # HiGHS 1.16 can hand back the injected start with another solution's objective (solve.solve_block).
-            h.clearSolver()
-            status, has_solution = _run_exact(h, is_mip)
+        status, has_solution = run_stage(h, cost, is_mip)
         info = h.getInfo()
         objective = float(info.objective_function_value) if has_solution else float(cost @ solution)
         bound = float(info.mip_dual_bound) if is_mip else objective
@@ -860,13 +855,3 @@ def _stage_bound(name: str, kind: str, tier: int, cost: FloatArray, bound: float
     if kind == "tier":
         return _Stage(name[6:], kind, tier, -bound if known else float(-cost.sum()))
     return _Stage(name[6:], kind, tier, max(bound, 0.0) if known else 0.0)
-
-
-def _run_exact(h: highspy.Highs, is_mip: bool) -> tuple[Termination, bool]:
-    if is_mip:
-        with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
-            h.run()
-    else:
-        h.run()
-    return map_status(h.getModelStatus()), h.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
-

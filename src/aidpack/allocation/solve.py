@@ -187,6 +187,26 @@ def keep_python_stdout() -> None:
     sys.stdout = os.fdopen(copy, "w", buffering=1, encoding=sys.stdout.encoding, errors=sys.stdout.errors)
 
 
+def run_stage(h: highspy.Highs, cost: FloatArray, is_mip: bool) -> tuple[Termination, bool]:
+    """Run the stage loaded in ``h`` (objective ``cost``): its status, and whether HiGHS has a feasible solution. HiGHS
+    1.16 can hand a MIP back the injected starting solution with another solution's objective: the stage is then
+    solved again from scratch."""
+
+    def run() -> tuple[Termination, bool]:
+        if is_mip:
+            with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
+                h.run()
+        else:
+            h.run()
+        return map_status(h.getModelStatus()), h.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+
+    status, has_solution = run()
+    if is_mip and has_solution and not solution_consistent(h, cost):
+        h.clearSolver()
+        status, has_solution = run()
+    return status, has_solution
+
+
 def new_highs(seed: int = 0) -> highspy.Highs:
     with quiet_stdout():
         h = _HighsFactory()
@@ -306,23 +326,8 @@ def solve_block(
             remaining = max(remaining * (1.0 - LATER_STAGE_RESERVE * later), 0.01)
         h.setOptionValue("time_limit", float("inf") if remaining is None else remaining)
         started = time.perf_counter()
-        if model.is_mip:
-            with quiet_stdout():  # HiGHS's MIP solver may print a debug line when handed a solution
-                h.run()
-        else:
-            h.run()
-        status = map_status(h.getModelStatus())
+        status, has_solution = run_stage(h, cost, model.is_mip)
         info = h.getInfo()
-        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        if model.is_mip and has_solution and not solution_consistent(h, cost):
-            # HiGHS 1.16 can hand back the injected starting solution with another solution's objective:
-            # solve the stage again from scratch.
-            h.clearSolver()
-            with quiet_stdout():
-                h.run()
-            status = map_status(h.getModelStatus())
-            info = h.getInfo()
-            has_solution = info.primal_solution_status == 2
         stage_gap_proved = 0.0
         if model.is_mip:
             # Relative to max(|objective|, 1): HiGHS calls a stage with objective 0 and bound 0 a gap of 1.
