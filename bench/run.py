@@ -10,6 +10,7 @@ table and writes it to bench/results/.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sqlite3
@@ -38,9 +39,18 @@ LABELS = {
 
 
 def prepare(edges: float, seed: int, shape: str = "national", supply: float = 1.0) -> tuple[str, int, float]:
-    """A scenario of about ``edges`` candidate edges imported into its own SQLite file (cached)."""
+    """A scenario of about ``edges`` candidate edges imported into its own SQLite file (cached). Two processes asking
+    for the same scenario at once take turns (a lock file beside it): the second finds the first's database (without
+    the lock, one deleted the database the other was importing into and left an empty one behind its marker)."""
     name = f"e{int(edges)}-s{seed}" + ("" if shape == "national" else f"-{shape}") + (
         "" if supply == 1.0 else f"-supply{supply:g}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    with (WORK / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare(name, edges, seed, shape, supply)
+
+
+def _prepare(name: str, edges: float, seed: int, shape: str, supply: float) -> tuple[str, int, float]:
     folder, db = WORK / name, WORK / f"{name}.db"
     marker = WORK / f"{name}.json"
     url = f"sqlite:///{db}"
@@ -51,7 +61,7 @@ def prepare(edges: float, seed: int, shape: str = "national", supply: float = 1.
         engine.dispose()
         info = json.loads(marker.read_text())
         return url, int(info["edges"]), float(info["import_seconds"])
-    WORK.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
     if db.exists():
         db.unlink()
     count = generate(folder, edges=edges, seed=seed, shape=shape, supply=supply)

@@ -99,3 +99,33 @@ def test_pulp_s_lp_relaxation_solves_the_same_model_as_the_highs_baseline(bench_
     assert (highs_status, cbc_status) == ("kOptimal", "Optimal")
     assert objective(by_cbc) == pytest.approx(objective(by_highs), rel=1e-6)
     assert not evaluate(problem, edges, by_cbc).integral
+
+
+def _prepare_in_child(work: str, out: str) -> None:
+    import bench.run as run
+
+    run.WORK = Path(work)
+    url, count, _ = run.prepare(1_500, 11)
+    Path(out).write_text(f"{url} {count}")
+
+
+def test_two_processes_preparing_one_scenario_take_turns(tmp_path: Path) -> None:
+    # Without the lock, the second deleted the database the first was importing into and left an empty one behind
+    # the first's marker.
+    import multiprocessing as mp
+    import sqlite3
+
+    ctx = mp.get_context("fork")
+    outs = [tmp_path / f"out{k}" for k in range(2)]
+    children = [ctx.Process(target=_prepare_in_child, args=(str(tmp_path / "work"), str(out))) for out in outs]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+        assert child.exitcode == 0
+    urls = {out.read_text() for out in outs}
+    assert len(urls) == 1
+    db = urls.pop().split()[0].removeprefix("sqlite:///")
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM needs").fetchone()[0] > 0
+        assert connection.execute("SELECT COUNT(*) FROM pledges").fetchone()[0] > 0
