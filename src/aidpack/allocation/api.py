@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.models import Line, LineStatus, Plan
-from aidpack.allocation.readout import PlanLine, line_counts, plan_lines
+from aidpack.allocation.readout import PlanLine, PlanOutcome, line_counts, plan_lines
 from aidpack.allocation.schemas import (
     LineDecision,
     LinePage,
@@ -93,14 +93,17 @@ def plan_read(
     rows: list[PlanLine] | None = None,
     *,
     include_lines: bool = True,
+    outcomes: list[PlanOutcome] | None = None,
 ) -> PlanRead:
     """The SPEC §4 object, cut to the caller's lines and needs (staff see everything). ``rows``: the plan's
-    :func:`readout.plan_lines`, when the caller has them already. ``include_lines=False``: without its lines,
-    for the plan page, which shows :func:`visible_lines` a page at a time (at 1e6 edges, with 19,644 lines,
-    this took 0.25-0.47 s with the lines and 0.10-0.18 s without)."""
+    :func:`readout.plan_lines`, and ``outcomes`` its :func:`readout.plan_outcomes` of them, when the caller has
+    them already. ``include_lines=False``: without its lines, for the plan page, which shows :func:`visible_lines`
+    a page at a time (at 1e6 edges, with 19,644 lines, this took 0.25-0.47 s with the lines and 0.10-0.18 s
+    without)."""
     if rows is None:
         rows = plan_lines(session, plan.id)
-    payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows, include_lines=include_lines)
+    payload: dict[str, Any] = allocation_service.plan_payload(session, plan, rows, include_lines=include_lines,
+                                                              outcomes=outcomes)
     lines: list[dict[str, Any]] = payload["lines"]
     needs: list[dict[str, Any]] = payload["needs"]
     if not principal.is_staff:

@@ -23,7 +23,7 @@ from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_pro
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, ShortReason, Termination, plan_kept_lines
 from aidpack.allocation.problem import TIER_NAMES
-from aidpack.allocation.readout import PlanLine, plan_lines, plan_outcomes
+from aidpack.allocation.readout import PlanLine, PlanOutcome, plan_lines, plan_outcomes
 from aidpack.allocation.solve import SolveOptions
 from aidpack.audit.service import record
 from aidpack.db import QUANTITY_SCALE, bulk_insert, scaled, scaled_table
@@ -336,13 +336,22 @@ def line_payload(line: Line | PlanLine) -> dict[str, Any]:
 
 @_collector_paused()
 def plan_payload(
-    session: Session, plan: Plan, lines: Sequence[PlanLine] | None = None, *, include_lines: bool = True
+    session: Session,
+    plan: Plan,
+    lines: Sequence[PlanLine] | None = None,
+    *,
+    include_lines: bool = True,
+    outcomes: Sequence[PlanOutcome] | None = None,
 ) -> dict[str, Any]:
     """The SPEC §4 object for a saved plan; ``covered`` reflects receipts recorded since. ``lines``: the plan's
-    :func:`readout.plan_lines`, when the caller has them already. ``include_lines=False``: the object without
-    its lines (``"lines": []``), for a caller that shows them its own way (the plan page, a page at a time)."""
+    :func:`readout.plan_lines`, when the caller has them already; ``outcomes``: its :func:`readout.plan_outcomes` of
+    those lines, likewise (the plan page reads them for its short needs too). ``include_lines=False``: the object
+    without its lines (``"lines": []``), for a caller that shows them its own way (the plan page, a page at a
+    time)."""
     if lines is None:
         lines = plan_lines(session, plan.id)
+    if outcomes is None:
+        outcomes = plan_outcomes(session, plan.id, lines)
     needs = [
         {
             "ref": outcome.ref,
@@ -351,7 +360,7 @@ def plan_payload(
             "reason": outcome.reason.value if outcome.reason else None,
             "detail": outcome.detail,
         }
-        for outcome in plan_outcomes(session, plan.id, lines)
+        for outcome in outcomes
     ]
     needs.sort(key=lambda item: str(item["ref"]))
     return {

@@ -70,6 +70,17 @@ def _detail_text(detail: dict[str, object] | None) -> str:
     return ""
 
 
+#: Each tier's place, the most pressing first.
+TIER_ORDER: dict[str, int] = {name: i for i, name in enumerate(TIER_NAMES)}
+
+
+def pressing_first(priority: str, people_short: float, ref: str) -> tuple[int, float, str]:
+    """The order of needs a plan leaves short, the most pressing first: by tier, then by the people left without
+    cover (people served x the share not covered), then by ref. The gaps `aidpack plan show` prints and the plan
+    page's short needs are in this order."""
+    return TIER_ORDER[priority], -people_short, ref
+
+
 def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummary:
     """The digest from the database's sums (a fixed number of queries, no row per line)."""
     tier_needs: dict[str, list[bool]] = defaultdict(list)
@@ -90,8 +101,7 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
                     detail=_detail_text(outcome.detail),
                 )
             )
-    order = {name: i for i, name in enumerate(TIER_NAMES)}
-    gaps.sort(key=lambda g: (order[g.priority], -float(g.missing / g.quantity) * g.people, g.ref))
+    gaps.sort(key=lambda g: pressing_first(g.priority, float(g.missing / g.quantity) * g.people, g.ref))
     tiers = [
         TierRow(
             tier=name,

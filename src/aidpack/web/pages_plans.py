@@ -15,8 +15,9 @@ from aidpack.allocation import decisions
 from aidpack.allocation import service as allocation_service
 from aidpack.allocation.api import plan_read, visible_lines
 from aidpack.allocation.models import LineStatus
-from aidpack.allocation.readout import donor_totals, line_counts, needs_as_planned, plan_lines
+from aidpack.allocation.readout import PlanOutcome, donor_totals, line_counts, plan_lines, plan_outcomes
 from aidpack.allocation.schemas import PlanRead
+from aidpack.allocation.summary import pressing_first
 from aidpack.auth import policy
 from aidpack.auth import service as auth_service
 from aidpack.auth.deps import PagePrincipal, WebSessionDep
@@ -51,10 +52,11 @@ class ShortNeed:
     detail: dict[str, Any] | None
 
 
-def _short_needs(session: Session, principal: Principal, plan_id: int, shown: PlanRead) -> list[ShortNeed]:
-    """The needs this caller may see that the plan left short, the most pressing first: by tier, then by the
-    people left without cover (the order of ``aidpack plan show``'s gaps)."""
-    planned = needs_as_planned(session, plan_id)
+def _short_needs(principal: Principal, shown: PlanRead, outcomes: list[PlanOutcome]) -> list[ShortNeed]:
+    """The needs this caller may see (``shown``) that the plan left short, the most pressing first (the order of
+    ``aidpack plan show``'s gaps), with their tier, region, capability and people from the plan's ``outcomes``
+    (the ones ``shown`` was made of: read once)."""
+    planned = {outcome.ref: outcome for outcome in outcomes}
     # People served are for staff and the owning recipient (policy.need_full_detail); a recipient sees only its own.
     people_visible = principal.is_staff or principal.role is Role.RECIPIENT
     rows = []
@@ -66,7 +68,7 @@ def _short_needs(session: Session, principal: Principal, plan_id: int, shown: Pl
         rows.append(
             ShortNeed(
                 ref=need.ref,
-                priority=facts.priority,
+                priority=facts.priority.value,
                 region=facts.region,
                 capability=facts.capability,
                 quantity=need.quantity,
@@ -76,8 +78,7 @@ def _short_needs(session: Session, principal: Principal, plan_id: int, shown: Pl
                 detail=need.detail,
             )
         )
-    order = {tier.value: i for i, tier in enumerate(TIERS)}
-    rows.sort(key=lambda row: (order.get(row.priority, len(order)), -(row.people_short or 0.0), row.ref))
+    rows.sort(key=lambda row: pressing_first(row.priority, row.people_short or 0.0, row.ref))
     return rows
 
 
@@ -172,7 +173,9 @@ def plan_page(
     policy.require(principal, Action.READ_PLANS)
     plan = lookups.get_plan(session, plan_id)
     rows = plan_lines(session, plan.id)
-    shown = plan_read(session, principal, plan, rows, include_lines=False)  # the page shows its own page of rows
+    outcomes = plan_outcomes(session, plan.id, rows)
+    # Without its lines: the page shows its own page of rows.
+    shown = plan_read(session, principal, plan, rows, include_lines=False, outcomes=outcomes)
     visible = visible_lines(principal, rows)
     pages = max(1, -(-len(visible) // PAGE_LINES))
     page = min(page, pages)
@@ -185,7 +188,7 @@ def plan_page(
         for site in session.execute(select(Site).where(Site.id.in_(site_ids))).scalars()
     } if site_ids else {}
     sites = {line.need_ref: site_names[line.need_site_id] for line in lines if line.need_site_id in site_names}
-    short_needs = _short_needs(session, principal, plan.id, shown)
+    short_needs = _short_needs(principal, shown, outcomes)
     return render(
         request,
         "plan.html",
