@@ -213,13 +213,21 @@ def _complete(block: FlowBlock, model: CountModel, weight: FloatArray, count: Fl
                 if usable.size == 0:
                     continue
                 covers = usable[model.sizes[usable] >= short[n] - _TOL]
-                s = int(covers[0]) if covers.size else int(usable[-1])
-                count[donor, s] -= 1
-                short[donor] += model.sizes[s]
-                hall_left[np.flatnonzero(hall.needs[:, donor] & ~hall.needs[:, n] & (hall.size == s))] += 1
-                count[n, s] += 1
-                short[n] -= model.sizes[s]
-                hall_left[gained[hall.size[gained] == s]] -= 1
+                if covers.size:  # one unit covers what it lacks
+                    s, take = int(covers[0]), 1.0
+                else:
+                    # Units of the largest size, as many as fit in what it lacks, one by one from this donor as long
+                    # as it has them and the sets of pledges allow: moved at once (a block of single units, 249
+                    # needs: 73,818 moves of one unit took 4.5 s of a 0.2-s share of HiGHS's time).
+                    s = int(usable[-1])
+                    take = float(min(np.floor(short[n] / model.sizes[s] + _TOL), count[donor, s],
+                                     np.floor(reach_room(gained)[s] + _TOL), model.cap[n, s] - count[n, s]))
+                count[donor, s] -= take
+                short[donor] += take * model.sizes[s]
+                hall_left[np.flatnonzero(hall.needs[:, donor] & ~hall.needs[:, n] & (hall.size == s))] += take
+                count[n, s] += take
+                short[n] -= take * model.sizes[s]
+                hall_left[gained[hall.size[gained] == s]] -= take
                 moved = True
                 break
             if not moved:
