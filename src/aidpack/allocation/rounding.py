@@ -764,13 +764,21 @@ def _spill(
         arcs = by_pledge[starts[p] : starts[p + 1]]
         arcs = arcs[rank[block.arc_need[arcs]] > 0]
         f = float(block.factor[p])
-        for _ in range(int(k)):
+        k = int(k)
+        while k > 0:
             gain = np.minimum(np.maximum(block.demand[block.arc_need[arcs]] - placed[block.arc_need[arcs]], 0.0), f)
             if arcs.size == 0 or float(gain.max()) <= _TOL:
                 break
             preferred = first[block.arc_need[arcs]] & (gain > _TOL)
             protected = protect[block.arc_need[arcs]] & (gain > _TOL) if protect is not None else preferred
             pick = arcs[np.lexsort((transit[arcs], -gain, ~preferred, ~protected))[0]]
-            units[pick] += 1.0
-            placed[block.arc_need[pick]] += f
+            # While the need has room for a whole unit its arc's gain stays f and no other arc's changes, so the
+            # same arc is picked again: as many units as it has room for go at once (packs of 5 spilt one at a
+            # time: 26,913 passes, 0.85 s of a block's 1.1-s rounding).
+            n = block.arc_need[pick]
+            fits = int(np.floor((block.demand[n] - placed[n]) / f + 1e-9)) if gain[arcs == pick][0] >= f else 1
+            take = max(min(fits, k), 1)
+            units[pick] += take
+            placed[n] += take * f
+            k -= take
     return placed
