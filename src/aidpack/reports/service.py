@@ -15,21 +15,43 @@ from sqlalchemy import ColumnElement, Float, Subquery, and_, case, cast, func, s
 from sqlalchemy.orm import Session
 
 from aidpack.allocation.models import FIXED_LINE_STATUSES, Line, LineStatus, PlanNeed, ShortReason
-from aidpack.allocation.readout import sum_by_need
+from aidpack.allocation.readout import people_served, sum_by_need
 from aidpack.auth import policy
 from aidpack.auth.policy import Principal
 from aidpack.catalogue.models import Item
-from aidpack.needs.models import TIERS, Need, NeedStatus
+from aidpack.geography.models import Region
+from aidpack.needs.models import TIERS, Need, NeedStatus, Priority
 from aidpack.orgs.models import Organisation
 from aidpack.pledges.models import Pledge, PledgeStatus
 from aidpack.reports import lookups
+from aidpack.sites.models import Site
 
 ZERO = Decimal(0)
+#: Gaps whose needs :func:`visible_gaps` loads as objects per query.
+GAP_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class RegionName:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CoveredNeed:
+    """An open need as the coverage report reads it: a few columns, not an object (no site, no organisation, no
+    notes: the report aggregates them or shows them only through :func:`visible_gaps`)."""
+
+    id: int
+    ref: str
+    priority: Priority
+    capability: str
+    region: RegionName
 
 
 @dataclass(frozen=True)
 class NeedCoverage:
-    need: Need
+    need: CoveredNeed
     category: str
     quantity: Decimal
     committed: Decimal
@@ -37,6 +59,16 @@ class NeedCoverage:
     people: int
     reason: str | None
     detail: dict[str, Any] | None
+    #: People served weighted by the share planned, and committed (each at most 1): computed once, for the need's
+    #: tier, category and region.
+    served_planned: float = field(init=False)
+    served_committed: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        positive = self.quantity > 0
+        for name, brought in (("served_planned", self.planned), ("served_committed", self.committed)):
+            served = self.people * float(min(brought / self.quantity, Decimal(1))) if positive else 0.0
+            object.__setattr__(self, name, served)
 
     @property
     def shortfall(self) -> Decimal:
@@ -64,8 +96,8 @@ class Group:
         self.needs += 1
         self.people += item.people
         if item.quantity > 0:
-            self.served_planned += item.people * float(min(item.planned / item.quantity, Decimal(1)))
-            self.served_committed += item.people * float(min(item.committed / item.quantity, Decimal(1)))
+            self.served_planned += item.served_planned
+            self.served_committed += item.served_committed
         if item.planned >= item.quantity:
             self.fully_covered += 1
 
@@ -212,12 +244,33 @@ class PublicCoverage:
         return list(self.gaps[:limit] if limit is not None else self.gaps)
 
 
+def _open_needs(session: Session) -> list[tuple[CoveredNeed, Decimal, int]]:
+    """The open needs by ref, each with its quantity and people served (its own, else its site's, else 1), read
+    as columns: loading them as objects (with region, site and organisation) took most of a second at 1e6."""
+    regions: dict[int, RegionName] = {}
+    needs = []
+    for need_id, ref, priority, capability, quantity, people, region_id, code, name in session.execute(
+        select(Need.id, Need.ref, Need.priority, Need.capability, Need.quantity,
+               people_served(Need.people_served, Site.people_served), Region.id, Region.code, Region.name)
+        .join(Region, Region.id == Need.region_id)
+        .outerjoin(Site, Site.id == Need.site_id)
+        .where(Need.status == NeedStatus.OPEN)
+        .order_by(Need.ref)
+    ):
+        region = regions.get(region_id)
+        if region is None:
+            region = regions[region_id] = RegionName(code, name)
+        needs.append((CoveredNeed(need_id, ref, priority, capability, region), quantity, int(people)))
+    return needs
+
+
 def coverage(session: Session) -> CoverageReport:
     """Coverage of the open needs by committed lines and by the latest plan. The lines are summed by the
     database rather than loaded (each line as an object loads its pledge and need with them): on the 1e6 bench,
-    the overview page took 4.2 s with 19,584 proposed lines loaded, most of it here."""
+    the overview page took 4.2 s with 19,584 proposed lines loaded, most of it here. The needs are read as
+    columns (:func:`_open_needs`)."""
     categories = lookups.capability_categories(session)
-    needs = list(session.execute(select(Need).where(Need.status == NeedStatus.OPEN).order_by(Need.ref)).scalars())
+    needs = _open_needs(session)
     committed = sum_by_need(session, Line.status.in_(FIXED_LINE_STATUSES))
     plan = lookups.latest_plan(session)
     proposed: dict[int, Decimal] = {}
@@ -233,18 +286,18 @@ def coverage(session: Session) -> CoverageReport:
             )
         }
     items: list[NeedCoverage] = []
-    for need in needs:
+    for need, quantity, people in needs:
         done = committed.get(need.id, ZERO)
-        planned = min(done + proposed.get(need.id, ZERO), need.quantity)
-        why, detail = short.get(need.id, (None, None)) if planned < need.quantity else (None, None)
+        planned = min(done + proposed.get(need.id, ZERO), quantity)
+        why, detail = short.get(need.id, (None, None)) if planned < quantity else (None, None)
         items.append(
             NeedCoverage(
                 need=need,
                 category=categories.get(need.capability, "other"),
-                quantity=need.quantity,
-                committed=min(done, need.quantity),
+                quantity=quantity,
+                committed=min(done, quantity),
                 planned=planned,
-                people=need.effective_people_served,
+                people=people,
                 reason=None if why is None else str(why),
                 detail=detail,
             )
@@ -332,9 +385,54 @@ def planned_share_column(sums: Subquery) -> ColumnElement[float]:
     return case((brought >= quantity, 1.0), else_=brought / quantity)
 
 
-def visible_gaps(report: CoverageReport, principal: Principal) -> list[NeedCoverage]:
-    """Gaps need by need for staff, and a recipient's own; others get ``public_gaps``."""
-    return [g for g in report.gaps() if policy.need_full_detail(principal, g.need)]
+@dataclass(frozen=True)
+class NeedGap:
+    """A gap need by need with its need as an object, whose site a page names to whom may see it."""
+
+    need: Need
+    coverage: NeedCoverage
+
+    @property
+    def shortfall(self) -> Decimal:
+        return self.coverage.shortfall
+
+    @property
+    def people_short(self) -> float:
+        return self.coverage.people_short
+
+    @property
+    def reason(self) -> str | None:
+        return self.coverage.reason
+
+    @property
+    def detail(self) -> dict[str, Any] | None:
+        return self.coverage.detail
+
+
+def visible_gaps(
+    session: Session, report: CoverageReport, principal: Principal, *, limit: int | None = None
+) -> list[NeedGap]:
+    """Gaps need by need for staff, and a recipient's own (``policy.need_full_detail`` of each need); others get
+    ``public_gaps``. The first ``limit`` of them (all without one), most important first; their needs are loaded
+    as objects a chunk of gaps at a time, only those listed to the caller (``policy.need_scope``)."""
+    shown: list[NeedGap] = []
+    if limit is not None and limit <= 0:
+        return shown
+    gaps = report.gaps()
+    scope = policy.need_scope(principal)
+    for start in range(0, len(gaps), GAP_CHUNK):
+        chunk = gaps[start : start + GAP_CHUNK]
+        loaded = {
+            need.id: need
+            for need in session.execute(select(Need).where(Need.id.in_([g.need.id for g in chunk]), scope)).scalars()
+        }
+        for item in chunk:
+            need = loaded.get(item.need.id)
+            if need is not None and policy.need_full_detail(principal, need):
+                shown.append(NeedGap(need, item))
+                if limit is not None and len(shown) >= limit:
+                    return shown
+    return shown
 
 
 def contributions(session: Session) -> list[Contribution]:

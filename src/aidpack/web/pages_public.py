@@ -34,7 +34,7 @@ def _overview_context(
     report: reports.CoverageReport | reports.PublicCoverage
     if detailed:  # need by need, as this principal may see them: computed for each request
         report = reports.coverage(session)
-        gaps, public_gaps = reports.visible_gaps(report, principal)[:20], []
+        gaps, public_gaps = reports.visible_gaps(session, report, principal, limit=20), []
     else:  # what anyone may see: kept per version of the data
         report = reports_cache.coverage(session, reports_cache.version(session))
         gaps, public_gaps = [], report.public_gaps(20)
