@@ -110,8 +110,7 @@ def plan_read(
         if lines:
             shown = {str(row.id) for row in visible_lines(principal, rows)}
             lines = [line for line in lines if line["id"] in shown]
-        need_rows, _ = needs_service.list_needs(session, principal=principal, limit=100_000)
-        visible_needs = {n.ref for n in need_rows}
+        visible_needs = needs_service.list_need_refs(session, principal=principal)
         needs = [{**n, "detail": _detail_for_all(n.get("detail"))} for n in needs if n["ref"] in visible_needs]
     return PlanRead(
         plan=str(payload["plan"]),
