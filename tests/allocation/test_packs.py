@@ -15,7 +15,7 @@ from aidpack.allocation.flow import FlowBlock, solve_flow_block
 from aidpack.allocation.mip_phase import mip_start
 from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
 from aidpack.allocation.rounding import block_tier_values, greedy_round, lex_better, transit_of
-from aidpack.allocation.solve import solve_block
+from aidpack.allocation.solve import SolveOptions, solve_block
 from tests.allocation.builders import EXACT_MIP, TIERS, Instance, N, P, blocks_and_models, only_block, previous_of
 from tests.allocation.test_bounds import mixed_blocks
 
@@ -170,7 +170,8 @@ def test_a_descent_also_starts_from_the_rounding_that_serves_the_most_people() -
     )
     block, optimum, _ = exact(instance)
     flow = solve_flow_block(block)
-    plan, candidates = _round(block, flow, None, 1e-3, transit_of(block, flow.amount / block.factor[block.arc_pledge]))
+    plan, candidates = _round(block, flow, None, SolveOptions(),
+                              transit_of(block, flow.amount / block.factor[block.arc_pledge]))
     # The roundings of the LP (the pattern LP's, which reaches the optimum here on its own, set aside).
     roundings = [c for c in candidates if c.method not in ("descent", "patterns-lp")]
     best = roundings[0]
@@ -223,3 +224,32 @@ def test_a_descent_that_is_enough_ends_the_search() -> None:
     also = [np.eye(block.n_arcs)[0]]
     assert len(size_descents(block, start, also=also)) > 1
     assert len(size_descents(block, start, also=also, enough=lambda plan: True)) == 1
+
+
+def test_descents_in_a_forked_child_find_the_same_plans() -> None:
+    # A large block descends from its other starts in a forked child while the first descent runs here: the same
+    # plans in the same order, and a first descent that is enough still ends the search.
+    block = only_block(one_bladder())
+    start = np.zeros(block.n_arcs)
+    also = [np.eye(block.n_arcs)[0]]
+    here = size_descents(block, start, also=also)
+    both = size_descents(block, start, also=also, ahead=True)
+    assert [plan.units.tolist() for plan in both] == [plan.units.tolist() for plan in here]
+    assert len(size_descents(block, start, also=also, enough=lambda plan: True, ahead=True)) == 1
+
+
+def test_a_best_rounding_within_the_tier_gap_descends_from_itself_only() -> None:
+    # A rounding within the tier gap of the LP in every tier: the other starts (packs placed where they fit whole,
+    # the rounding that serves the most people) cost more descents for little; with a tier gap of 0 they run.
+    instance = Instance(
+        needs=[N("A", "GRID-KVA", 250, tier="critical", people=10), N("B", "GRID-KVA", 250, tier="high", people=10),
+               N("C", "GRID-KVA", 130, tier="medium", people=7)],
+        pledges=[P("S", "GRID-KVA", 5, factor=100, integer=True), P("L", "GRID-KVA", 1, factor=1, integer=False)],
+    )
+    block = only_block(instance)
+    flow = solve_flow_block(block)
+    lp_transit = transit_of(block, flow.amount / block.factor[block.arc_pledge])
+    _, loose = _round(block, flow, None, SolveOptions(tier_gap=1.0), lp_transit)
+    _, strict = _round(block, flow, None, SolveOptions(tier_gap=0.0), lp_transit)
+    descents = [len([c for c in found if c.method == "descent"]) for found in (loose, strict)]
+    assert descents == [1, 2]

@@ -102,7 +102,7 @@ def _first_pass(
     if one_pack_size(block):
         return _one_size(block, flow, previous, kept, options.final_gap, entry)
     lp_transit = transit_of(block, flow.amount / factor)
-    rounded, candidates = _round(block, flow, previous if changed else None, options.final_gap, lp_transit)
+    rounded, candidates = _round(block, flow, previous if changed else None, options, lp_transit)
     if kept is not None and changed:
         rounded = rounded if beats_kept(block, rounded, kept, options.final_gap) else kept
         candidates = [kept, *candidates]
@@ -111,7 +111,7 @@ def _first_pass(
             rounded, candidates = kept, [kept, *candidates]
         else:
             fresh, near_flow = rounded, nearest()
-            near, near_candidates = _round(block, near_flow, previous, options.final_gap, lp_transit)
+            near, near_candidates = _round(block, near_flow, previous, options, lp_transit)
             rounded = near if beats_kept(block, near, kept, options.final_gap) else kept
             if lex_better(fresh.tier_values, rounded.tier_values):
                 rounded = fresh
@@ -159,7 +159,7 @@ def _whole_units(block: FlowBlock, amount: FloatArray) -> FloatArray:
 
 
 def _round(
-    block: FlowBlock, flow: FlowResult, previous: FloatArray | None, final_gap: float, lp_transit: float
+    block: FlowBlock, flow: FlowResult, previous: FloatArray | None, options: SolveOptions, lp_transit: float
 ) -> tuple[Rounded, list[Rounded]]:
     """The best of the block's roundings of the LP optimum ``flow`` (previous plan: its tie-breaks), and all
     of them. A rounding that reaches the LP's tiers and transit (within the final gap) ends the search."""
@@ -218,7 +218,8 @@ def _round(
 
     def reaches_lp(candidate: Rounded) -> bool:
         """The LP's tiers and transit in whole units: no other rounding can do better."""
-        return reaches_lp_tiers(candidate) and transit_of(block, candidate.units) <= lp_transit * (1 + final_gap)
+        return reaches_lp_tiers(candidate) and (transit_of(block, candidate.units)
+                                                <= lp_transit * (1 + options.final_gap))
 
     candidates: list[Rounded] = []
     # The roundings after the matched ones depend on none before them: for a block large enough to hold up the first
@@ -254,10 +255,16 @@ def _round(
         # against 492,738 from the best rounding, where HiGHS's MIP reached 569,490 in 20 s). From every rounding:
         # the same plans on the bench, 0.2 s longer at 1e6.
         most = max(candidates, key=lambda c: float(c.tier_values.sum()))  # skipped when it is the best
+        # A best rounding already within the tier gap of the LP in every tier descends from itself only: the other
+        # starts cost twice as much again for little (QA's unseen 'late' scenario, 1.94e6 edges, supply x0.35: 16 of
+        # its 27 rounded blocks, whose descents took 10.2 s of a 27-s first pass; the first descent still polishes).
+        within = float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0)) <= options.tier_gap
         # A descent that reaches the LP's tiers ends them: the other starts could only travel less, and they cost
         # seconds on a large block (1.85e6 bench, seed 44: a 652,534-arc diesel block's first descent reached
         # them; the next, from packs placed where they fit whole, took 2.1 s for 397,000 fewer low-tier people).
-        for descended in size_descents(block, rounded.units, previous, also=[most.units], enough=reaches_lp_tiers):
+        for descended in size_descents(block, rounded.units, previous, also=[most.units],
+                                       enough=(lambda _: True) if within else reaches_lp_tiers,
+                                       ahead=block.size >= AHEAD_ARCS and not within):
             candidates.append(descended)
             if better_plan(block, descended, rounded):
                 rounded = descended

@@ -33,6 +33,7 @@ from aidpack.allocation.flow import (
 from aidpack.allocation.model import UNIT_EPSILON
 from aidpack.allocation.problem import FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, better_plan, block_tier_values, refine_fine, size_classes, sub_block
+from aidpack.allocation.split import Ahead
 
 #: A need's quantity within this share of a whole number of packs is that number of packs (float noise).
 _WHOLE_TOLERANCE = 1e-9
@@ -122,6 +123,7 @@ def size_descents(
     *,
     also: Sequence[FloatArray] = (),
     enough: Callable[[Rounded], bool] | None = None,
+    ahead: bool = False,
 ) -> list[Rounded]:
     """Plans improved by coordinate descent over the block's pack sizes, from ``start`` (pledge units per arc,
     whole where indivisible), from packs placed where they fit whole (:meth:`_Descent.fit_first`, a start
@@ -132,19 +134,45 @@ def size_descents(
     still lack), largest size first, then, where some pledges are divisible, their flow given the packs
     (:func:`aidpack.allocation.rounding.refine_fine`); rounds go on while they improve the plan (tiers, then
     transit), at most ``DESCENT_ROUNDS``. Each step is exact given the rest, so no round makes the plan
-    worse. A descent whose plan is ``enough`` (for the caller: the LP's tiers) ends the search."""
+    worse. A descent whose plan is ``enough`` (for the caller: the LP's tiers) ends the search.
+
+    With ``ahead``, the descents from the other starts run in a forked child (:class:`split.Ahead`) while this
+    process descends from ``start``: the same plans, on both cores (a block large enough to hold up the first pass
+    on its own; a descent from ``start`` that is ``enough`` stops the child). The child cannot skip a start equal
+    to the plan this process finds; its descent from such a start is dropped here."""
     descent = _Descent(block, previous)
+    if ahead:
+        child = Ahead([lambda: _other_descents(descent, [start], [], also, enough)])
+        first = descent.run(start)
+        if enough is not None and enough(first):
+            child.cancel()
+            return [first]
+        # What this process would have skipped: a start equal to the plan it found.
+        return [first, *(plan for other, plan in child.results()[0] if not np.array_equal(other, first.units))]
     found = [descent.run(start)]
-    tried = [start]
     if enough is not None and enough(found[0]):
         return found
+    return [*found, *(plan for _, plan in _other_descents(descent, [start], found, also, enough))]
+
+
+def _other_descents(
+    descent: _Descent,
+    tried: list[FloatArray],
+    found: list[Rounded],
+    also: Sequence[FloatArray],
+    enough: Callable[[Rounded], bool] | None,
+) -> list[tuple[FloatArray, Rounded]]:
+    """The descents (each with its start) from packs placed where they fit whole and from each of ``also``,
+    skipping a start already ``tried`` or ``found``, until one is ``enough``."""
+    tried, made = list(tried), list[tuple[FloatArray, Rounded]]()
     for other in [descent.fit_first(), *also]:
-        if not any(np.array_equal(other, units) for units in [*tried, *(f.units for f in found)]):
+        if not any(np.array_equal(other, units) for units in [*tried, *(f.units for f in found),
+                                                              *(plan.units for _, plan in made)]):
             tried.append(other)
-            found.append(descent.run(other))
-            if enough is not None and enough(found[-1]):
+            made.append((other, descent.run(other)))
+            if enough is not None and enough(made[-1][1]):
                 break
-    return found
+    return made
 
 
 def descend(block: FlowBlock, units: FloatArray, previous: FloatArray | None = None) -> Rounded:
