@@ -40,6 +40,8 @@ from bench.baselines import Score, cbc_weighted, evaluate, greedy_fcfs, highs_we
 PROOF_BLOCK_SECONDS = 40.0
 PROOF_SECONDS = 120.0
 PROOF_ARCS = 300_000
+#: Units of a saved plan on no candidate edge that are float noise, relative to the plan's units.
+OFF_EDGE_NOISE = 1e-12
 
 
 def _peak_mb() -> float:
@@ -153,7 +155,10 @@ def measure(method: str, url: str, time_limit: float) -> dict[str, object]:
                 # items are indivisible, no pledge over its units, every line on a candidate edge, and the
                 # people served per tier as the plan reports them (to a millionth).
                 "integral": score.integral,
-                "feasible": score.feasible and off_edge <= 1e-9 and all(
+                # Units off the candidate edges: float noise only, relative to the plan's units (QA's all-divisible
+                # 1.47e6-edge scenario: 7.45e-9 of 38.8 million units, flagged by an absolute 1e-9).
+                "feasible": score.feasible and off_edge <= OFF_EDGE_NOISE * max(sum(float(u) for u, *_ in rows), 1.0)
+                and all(
                     abs(a - b) <= 1e-6 * max(abs(b), 1.0) for a, b in zip(score.tier_served, reported, strict=True)
                 ),
                 "off_edge_units": off_edge,
