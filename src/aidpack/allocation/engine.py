@@ -19,15 +19,26 @@ from aidpack.allocation.explain import Shortfall, explain
 from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
 from aidpack.allocation.models import Termination
 from aidpack.allocation.pooling import pool_pledges
-from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray, Problem
+from aidpack.allocation.problem import TIER_NAMES, BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import tier_gaps
 from aidpack.allocation.solve import SolveOptions
 
 #: Quantities leave the solver rounded to the stored precision (six decimals) or to whole units.
 DECIMALS = 6
-COVER_TOLERANCE = 1e-6
-#: A divisible line bringing its need less than this share of it is no line (see :func:`polish`).
+#: A need is short when what its lines bring falls below its open quantity by more than half the stored precision
+#: (what six decimals report as less), or by more than float64 can tell at its size (its spacing there, times
+#: COVER_ULPS for the sums of rounded amounts). It was a share, 1e-6 × the quantity: at 999,999,999,999 kg a need
+#: 999 kg short (QA's edge2) counted as covered and had no reason, though the plan reported it short.
+COVER_TOLERANCE = 0.5 * 10.0**-DECIMALS
+COVER_ULPS = 16
+#: A divisible line bringing its need less than this share of it, and less than SLIVER_UNITS, is no line (see
+#: :func:`polish`).
 SLIVER = 1e-6
+SLIVER_UNITS = 1.0
+#: From here on, x × 10**DECIMALS is no longer exact in float64 (2**53 / 10**6 / 64, about 1.4e8), and NumPy's
+#: round(x, 6), which scales by 10**6, leaves noise: 999,999,999,999 came out as 999,999,999,999.0001, more units
+#: than the pledge had (QA's edge4csv). Such values are rounded by Python's correctly rounded round() instead.
+ROUND_EXACT_BELOW = 2.0**53 / 10**DECIMALS / 64
 #: BLAS threads while the engine runs. NumPy's OpenBLAS starts one thread per core and keeps it spinning
 #: after each call (the engine calls it for dot products such as transit @ units), so a single process used 1.8 cores of
 #: CPU for one core's work (1e5 bench, first pass: 0.52 s of CPU in 0.29 s), and the forked child that
@@ -55,9 +66,31 @@ class Allocation:
     figures: dict[str, object] = field(default_factory=dict)
 
 
+def round6(values: FloatArray) -> FloatArray:
+    """``values`` rounded to the stored six decimals, also where NumPy's ``round`` would add noise (see
+    ROUND_EXACT_BELOW): the nearest float to each value's six-decimal rounding."""
+    rounded: FloatArray = np.round(values, DECIMALS)
+    large = np.flatnonzero(np.abs(values) >= ROUND_EXACT_BELOW)
+    if large.size:
+        rounded[large] = [round(v, DECIMALS) for v in values[large].tolist()]
+    return rounded
+
+
+def _round6(value: float) -> float:
+    """One value as :func:`round6` rounds it."""
+    return float(np.round(value, DECIMALS)) if abs(value) < ROUND_EXACT_BELOW else round(float(value), DECIMALS)
+
+
+def short_needs(demand: FloatArray, covered: FloatArray) -> BoolArray:
+    """The needs that ``covered`` leaves short of ``demand`` as the plan reports them (see COVER_TOLERANCE)."""
+    tolerance = np.maximum(COVER_TOLERANCE, COVER_ULPS * np.spacing(np.abs(demand)))
+    result: BoolArray = demand - covered > tolerance
+    return result
+
+
 def round_units(problem: Problem, pledge: IntArray, raw: FloatArray) -> FloatArray:
     """Whole units for indivisible items, six decimals otherwise; never more than a pledge has."""
-    units = np.where(problem.pledge_integer[pledge], np.rint(raw), np.round(raw, DECIMALS))
+    units = np.where(problem.pledge_integer[pledge], np.rint(raw), round6(raw))
     units = np.maximum(units, 0.0)
     if units.size == 0:
         return units
@@ -73,7 +106,7 @@ def round_units(problem: Problem, pledge: IntArray, raw: FloatArray) -> FloatArr
             excess[p] -= step
             if excess[p] <= 10.0**-DECIMALS / 2:
                 break
-        units[idx] = np.round(units[idx], DECIMALS)
+        units[idx] = round6(units[idx])
     return units
 
 
@@ -88,8 +121,11 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
     units = units.copy()
     # A divisible line that brings its need less than a millionth of it is float noise of the flow's scaled amounts
     # (QA: 5.3e-05 litres beside a line of 7,258.999947, together 7,259): dropped, what it leaves short closed below.
+    # Noise is less than a whole unit: for a need of 999,999,999,999 kg a millionth is 1e6 kg, and QA's edge2 lost
+    # a line of 999 kg of loose salt that filled it (the salt idle, the need short).
     amount = units * problem.pledge_factor[pledge]
-    units[~problem.pledge_integer[pledge] & (amount < SLIVER * problem.need_demand[need])] = 0.0
+    sliver = (amount < SLIVER * problem.need_demand[need]) & (amount < SLIVER_UNITS)
+    units[~problem.pledge_integer[pledge] & sliver] = 0.0
     brought = np.bincount(need, weights=units * problem.pledge_factor[pledge], minlength=problem.n_needs)
     missing = problem.need_demand - brought
     slack = problem.pledge_supply - np.bincount(pledge, weights=units, minlength=problem.n_pledges)
@@ -107,7 +143,7 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
         fits = np.flatnonzero(adds <= slack[pledge[lines]] + 1e-12)
         if fits.size:
             i, add = lines[fits[0]], adds[fits[0]]
-            units[i] = np.round(units[i] + add, DECIMALS)
+            units[i] = _round6(units[i] + add)
             slack[pledge[i]] -= add
     units = _hair_from_short_needs(problem, pledge, need, units)
     # A divisible pledge left with a hair's breadth of units gives it to a short need it already serves.
@@ -122,7 +158,7 @@ def polish(problem: Problem, pledge: IntArray, need: IntArray, units: FloatArray
             i = short[np.argmax(units[short])]
             room = (problem.need_demand[need[i]] - brought[need[i]]) / problem.pledge_factor[p]
             add = np.floor(min(slack[p], room) * 10**DECIMALS + 1e-6) / 10**DECIMALS
-            units[i] = np.round(units[i] + add, DECIMALS)
+            units[i] = _round6(units[i] + add)
             brought[need[i]] += add * problem.pledge_factor[p]
     return _trim_overshoot(problem, pledge, need, units)
 
@@ -187,7 +223,7 @@ def _trim_overshoot(problem: Problem, pledge: IntArray, need: IntArray, units: F
         back = min(float(units[i]), np.floor(excess[n] / factor * 10**DECIMALS + 1e-6) / 10**DECIMALS)
         if back <= 0:
             continue
-        units[i] = np.round(units[i] - back, DECIMALS)
+        units[i] = _round6(units[i] - back)
         excess[n] -= back * factor
     return units
 
@@ -260,7 +296,7 @@ def _assemble(
     fraction = np.divide(covered, problem.need_demand, out=np.zeros_like(covered), where=problem.need_demand > 0)
     tier_served = np.bincount(problem.need_tier, weights=problem.need_people * fraction, minlength=4)[:4].astype(float)
     tier_people = np.bincount(problem.need_tier, weights=problem.need_people, minlength=4)[:4].astype(float)
-    short = covered < problem.need_demand - COVER_TOLERANCE * np.maximum(problem.need_demand, 1.0)
+    short = short_needs(problem.need_demand, covered)
     shortfalls = explain(problem, edges, short, line_pledge, line_need, line_amount)
 
     # The bound on each tier: the LP optimum where a block was rounded, the proved MIP bound where HiGHS

@@ -15,6 +15,8 @@ from aidpack.allocation.problem import BoolArray, FloatArray, IntArray, Problem
 MAX_NAMED = 3
 #: Short needs whose takers are counted at once (bounds the product's memory: rows × takers).
 CHUNK_ROWS = 512
+#: What a no_supply need's detail says when only proposed pledges provide its capability.
+PROPOSED_HINT = "only proposed pledges provide this capability; `aidpack allocate --include-proposed` would use them"
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,16 @@ class Shortfall:
     reason: ShortReason
     earliest_eta: dt.date | None = None  # too_late: the earliest any providing pledge could arrive
     taken_by: tuple[str, ...] = ()  # outcompeted: up to 3 needs that took the feasible pledges' units
+    #: no_supply: up to 3 proposed pledges that provide the capability (a plan leaves them out unless asked)
+    proposed: tuple[str, ...] = ()
 
     def detail(self) -> dict[str, str | list[str]]:
         if self.reason is ShortReason.TOO_LATE and self.earliest_eta is not None:
             return {"earliest_eta": self.earliest_eta.isoformat()}
         if self.reason is ShortReason.OUTCOMPETED:
             return {"taken_by": list(self.taken_by)}
+        if self.reason is ShortReason.NO_SUPPLY and self.proposed:
+            return {"proposed": list(self.proposed), "hint": PROPOSED_HINT}
         return {}
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, cast
 
 import numpy as np
@@ -16,18 +17,20 @@ from sqlalchemy.orm import Session
 
 from aidpack.allocation.blocks import Previous
 from aidpack.allocation.consumables import add_needs, implied, in_use
-from aidpack.allocation.engine import Allocation, allocate
-from aidpack.allocation.explain import explain
+from aidpack.allocation.engine import COVER_ULPS, ROUND_EXACT_BELOW, Allocation, allocate
+from aidpack.allocation.explain import MAX_NAMED, explain
 from aidpack.allocation.fairness import allocate_fair, fair_key, region_coverage
 from aidpack.allocation.loader import LoadedProblem, default_plan_date, load_problem
 from aidpack.allocation.model import candidate_edges
 from aidpack.allocation.models import Line, LineStatus, Plan, PlanNeed, ShortReason, Termination, plan_kept_lines
-from aidpack.allocation.problem import TIER_NAMES
+from aidpack.allocation.problem import TIER_NAMES, FloatArray, IntArray
 from aidpack.allocation.readout import PlanLine, PlanOutcome, plan_lines, plan_outcomes
 from aidpack.allocation.solve import SolveOptions
 from aidpack.audit.service import record
-from aidpack.db import QUANTITY_SCALE, bulk_insert, scaled, scaled_table
+from aidpack.catalogue.models import Item
+from aidpack.db import QUANTITY_DIGITS, QUANTITY_SCALE, bulk_insert, scaled, scaled_table, to_quantity
 from aidpack.errors import DomainError, NotFound
+from aidpack.pledges.models import Pledge, PledgeStatus
 
 
 class PlanNotFound(NotFound):
@@ -91,7 +94,7 @@ def run_plan(
     options = SolveOptions(time_limit=time_limit)
     loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
     previous = previous_lines(session, loaded) if stable else None
-    allocation = _allocate(loaded, options, previous, fair)
+    allocation, stored = _allocate(session, loaded, options, previous, fair, include_proposed=include_proposed)
     consumption = None
     if consumable_days is not None:
         consumption = implied(allocation, loaded, in_use(session, loaded), consumable_days)
@@ -101,7 +104,8 @@ def run_plan(
             if written:
                 loaded = load_problem(session, plan_date=plan_date, include_proposed=include_proposed)
                 previous = previous_lines(session, loaded) if stable else None
-                allocation = _allocate(loaded, options, previous, fair)
+                allocation, stored = _allocate(session, loaded, options, previous, fair,
+                                               include_proposed=include_proposed)
             allocation.figures["consumables"] = {
                 "days": consumable_days, "implied": consumption.totals(), "added_needs": written,
             }
@@ -113,12 +117,236 @@ def run_plan(
             "the solver failed on this instance; nothing was saved",
             context={"log": allocation.figures.get("log", [])},
         )
-    return _persist(session, actor=actor, loaded=loaded, allocation=allocation, options=options,
+    return _persist(session, actor=actor, loaded=loaded, allocation=allocation, stored=stored, options=options,
                     include_proposed=include_proposed, plan_date=plan_date)
 
 
-def _allocate(loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None) -> Allocation:
-    return _with_takers_elsewhere(loaded, _allocate_plan(loaded, options, previous, fair))
+def _allocate(
+    session: Session, loaded: LoadedProblem, options: SolveOptions, previous: Previous | None, fair: str | None,
+    *, include_proposed: bool,
+) -> tuple[Allocation, StoredLines]:
+    allocation, stored = at_stored_precision(session, loaded, _allocate_plan(loaded, options, previous, fair))
+    allocation = _with_takers_elsewhere(loaded, allocation)
+    if not include_proposed:
+        allocation = _with_proposed_suppliers(session, loaded, allocation)
+    return allocation, stored
+
+
+@dataclass(frozen=True)
+class StoredLines:
+    """A plan's lines as they are saved: units and amounts as the integers :class:`~aidpack.db.Quantity` stores."""
+
+    units: IntArray
+    amount: IntArray
+
+
+def _scaled_exactly(values: FloatArray) -> IntArray:
+    """:func:`aidpack.db.scaled`, also for values past ROUND_EXACT_BELOW, where ``value × 10**6`` in float64 is
+    off by up to 128 (999,999,999,999 was saved as 999,999,999,999.000064): those through their decimal repr."""
+    result = scaled(values)
+    for i in np.flatnonzero(np.abs(values) >= ROUND_EXACT_BELOW).tolist():
+        result[i] = int(to_quantity(repr(float(values[i]))).scaleb(QUANTITY_DIGITS))
+    return result
+
+
+def _times_factor(units: int, factor: Decimal) -> int:
+    """The amount, at the stored precision, that ``units`` (stored integers) of an item of ``factor`` bring."""
+    with localcontext() as context:
+        context.prec = 60
+        return int((units * factor).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def at_stored_precision(session: Session, loaded: LoadedProblem, allocation: Allocation) -> tuple[Allocation,
+                                                                                                   StoredLines]:
+    """The plan's lines as the integers they are saved as, compared and clamped exactly there: no pledge gives more
+    units than it has left, and a reason for every need they leave short of its open quantity (and for no other).
+
+    The engine works in float64, which holds 15-16 significant digits; quantities up to 1e12 with six decimals have
+    18. A pledge of 999,999,999,999.999999 litres is 1e12 to the engine, and its line of 1e12 litres could not be
+    accepted (PLAN_STALE, and the next plan the same: QA's edge1, edge2, edge4csv); a need of 142,857,142,857.142853
+    kg is 142,857,142,857.14285, and a line of that much left it 3e-06 short. Pledges and needs this large (past
+    ROUND_EXACT_BELOW) are read again exactly, few rows; below it the floats are exact at six decimals."""
+    exact = _ExactLines(session, loaded, allocation)
+    exact.clamp_to_pledges()
+    exact.trim_overshoot()
+    exact.top_up()
+    return exact.result()
+
+
+class _ExactLines:
+    """The steps of :func:`at_stored_precision`, on the lines as stored integers."""
+
+    def __init__(self, session: Session, loaded: LoadedProblem, allocation: Allocation) -> None:
+        self.session, self.loaded, self.allocation = session, loaded, allocation
+        problem = self.problem = loaded.problem
+        self.pledge, self.need = allocation.line_pledge, allocation.line_need
+        self.units = _scaled_exactly(allocation.line_units)
+        self.amount = _scaled_exactly(allocation.line_amount)
+        self.available = scaled(problem.pledge_supply)
+        self.factor: dict[int, Decimal] = {}
+        large = np.flatnonzero((np.abs(allocation.line_units) >= ROUND_EXACT_BELOW)
+                               | (np.abs(allocation.line_amount) >= ROUND_EXACT_BELOW)
+                               | (problem.pledge_supply[self.pledge] >= ROUND_EXACT_BELOW))
+        self.changed = set(large.tolist())
+        self.read_pledges(self.pledge[large].tolist())
+        for i in large.tolist():  # the amount its units bring, exactly
+            self.amount[i] = _times_factor(int(self.units[i]), self.factor[int(self.pledge[i])])
+        self.open_quantity = scaled(problem.need_demand)
+        self.large_needs = np.flatnonzero(problem.need_demand >= ROUND_EXACT_BELOW)
+        for n in self.large_needs.tolist():
+            quantity, fixed = loaded.open_needs[loaded.need_ids[n]]
+            self.open_quantity[n] = int(quantity.scaleb(QUANTITY_DIGITS)) - int(fixed.scaleb(QUANTITY_DIGITS))
+        # The least valuable needs first: the latest tier, then the fewest people per unit (as engine.polish).
+        weight = problem.need_people / np.maximum(problem.need_demand, 1e-12)
+        self.value_rank = np.empty(problem.n_needs, dtype=np.int64)
+        self.value_rank[np.lexsort((np.arange(problem.n_needs), weight, -problem.need_tier))] = np.arange(
+            problem.n_needs)
+
+    def read_pledges(self, indices: Iterable[int]) -> None:
+        """Each pledge's exact units left and its item's factor."""
+        wanted = {self.loaded.pledge_ids[p]: p for p in set(indices) if p not in self.factor}
+        if not wanted:
+            return
+        for pledge_id, total, committed, factor in self.session.execute(
+            select(Pledge.id, Pledge.units, Pledge.committed_units, Item.factor)
+            .join(Item, Item.id == Pledge.item_id).where(Pledge.id.in_(sorted(wanted)))
+        ):
+            p = wanted[pledge_id]
+            self.available[p] = max(int((total - committed).scaleb(QUANTITY_DIGITS)), 0)
+            self.factor[p] = factor
+
+    def set_units(self, i: int, units: int) -> None:
+        self.units[i] = units
+        self.amount[i] = _times_factor(units, self.factor[int(self.pledge[i])])
+        self.changed.add(i)
+
+    def used(self) -> IntArray:
+        used = np.zeros(self.problem.n_pledges, dtype=np.int64)
+        np.add.at(used, self.pledge, self.units)
+        return used
+
+    def brought(self) -> IntArray:
+        brought = np.zeros(self.problem.n_needs, dtype=np.int64)
+        np.add.at(brought, self.need, self.amount)
+        return brought
+
+    def clamp_to_pledges(self) -> None:
+        """No pledge gives more units than it has left: its lines to the least valuable needs give the excess back,
+        whole units for indivisible items."""
+        used = self.used()
+        over = np.flatnonzero(used > self.available).tolist()
+        self.read_pledges(over)
+        for p in over:
+            excess = int(used[p] - self.available[p])
+            lines = np.flatnonzero(self.pledge == p)
+            for i in lines[np.lexsort((lines, self.value_rank[self.need[lines]]))].tolist():
+                step = min(int(self.units[i]), excess)
+                if self.problem.pledge_integer[p]:
+                    step = min(int(self.units[i]), -(-step // QUANTITY_SCALE) * QUANTITY_SCALE)
+                self.set_units(i, int(self.units[i]) - step)
+                excess -= step
+                if excess <= 0:
+                    break
+
+    def trim_overshoot(self) -> None:
+        """No need brought more than its open quantity by divisible lines, smallest line first (as engine.polish):
+        the pledge keeps the units."""
+        brought = self.brought()
+        pledge, need, units = self.pledge, self.need, self.units
+        over = np.flatnonzero(brought > self.open_quantity)
+        lines = np.flatnonzero(~self.problem.pledge_integer[pledge] & np.isin(need, over) & (units > 0))
+        self.read_pledges(pledge[lines].tolist())
+        for i in lines[np.lexsort((lines, units[lines], need[lines]))].tolist():
+            n, factor = int(need[i]), self.factor[int(pledge[i])]
+            excess = int(brought[n] - self.open_quantity[n])
+            back = min(int(units[i]), int(Decimal(excess) / factor)) if excess > 0 else 0
+            # The need keeps at least its open quantity.
+            while back > 0 and _times_factor(int(units[i]) - back, factor) < int(self.amount[i]) - excess:
+                back -= 1
+            if back > 0:
+                before = int(self.amount[i])
+                self.set_units(i, int(units[i]) - back)
+                brought[n] -= before - int(self.amount[i])
+
+    def top_up(self) -> None:
+        """A large need short by less than float64 can tell at its size gets the rest from the units its divisible
+        lines' pledges have left, the most valuable needs first."""
+        problem, pledge, need = self.problem, self.pledge, self.need
+        short_by = self.open_quantity - self.brought()
+        resolution = np.ceil(COVER_ULPS * np.spacing(problem.need_demand) * QUANTITY_SCALE)
+        needs = self.large_needs[(short_by[self.large_needs] > 0)
+                                 & (short_by[self.large_needs] <= resolution[self.large_needs])]
+        if needs.size == 0:
+            return
+        lines = np.flatnonzero(~problem.pledge_integer[pledge] & np.isin(need, needs) & (self.units > 0))
+        self.read_pledges(pledge[lines].tolist())
+        left = self.available - self.used()
+        for n in needs[np.argsort(-self.value_rank[needs], kind="stable")].tolist():
+            mine = lines[need[lines] == n]
+            for i in mine[np.lexsort((mine, -self.units[mine]))].tolist():
+                p = int(pledge[i])
+                missing = int(self.open_quantity[n]) - int(self.brought()[n])
+                add = min(int(left[p]), int((Decimal(missing) / self.factor[p]).to_integral_value(ROUND_CEILING)))
+                if missing <= 0:
+                    break
+                if add > 0:
+                    self.set_units(i, int(self.units[i]) + add)
+                    left[p] -= add
+
+    def result(self) -> tuple[Allocation, StoredLines]:
+        problem, allocation = self.problem, self.allocation
+        brought = self.brought()
+        covered = np.minimum(brought, self.open_quantity)
+        short = covered < self.open_quantity
+        units, amount = self.units, self.amount
+        if self.changed:
+            keep = units > 0
+            allocation = replace(
+                allocation,
+                line_pledge=self.pledge[keep], line_need=self.need[keep], line_units=units[keep] / QUANTITY_SCALE,
+                line_amount=amount[keep] / QUANTITY_SCALE, line_eta=allocation.line_eta[keep],
+                line_transit=allocation.line_transit[keep], need_covered=covered / QUANTITY_SCALE,
+                tier_served=np.bincount(problem.need_tier, weights=problem.need_people * covered / self.open_quantity,
+                                        minlength=4)[:4].astype(float),
+            )
+            units, amount = units[keep], amount[keep]
+        # A reason for every need the saved lines leave short, and for none they fill.
+        explained = np.zeros(problem.n_needs, dtype=bool)
+        explained[list(allocation.shortfalls)] = True
+        if (short != explained).any():
+            shortfalls = {n: why for n, why in allocation.shortfalls.items() if short[n]}
+            missing = short & ~explained
+            if missing.any():
+                shortfalls.update(explain(problem, candidate_edges(problem), missing, allocation.line_pledge,
+                                          allocation.line_need, allocation.line_amount))
+            allocation = replace(allocation, shortfalls=shortfalls)
+        return allocation, StoredLines(units=units, amount=amount)
+
+
+def _with_proposed_suppliers(session: Session, loaded: LoadedProblem, allocation: Allocation) -> Allocation:
+    """A need that no considered pledge provides for (``no_supply``) names the proposed pledges that do: the plan
+    leaves them out unless asked (``aidpack allocate --include-proposed``), and "no supply" alone read as if nobody
+    had pledged anything (QA's edge1: N-PROPOSED, a jammer pledged but not yet confirmed)."""
+    problem = loaded.problem
+    unsupplied = [n for n, why in allocation.shortfalls.items() if why.reason is ShortReason.NO_SUPPLY]
+    if not unsupplied:
+        return allocation
+    capabilities = {problem.capabilities[problem.need_capability[n]] for n in unsupplied}
+    proposed: dict[str, list[str]] = defaultdict(list)
+    for ref, provides in session.execute(
+        select(Pledge.ref, Item.provides).join(Item, Item.id == Pledge.item_id)
+        .where(Pledge.status == PledgeStatus.PROPOSED, Item.provides.in_(sorted(capabilities)))
+        .order_by(Pledge.ref)
+    ):
+        proposed[provides].append(ref)
+    if not proposed:
+        return allocation
+    shortfalls = dict(allocation.shortfalls)
+    for n in unsupplied:
+        refs = proposed.get(problem.capabilities[problem.need_capability[n]])
+        if refs:
+            shortfalls[n] = replace(shortfalls[n], proposed=tuple(refs[:MAX_NAMED]))
+    return replace(allocation, shortfalls=shortfalls)
 
 
 def _with_takers_elsewhere(loaded: LoadedProblem, allocation: Allocation) -> Allocation:
@@ -210,6 +438,7 @@ def _persist(
     actor: str,
     loaded: LoadedProblem,
     allocation: Allocation,
+    stored: StoredLines,
     options: SolveOptions,
     include_proposed: bool,
     plan_date: dt.date,
@@ -245,7 +474,7 @@ def _persist(
     # the stored integers with NumPy and written in one driver executemany on plain integer columns (the ORM
     # bulk path measured twice as slow as Core executemany, per-value Decimal conversion as much again, and
     # Core's per-row parameter processing was 0.3 s of 0.5 s at 1e6 edges: see db.bulk_insert).
-    line_units, line_amount = scaled(allocation.line_units), scaled(allocation.line_amount)
+    line_units, line_amount = stored.units, stored.amount
     need_ids = np.asarray(loaded.need_ids, dtype=np.int64)
     pledge_ids = np.asarray(loaded.pledge_ids, dtype=np.int64)
     line_columns = ("plan_id", "pledge_id", "need_id", "units", "amount", "eta", "transit_days", "status", "version")
