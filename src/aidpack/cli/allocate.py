@@ -173,7 +173,6 @@ def allocate_command(
     ] = None,
 ) -> None:
     """Run the allocation engine on the current data, save the plan and print it."""
-    from aidpack.allocation.diff import what_if
     from aidpack.allocation.service import plan_payload, run_plan
     from aidpack.allocation.summary import summarise
 
@@ -203,6 +202,8 @@ def allocate_command(
                 render_extras(plan.figures)
 
     def run_what_if(path: Path) -> None:
+        from aidpack.allocation.diff import what_if  # with the importers, which a plan alone does not need
+
         session = common.session_factory()()
         try:
             found = what_if(session, path=path, kind=what_if_kind, actor=common.cli_actor(),
