@@ -246,3 +246,36 @@ def test_highs_proves_the_count_model_of_an_out_of_reach_clinic_at_its_whole_uni
     assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
     assert never_worse(plan, start)
     assert bounds_hold(plan, optimum)
+
+
+def test_loose_litres_are_a_continuous_count_beside_whole_tankers() -> None:
+    # A 1,000-litre tanker and 300 loose litres for a critical clinic of 950 litres and a high-tier school of 300.
+    # Tanker at the school (700 litres wasted) and the loose litres at the clinic leave the clinic 650 short; the
+    # count model, its loose litres continuous, sends the tanker to the clinic and the litres to the school.
+    instance = Instance(
+        needs=[N("CLINIC", "DIESEL-L", 950, tier="critical", people=950),
+               N("SCHOOL", "DIESEL-L", 300, tier="high", people=300)],
+        pledges=[P("TANKER", "DIESEL-L", 1, factor=1_000, integer=True), P("LOOSE", "DIESEL-L", 300)],
+    )
+    block, optimum, _ = exact(instance)
+    assert count_model(block, min_arcs=0) is None  # divisible pledges only where asked for
+    model = count_model(block, min_arcs=0, with_divisible=True)
+    assert model is not None
+    assert model.sizes.tolist() == [1.0, 1_000.0]
+    assert model.divisible.tolist() == [True, False]
+    units = np.zeros(block.n_arcs)
+    for arc in range(block.n_arcs):
+        tanker, clinic = bool(block.integer[block.arc_pledge[arc]]), block.arc_need[arc] == 0
+        if tanker != clinic:  # CLINIC sorts first: the tanker at the school, the loose litres at the clinic
+            units[arc] = block.units[block.arc_pledge[arc]]
+    start = Rounded(units=units, tier_values=block_tier_values(block, units), method="greedy")
+    assert start.tier_values[0] < optimum[0]
+    plan = count_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    assert plan.tier_values.tolist() == pytest.approx(optimum.tolist())
+    assert plan.tier_values.tolist() == pytest.approx([950.0, 300.0, 0.0, 0.0])
+    sent = np.bincount(block.arc_pledge, weights=plan.units, minlength=block.pledges.size)
+    assert np.all(sent <= block.units + 1e-9)
+    whole = block.integer[block.arc_pledge]
+    assert np.array_equal(plan.units[whole], np.rint(plan.units[whole]))
+    assert plan.stage_bounds is not None
+    assert np.all(plan.stage_bounds.stage_bound >= optimum - 1e-6)
