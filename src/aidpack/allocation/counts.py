@@ -17,7 +17,7 @@ out by :func:`rounding.greedy_repair`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -54,7 +54,7 @@ class CountModel:
     hall: HallRows
     #: Per size, whether its pledges are divisible (a continuous count, whatever share of a unit a need takes; loose
     #: litres beside drums and tankers). A divisible and an indivisible pledge of one factor are two sizes.
-    divisible: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    divisible: BoolArray
 
 
 def count_model(
