@@ -139,7 +139,9 @@ def size_descents(
     With ``ahead``, the descents from the other starts run in a forked child (:class:`split.Ahead`) while this
     process descends from ``start``: the same plans, on both cores (a block large enough to hold up the first pass
     on its own; a descent from ``start`` that is ``enough`` stops the child). The child cannot skip a start equal
-    to the plan this process finds; its descent from such a start is dropped here."""
+    to the plan this process finds: its descent from such a start is dropped here, and where a later start equals
+    that dropped descent's plan the child skips it and this process would not have (a tie no test or bench run has
+    shown)."""
     descent = _Descent(block, previous)
     if ahead:
         child = Ahead([lambda: _other_descents(descent, [start], [], also, enough)])
