@@ -282,16 +282,18 @@ class _ExactLines:
         self.read_pledges(pledge[lines].tolist())
         left = self.available - self.used()
         for n in needs[np.argsort(-self.value_rank[needs], kind="stable")].tolist():
+            missing = int(short_by[n])
             mine = lines[need[lines] == n]
             for i in mine[np.lexsort((mine, -self.units[mine]))].tolist():
-                p = int(pledge[i])
-                missing = int(self.open_quantity[n]) - int(self.brought()[n])
-                add = min(int(left[p]), int((Decimal(missing) / self.factor[p]).to_integral_value(ROUND_CEILING)))
                 if missing <= 0:
                     break
+                p = int(pledge[i])
+                add = min(int(left[p]), int((Decimal(missing) / self.factor[p]).to_integral_value(ROUND_CEILING)))
                 if add > 0:
+                    before = int(self.amount[i])
                     self.set_units(i, int(self.units[i]) + add)
                     left[p] -= add
+                    missing -= int(self.amount[i]) - before
 
     def result(self) -> tuple[Allocation, StoredLines]:
         problem, allocation = self.problem, self.allocation
