@@ -239,3 +239,33 @@ def test_plan_diff_latest_latest_compares_the_latest_plan_with_itself(scenario: 
     assert same["moved_units"] == 0.0
     previous = as_json(invoke("plan", "diff", "--json"))
     assert int(previous["before"]) == int(previous["after"]) - 1
+
+
+def test_human_output_names_the_proposed_pledges_a_need_without_supply_waits_for(
+    scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N5's water pumps: only a proposed pledge provides them. `allocate --json` named it; the summary said
+    'no_supply' alone, as if nobody had pledged any (QA's edge1)."""
+    monkeypatch.setattr(common.console, "width", 200)
+    pumps = tmp_path / "pumps"
+    pumps.mkdir()
+    (pumps / "catalogue-pumps.csv").write_text(
+        "code,name,category,unit,provides,factor,indivisible\nPUMP-W,Water pump,wash,unit,WATER-PUMP,1,true\n",
+        encoding="utf-8")
+    (pumps / "pledges-pumps.csv").write_text(
+        "ref,donor,item,units,available,hub,channel,status\nP6,EU,PUMP-W,3,,ADA,eu-ucpm,proposed\n",
+        encoding="utf-8")
+    for name in ("catalogue-pumps.csv", "pledges-pumps.csv"):
+        imported = invoke("import", str(pumps / name))
+        assert imported.exit_code == 0, imported.output
+
+    plan = as_json(invoke("allocate", "--json"))
+    assert {n["ref"]: n["detail"] for n in plan["needs"]}["N5"]["proposed"] == ["P6"]
+    for result in (invoke("allocate"), invoke("plan", "show")):
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stdout.split())
+        row = re.search(r"│ N5 .*?\n", result.stdout)
+        assert row is not None, result.stdout
+        assert "only proposed pledges: P6" in row.group(0)
+        assert "Only proposed pledges provide what N5 needs: `aidpack allocate --include-proposed` would use them." \
+            in text

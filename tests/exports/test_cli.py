@@ -11,11 +11,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from aidpack.allocation.explain import PROPOSED_HINT
+from aidpack.allocation.models import Plan, ShortReason
 from aidpack.audit.models import Event
 from aidpack.cli import common
 from aidpack.cli.main import app
 from aidpack.db import make_engine
+from aidpack.needs.models import Need
 from tests.exports.data import load
+from tests.factories import make_plan_need
 
 runner = CliRunner()
 
@@ -62,6 +66,26 @@ def test_report_prints_tables(cli_engine: Engine) -> None:
                   "Largest gaps"):
         assert title in text
     assert "N4" in text  # a gap: no supply
+
+
+def test_report_names_the_proposed_pledges_a_need_without_supply_waits_for(
+    cli_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan's no_supply need whose capability only proposed pledges provide: the report said nothing more than
+    'no_supply', as if nobody had pledged any."""
+    with Session(cli_engine) as session, session.begin():
+        plan = session.execute(select(Plan).order_by(Plan.id.desc()).limit(1)).scalar_one()
+        need = session.execute(select(Need).where(Need.ref == "N4")).scalar_one()
+        make_plan_need(session, plan=plan, need=need, reason=ShortReason.NO_SUPPLY,
+                       detail={"proposed": ["P-PROPOSED"], "hint": PROPOSED_HINT})
+
+    monkeypatch.setattr(common.console, "width", 250)
+    result = runner.invoke(app, ["report"])
+
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "│ N4 " in line)
+    assert "no_supply" in row
+    assert "only proposed pledges: P-PROPOSED (`aidpack allocate --include-proposed` would use them)" in row
 
 
 def test_export_cli_writes_refuses_and_forces(cli_engine: Engine, tmp_path: Path) -> None:

@@ -12,16 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aidpack.allocation import decisions
-from aidpack.allocation.models import LineStatus
+from aidpack.allocation.explain import PROPOSED_HINT
+from aidpack.allocation.models import LineStatus, ShortReason
 from aidpack.auth.policy import Principal
 from aidpack.needs import service as needs_service
 from aidpack.needs.models import Need, Priority
-from aidpack.pledges.models import Pledge
+from aidpack.pledges.models import Pledge, PledgeStatus
 from aidpack.reports.service import need_shares
 from aidpack.web import pages_plans
 from aidpack.web.i18n import translations
 from aidpack.web.map import NO_DATA, outline
-from tests.factories import make_line, make_need, make_region, statements
+from tests.factories import make_item, make_line, make_need, make_plan_need, make_pledge, make_region, statements
 from tests.web.helpers import World, line_status, page_client
 
 
@@ -297,6 +298,68 @@ def test_donors_cannot_decide_plans_on_the_page(app: FastAPI, world: World, sess
         refused = browser.post(f"/plans/{world.plan.id}/decide", data={"csrf_token": csrf, "action": "accept_all"})
     assert refused.status_code == 403
     assert line_status(session, world.line_a.id) is LineStatus.PROPOSED
+
+
+def _waiting_for_a_proposed_pledge(session: Session, world: World) -> tuple[Need, Pledge]:
+    """A need of recipient_a that no confirmed pledge can still supply (donor_a's one pump is held by an accepted
+    line to it) and that donor_b's proposed pledge would: the plan left it short with reason no_supply."""
+    pump = make_item(session, provides="WATER-PUMP", factor=Decimal(1), category="wash")
+    need = make_need(session, region=world.region, org=world.recipient_a, capability="WATER-PUMP",
+                     quantity=Decimal(3), priority=Priority.CRITICAL)
+    proposed = make_pledge(session, donor=world.donor_b, item=pump, hub=world.hub, units=Decimal(3),
+                           status=PledgeStatus.PROPOSED)
+    held = make_pledge(session, donor=world.donor_a, item=pump, hub=world.hub, units=Decimal(1))
+    make_line(session, plan=world.plan, pledge=held, need=need, units=1, status=LineStatus.ACCEPTED)
+    make_plan_need(session, plan=world.plan, need=need, open_quantity=Decimal(2), covered_fixed=Decimal(1),
+                   reason=ShortReason.NO_SUPPLY, detail={"proposed": [proposed.ref], "hint": PROPOSED_HINT})
+    return need, proposed
+
+
+def _reason_cell(page: str, need_ref: str) -> str:
+    """The reason cell (the last) of the row of ``need_ref`` in a table of short needs or gaps."""
+    row = re.search(rf'<tr><td[^>]*><a href="/needs/{re.escape(need_ref)}">.*?</tr>', page, re.S)
+    assert row is not None, f"no row of {need_ref}"
+    cells: list[str] = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+    return cells[-1]
+
+
+def test_a_need_only_proposed_pledges_could_supply_says_so_and_names_them_to_staff_only(
+    app: FastAPI, world: World, session: Session
+) -> None:
+    """The plan named the proposed pledges that provide a no_supply need's capability (`allocate --json`); the
+    overview and the plan page said 'no supply' alone, as if nobody had pledged any. Everyone who sees the reason
+    reads that only proposed pledges provide it; which pledges (another organisation's unconfirmed ones) only staff,
+    as with the needs that took an outcompeted need's units."""
+    need, proposed = _waiting_for_a_proposed_pledge(session, world)
+    staff, _ = page_client(app, world.users["coordinator"])
+    owner, _ = page_client(app, world.users["recipient_a"])
+    donor, _ = page_client(app, world.users["donor_a"])
+    pledger, _ = page_client(app, world.users["donor_b"])
+    with staff, owner, donor, pledger:
+        pages = {
+            (who, path): client.get(path).text
+            for who, client in (("staff", staff), ("owner", owner), ("donor", donor), ("pledger", pledger))
+            for path in ("/", f"/plans/{world.plan.id}")
+        }
+        ukrainian = staff.get(f"/plans/{world.plan.id}?lang=uk").text
+    for path in ("/", f"/plans/{world.plan.id}"):
+        cell = _reason_cell(pages["staff", path], need.ref)
+        assert "no supply" in cell
+        assert "only proposed pledges provide this" in cell, path
+        assert proposed.ref in cell, path
+        # the recipient whose need it is: the hint, not the other organisation's pledge
+        cell = _reason_cell(pages["owner", path], need.ref)
+        assert "only proposed pledges provide this" in cell, path
+        assert proposed.ref not in pages["owner", path], path
+    # a donor whose line feeds the need sees it on the plan page (not on the overview): the hint, not the pledge
+    cell = _reason_cell(pages["donor", f"/plans/{world.plan.id}"], need.ref)
+    assert "only proposed pledges provide this" in cell
+    assert proposed.ref not in pages["donor", f"/plans/{world.plan.id}"]
+    assert proposed.ref not in pages["donor", "/"]
+    # the donor of the proposed pledge does not see the need at all
+    assert need.ref not in pages["pledger", f"/plans/{world.plan.id}"]
+    assert "only proposed pledges provide this" not in pages["pledger", f"/plans/{world.plan.id}"]
+    assert "це забезпечують лише запропоновані внески" in _reason_cell(ukrainian, need.ref)
 
 
 def test_the_language_is_chosen_by_query_remembered_by_cookie_or_asked_by_the_browser(

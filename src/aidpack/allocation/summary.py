@@ -37,6 +37,8 @@ class GapRow:
     people: int
     reason: str
     detail: str
+    #: no_supply: the proposed pledges that provide the capability (``aidpack allocate --include-proposed``)
+    proposed: tuple[str, ...] = ()
 
     @property
     def missing(self) -> Decimal:
@@ -67,7 +69,16 @@ def _detail_text(detail: dict[str, object] | None) -> str:
     taken = detail.get("taken_by")
     if isinstance(taken, list) and taken:
         return "taken by " + ", ".join(str(t) for t in taken)
+    proposed = _proposed(detail)
+    if proposed:
+        return "only proposed pledges: " + ", ".join(proposed)
     return ""
+
+
+def _proposed(detail: dict[str, object] | None) -> tuple[str, ...]:
+    """The proposed pledges a no_supply need's detail names (``explain.Shortfall.detail``), none elsewhere."""
+    proposed = detail.get("proposed") if detail else None
+    return tuple(str(ref) for ref in proposed) if isinstance(proposed, list) else ()
 
 
 #: Each tier's place, the most pressing first.
@@ -99,6 +110,7 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
                     people=outcome.people,
                     reason=outcome.reason.value,
                     detail=_detail_text(outcome.detail),
+                    proposed=_proposed(outcome.detail),
                 )
             )
     gaps.sort(key=lambda g: pressing_first(g.priority, float(g.missing / g.quantity) * g.people, g.ref))

@@ -63,6 +63,11 @@ def render_summary(summary: PlanSummary) -> None:
             gaps.add_row(gap.ref, gap.priority, gap.region, gap.capability, _fmt(float(gap.covered)),
                          _fmt(float(gap.quantity)), f"{gap.people:,}", gap.reason, gap.detail)
         console.print(gaps)
+        waiting = [gap.ref for gap in summary.gaps if gap.proposed]
+        if waiting:
+            console.print(f"Only proposed pledges provide what {', '.join(waiting)} "
+                          f"need{'s' if len(waiting) == 1 else ''}: `aidpack allocate --include-proposed` "
+                          "would use them.", highlight=False)
     else:
         console.print("Every open need is covered.")
     if summary.donors:

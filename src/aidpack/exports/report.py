@@ -47,6 +47,11 @@ def why(detail: dict[str, Any] | None) -> str:
     taken = detail.get("taken_by")
     if isinstance(taken, list) and taken:
         return "taken by " + ", ".join(str(t) for t in taken)
+    proposed = detail.get("proposed")
+    if isinstance(proposed, list) and proposed:
+        # no_supply, where only proposed pledges provide the capability: the report is read apart from the plan.
+        return ("only proposed pledges: " + ", ".join(str(p) for p in proposed)
+                + " (`aidpack allocate --include-proposed` would use them)")
     return ""
 
 
