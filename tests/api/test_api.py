@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation.explain import PROPOSED_HINT
 from aidpack.allocation.models import LineStatus, PlanNeed, ShortReason
 from aidpack.audit.models import Event
 from aidpack.needs.models import Need, Priority
@@ -335,6 +336,20 @@ def test_a_recipient_reads_when_pledges_could_arrive_but_not_which_needs_took_th
     assert seen[world.public_need.ref]["detail"] is None
     staff = {n["ref"]: n for n in client.get(url, headers=bearer(world.users["coordinator"])).json()["needs"]}
     assert staff[world.public_need.ref]["detail"] == {"taken_by": [world.secret_need.ref]}
+
+
+def test_a_recipient_reads_that_only_proposed_pledges_could_serve_but_not_whose(
+    client: TestClient, world: World, session: Session
+) -> None:
+    outcome = session.get(PlanNeed, (world.plan.id, world.secret_need.id))
+    assert outcome is not None
+    outcome.reason, outcome.detail = ShortReason.NO_SUPPLY, {"proposed": ["P-UNCONFIRMED"], "hint": PROPOSED_HINT}
+    session.flush()
+    url = f"/api/v1/plans/{world.plan.id}"
+    seen = {n["ref"]: n for n in client.get(url, headers=bearer(world.users["recipient_a"])).json()["needs"]}
+    assert seen[world.secret_need.ref]["detail"] == {"hint": PROPOSED_HINT}
+    staff = {n["ref"]: n for n in client.get(url, headers=bearer(world.users["coordinator"])).json()["needs"]}
+    assert staff[world.secret_need.ref]["detail"] == {"proposed": ["P-UNCONFIRMED"], "hint": PROPOSED_HINT}
 
 
 def test_a_coordinator_runs_a_plan(client: TestClient, world: World) -> None:

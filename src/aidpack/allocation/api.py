@@ -80,9 +80,13 @@ def visible_lines(principal: Principal, rows: list[PlanLine]) -> list[PlanLine]:
 
 def _detail_for_all(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     """What a short need's detail may say to a caller who is not staff: when the earliest pledge could arrive
-    (too_late), never which other needs took the units (outcompeted: other organisations' needs)."""
+    (too_late) and that only proposed pledges provide its capability (no_supply: the hint, not which donors'
+    unconfirmed pledges they are), never which other needs took the units (outcompeted: other organisations'
+    needs)."""
     if detail and "earliest_eta" in detail:
         return {"earliest_eta": detail["earliest_eta"]}
+    if detail and "hint" in detail:
+        return {"hint": detail["hint"]}
     return None
 
 
