@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from aidpack.allocation.blocks import Previous, previous_units
 from aidpack.allocation.bounds import (
     block_bounds,
+    count_bound,
+    count_transit_bound,
     plan_bounds,
     proved_plan_bound,
     proved_tier_bound,
@@ -278,3 +280,81 @@ def test_no_whole_unit_plan_is_lexicographically_better_than_the_step_bound(inst
         noise = np.full(4, 1e-3)
         assert not lex_better(exact.tier_values, bound, slack=noise)
         assert not lex_better(bound, solve_flow_block(block).tier_values, slack=noise)
+
+
+def two_turbines_five_villages() -> Instance:
+    # Two 5,000-litre bladders for five villages of 900 litres: the LP pours them into all five; whole, each goes to
+    # one village, so the critical one and the larger high one are what two bladders can serve.
+    return Instance(
+        needs=[N("CLINIC", "WATER-L", 900, people=100, region=0),
+               N("SCHOOL", "WATER-L", 900, tier="high", people=50, region=0),
+               N("SHELTER", "WATER-L", 900, tier="high", people=40, region=0),
+               N("FLATS-A", "WATER-L", 900, tier="medium", people=30, region=0),
+               N("FLATS-B", "WATER-L", 900, tier="medium", people=20, region=0)],
+        pledges=[P("BLADDERS", "WATER-L", 2, factor=5_000, integer=True, hub=0)],
+        transit=[[1, 3], [3, 1]],
+    )
+
+
+def test_packs_fewer_than_needs_serve_at_most_as_many_needs_as_there_are_packs() -> None:
+    block = only_block(two_turbines_five_villages())
+    lp = solve_flow_block(block).tier_values
+    assert lp == pytest.approx([100.0, 90.0, 50.0, 0.0])
+    bound = count_bound(block, lp)
+    assert bound is not None
+    assert bound == pytest.approx([100.0, 50.0, 0.0, 0.0])
+    # Two bladders, each one day from its village: two unit-days at least for any plan serving those tiers.
+    transit = count_transit_bound(block, bound)
+    assert transit == pytest.approx(2 * (1 + UNIT_EPSILON))
+    # The plan reaches both bounds: proved optimal, where against the LP it read "gap 1" in the medium tier.
+    result = allocate(two_turbines_five_villages().problem(), SolveOptions(workers=1))
+    assert result.tier_served == pytest.approx([100.0, 50.0, 0.0, 0.0])
+    assert result.figures["tier_bound"] == pytest.approx({"critical": 100.0, "high": 50.0, "medium": 0.0, "low": 0.0})
+    assert result.gap == pytest.approx(0.0, abs=1e-9)
+    assert result.termination is Termination.OPTIMAL
+
+
+def test_a_block_with_loose_units_or_a_pack_for_every_need_has_no_count_bound() -> None:
+    loose = two_turbines_five_villages()
+    loose.pledges.append(P("LOOSE", "WATER-L", 10, hub=0))
+    block = only_block(loose)
+    assert count_bound(block, solve_flow_block(block).tier_values) is None
+    assert count_transit_bound(block, np.zeros(4)) is None
+    plenty = two_turbines_five_villages()
+    plenty.pledges[0] = P("BLADDERS", "WATER-L", 5, factor=5_000, integer=True, hub=0)
+    block = only_block(plenty)
+    assert count_bound(block, solve_flow_block(block).tier_values) is None
+
+
+@st.composite
+def scarce_packs(draw: st.DrawFn) -> Instance:
+    """Needs in several tiers and regions, and fewer packs (of several sizes, from two hubs) than needs."""
+    n_needs = draw(st.integers(3, 9))
+    needs = [
+        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 2_500, 6_000])),
+          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)))
+        for i in range(n_needs)
+    ]
+    sizes = draw(st.lists(st.sampled_from([100, 500, 1_000, 5_000]), min_size=1, max_size=n_needs - 1))
+    pledges = [P(f"P{j}", "WATER-L", 1, factor=size, integer=True, hub=draw(st.integers(0, 1)))
+               for j, size in enumerate(sizes)]
+    return Instance(needs=needs, pledges=pledges, transit=[[1, 3], [3, 1]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(scarce_packs())
+def test_no_whole_unit_plan_beats_the_count_bounds(instance: Instance) -> None:
+    # HiGHS's exact lexicographic MIP (tiers, then transit): its tiers are never lexicographically ahead of the count
+    # bound, nor its unit-days below the count transit bound for the tiers it serves.
+    for block, model in blocks_and_models(instance):
+        bound = count_bound(block, solve_flow_block(block).tier_values)
+        assert bound is not None
+        exact = solve_block(model, replace(EXACT_MIP, hold_tolerance=1e-9))
+        if exact.termination is not Termination.OPTIMAL:
+            continue
+        assert not lex_better(exact.tier_values, bound, slack=np.full(4, 1e-3))
+        units = np.zeros(block.n_arcs)
+        units[np.searchsorted(block.edge_ids, model.edge_ids)] = exact.x
+        transit_bound = count_transit_bound(block, block_tier_values(block, units))
+        assert transit_bound is not None
+        assert transit_bound <= transit_of(block, units) + 1e-6

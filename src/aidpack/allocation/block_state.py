@@ -58,7 +58,7 @@ class BlockState:
     candidates: list[Rounded] = field(default_factory=list)
     unproved_bound: FloatArray | None = None  # the bound before HiGHS proved a tighter one for its plan
     lp_transit: float = 0.0  # unit-days of the LP optimum: a bound for plans that serve its tiers
-    transit_bound: float | None = None  # a tighter one HiGHS proved for the plan kept
+    transit_bound: float | None = None  # a tighter one HiGHS proved for the plan kept (or its packs' count bound)
     kept: Rounded | None = None  # a re-plan's previous lines (rounding.kept_round), while the plan keeps them
 
 

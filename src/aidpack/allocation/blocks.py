@@ -148,9 +148,10 @@ def _solve_flow(
         if parts is None:
             stage1.append(BlockState(block, _highs_fallback(problem, edges, block, options, deadline)))
             continue
-        outcome, amount, rounded, roundings, lp_transit, kept = parts
+        outcome, amount, rounded, roundings, lp_transit, kept, transit_bound = parts
         outcome.edge_ids = block.edge_ids
-        stage1.append(BlockState(block, outcome, amount, rounded, roundings, lp_transit=lp_transit, kept=kept))
+        stage1.append(BlockState(block, outcome, amount, rounded, roundings, lp_transit=lp_transit, kept=kept,
+                                 transit_bound=transit_bound))
     budget_left = choose_roundings(stage1, options.tier_gap)
 
     integer_end = improve_roundings(stage1, budget_left, options, deadline, workers, plan_edges, names)

@@ -64,6 +64,61 @@ def has_oversize(block: FlowBlock) -> bool:
     return bool(oversize_edges(block.factor[arcs], block.demand[block.arc_need], block.integer[arcs]).any())
 
 
+def count_bound(block: FlowBlock, lp: FloatArray) -> FloatArray | None:
+    """Per tier, a bound on every whole-unit plan of a block of packs only, from how many packs it has: a pack goes
+    to one need, so at most P needs (P the block's packs) get anything, each at most its people. The first tier
+    serves at most its P most-populous needs' people (and no more than its LP optimum ``lp``); a plan serving that
+    bound there gives at least k needs of it something, k the fewest whose people reach it, so the next tier has at
+    most P - k packs, and so on. The LP's tier bounds the next only while every tier before it is held at the LP's
+    value (else that tier's LP optimum, held higher, does not bound a plan holding it lower). QA's unseen 'bulk'
+    scenario: 447 turbines and bladders for 1,589 needs, which the LP serves all of; whole, they serve 447 needs,
+    and the plan (every pack placed) is at this bound: against the LP, its medium and low tiers read "gap 1".
+    None when the block has divisible pledges (their units can reach any number of needs) or packs for every need."""
+    if not bool(block.integer.all()):
+        return None
+    left = int(np.floor(block.units + 1e-9).sum())
+    if left >= block.needs.size:
+        return None
+    bound = np.zeros(4)
+    held_at_lp = True
+    for t in range(4):
+        people = np.sort(block.people[block.tier == t])[::-1]
+        top = float(people[: max(left, 0)].sum())
+        bound[t] = min(float(lp[t]), top) if held_at_lp else top
+        held_at_lp = held_at_lp and top >= float(lp[t])
+        left -= _needs_reaching(people, bound[t])
+    return bound
+
+
+def _needs_reaching(people: FloatArray, value: float) -> int:
+    """The fewest of needs of ``people`` (most first) whose people reach ``value`` (a hair below it, so that the
+    count is never too many; all of them where none do)."""
+    if value <= 0:
+        return 0
+    return min(int(np.searchsorted(np.cumsum(people), value * (1 - 1e-9), side="left")) + 1, people.size)
+
+
+def _fewest_needs(block: FlowBlock, tiers: FloatArray) -> int:
+    """The fewest needs that must get something for a plan to serve ``tiers``: per tier, the fewest whose people
+    reach it (a hair below, so that the count is never too many)."""
+    return sum(_needs_reaching(np.sort(block.people[block.tier == t])[::-1], float(tiers[t])) for t in range(4))
+
+
+def count_transit_bound(block: FlowBlock, tiers: FloatArray) -> float | None:
+    """Unit-days that no whole-unit plan of a block of packs serving ``tiers`` travels fewer than: it gives at least
+    k needs a pack each (:func:`_fewest_needs`), so it sends at least k packs, each at least as far as its pledge's
+    nearest need (QA's 'bulk' power block, at its count bound: 916 unit-days where the plan's travel 1,260; without
+    it, every unit-day was unproved). None for a block with divisible pledges."""
+    if not bool(block.integer.all()):
+        return None
+    nearest = np.full(block.pledges.size, np.inf)
+    np.minimum.at(nearest, block.arc_pledge, block.transit + UNIT_EPSILON)
+    packs = np.floor(block.units + 1e-9).astype(np.int64)
+    reachable = np.isfinite(nearest)
+    cheapest = np.sort(np.repeat(nearest[reachable], packs[reachable]))
+    return float(cheapest[: _fewest_needs(block, tiers)].sum())
+
+
 def step_bound(block: FlowBlock) -> FloatArray | None:
     """Per tier, a bound on every whole-unit plan of ``block`` from the steps whole units come in: the
     lexicographic optimum of its flow LP in which each need n's coverage is the concave envelope of what
@@ -301,7 +356,8 @@ class BlockBounds:
 
 def block_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> list[BlockBounds]:
     """Per block, for a plan that covers ``covered`` of each need: the LP optimum, and where the plan falls
-    short of it, the lexicographically least of it, the step bound (:func:`step_bound`) and, where some pack
+    short of it, the lexicographically least of it, the step bound (:func:`step_bound`), the count bound
+    (:func:`count_bound`) and, where some pack
     exceeds a need it reaches, the oversize bound (:func:`whole_unit_bound`). Measurement, not planning: no
     time limit."""
     result = []
@@ -310,7 +366,8 @@ def block_bounds(problem: Problem, edges: Edges, covered: FloatArray) -> list[Bl
         served = covered_tier_values(block, covered[block.needs])
         whole = lp.tier_values
         if float(tier_gaps(lp.tier_values, served).max(initial=0.0)) > 0:
-            found = [step_bound(block), whole_unit_bound(block, lp.amount > 0) if has_oversize(block) else None]
+            found = [step_bound(block), count_bound(block, lp.tier_values),
+                     whole_unit_bound(block, lp.amount > 0) if has_oversize(block) else None]
             whole = lex_least([lp.tier_values, *(bound for bound in found if bound is not None)])
         result.append(BlockBounds(block, lp.tier_values, whole, served))
     return result

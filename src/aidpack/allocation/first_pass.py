@@ -15,7 +15,14 @@ from dataclasses import replace
 import numpy as np
 
 from aidpack.allocation.block_state import BlockOutcome, BlockState
-from aidpack.allocation.bounds import has_oversize, lex_least, step_bound, whole_unit_bound
+from aidpack.allocation.bounds import (
+    count_bound,
+    count_transit_bound,
+    has_oversize,
+    lex_least,
+    step_bound,
+    whole_unit_bound,
+)
 from aidpack.allocation.choice import first_short
 from aidpack.allocation.flow import FlowBlock, FlowResult, FlowUnsupported, block_is_whole, solve_flow_block
 from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
@@ -124,7 +131,11 @@ def _first_pass(
     outcome = BlockOutcome(block.capability, block.edge_ids, rounded.units, bound,
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                            lp_bound=flow.tier_values, flow_seconds=flow_seconds)
-    return BlockState(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
+    state = BlockState(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
+    if entry.get("bound") == "count":
+        # Its tiers bounded by its packs' count: their unit-days by the nearest need of as many packs.
+        state.transit_bound = count_transit_bound(block, rounded.tier_values)
+    return state
 
 
 def _one_size(
@@ -276,7 +287,8 @@ def _round(
 
 #: A block's first pass, less the block itself and its edge ids (which the caller has): what a forked child
 #: sends back (see :mod:`aidpack.allocation.split`).
-FirstPassParts = tuple[BlockOutcome, FloatArray | None, Rounded | None, list[Rounded], float, Rounded | None]
+FirstPassParts = tuple[BlockOutcome, FloatArray | None, Rounded | None, list[Rounded], float, Rounded | None,
+                       float | None]
 _NO_IDS: IntArray = np.zeros(0, dtype=np.int64)
 
 
@@ -287,7 +299,8 @@ def first_pass_parts(
     if stage is None:
         return None
     stage.outcome.edge_ids = _NO_IDS
-    return stage.outcome, stage.amount, stage.rounded, stage.candidates, stage.lp_transit, stage.kept
+    return (stage.outcome, stage.amount, stage.rounded, stage.candidates, stage.lp_transit, stage.kept,
+            stage.transit_bound)
 
 
 def _whole_unit_bound(
@@ -309,7 +322,7 @@ def _whole_unit_bound(
     step bound 0.16 s)."""
     if float(tier_gaps(flow.tier_values, rounded.tier_values).max(initial=0.0)) <= tier_gap:
         return flow.tier_values
-    found = {"step": step_bound(block)}
+    found = {"step": step_bound(block), "count": count_bound(block, flow.tier_values)}
     if block.size <= WHOLE_UNIT_BOUND_ARCS and has_oversize(block) and (deadline is None
                                                                           or time.perf_counter() < deadline):
         found["oversize"] = whole_unit_bound(block, flow.amount > 0, deadline)
