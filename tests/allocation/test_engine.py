@@ -417,3 +417,14 @@ def test_the_plan_log_keeps_every_highs_and_rounding_entry_before_the_flow_stage
     assert log[:2] == [{"capability": blocks.MAX_LOG, "stage": "mip"},
                        {"capability": blocks.MAX_LOG + 1, "stage": "consolidated"}]
     assert [e["capability"] for e in log[2:]] == list(range(blocks.MAX_LOG - 2))
+
+
+def test_polish_gives_a_pledges_last_hair_to_its_own_lines_not_to_a_sliver_it_dropped() -> None:
+    # QA, a re-plan of water: a pledge left with 1e-6 of its 9,822.994 units (its other lines rounded to the
+    # millionth) gave it to a short need through the sliver it had just dropped there, a new line of 1e-6 units.
+    instance = Instance(
+        needs=[N("A", "WATER-L", 10), N("B", "WATER-L", 30_000, tier="high")],
+        pledges=[P("W", "WATER-L", 10.000001)],
+    )
+    pledge, need = np.array([0, 0]), np.array([0, 1])
+    assert polish(instance.problem(), pledge, need, np.array([10.0, 5e-7])).tolist() == [10.0, 0.0]

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from aidpack.allocation import transit_phase
 from aidpack.allocation.block_state import BlockOutcome, BlockState
 from aidpack.allocation.blocks import Previous
-from aidpack.allocation.choice import choose_roundings, tiers_beat_kept
+from aidpack.allocation.choice import KEPT_MIN_GAIN, choose_roundings, tiers_beat_kept
 from aidpack.allocation.engine import Allocation, allocate
 from aidpack.allocation.models import Line
-from aidpack.allocation.rounding import Rounded, block_tier_values
+from aidpack.allocation.rounding import Rounded, beats_kept, block_tier_values
 from aidpack.allocation.service import run_plan
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, Instance, N, P, only_block, previous_of
@@ -317,3 +317,24 @@ def test_a_re_plan_that_leaves_its_kept_lines_moves_only_what_its_gain_needs() -
     assert stage.rounded.tier_values.tolist() == found.tier_values.tolist()
     assert stage.outcome.log[-1]["stage"] == "kept-most"
     assert stage.outcome.log[-1]["moved_after"] == 0.0
+
+
+def test_a_rounding_keeps_the_previous_lines_unless_it_serves_a_tier_better_by_a_person_at_least() -> None:
+    # QA, a re-plan of water with nothing changed: a rounding that served 0.167 critical-tier people more (1.8e-6 of
+    # the tier) swapped two 9-litre packs against loose litres over 18 lines. Within the room (the tier gap of the
+    # block's bound, a person at least) the kept lines stay; beyond it they go; a plan serving an earlier tier less
+    # never replaces them; within the room a plan that travels less by more than the final gap still does.
+    block = only_block(Instance(needs=[N("A", "WATER-L", 10)], pledges=[P("W", "WATER-L", 10)]))
+    kept = Rounded(units=np.array([10.0]), tier_values=np.array([92_978.784, 500.0, 0.0, 0.0]))
+    room = np.maximum(1e-4 * np.array([50.0, 500.0, 0.0, 0.0]), KEPT_MIN_GAIN)
+    assert room.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+    def candidate(tiers: list[float], units: float = 10.0) -> Rounded:
+        return Rounded(units=np.array([units]), tier_values=np.array(tiers))
+
+    assert not beats_kept(block, candidate([92_978.951, 500.0, 0.0, 0.0]), kept, 1e-3, room=room)
+    assert beats_kept(block, candidate([92_978.951, 501.5, 0.0, 0.0]), kept, 1e-3, room=room)
+    assert not beats_kept(block, candidate([92_977.0, 900.0, 0.0, 0.0]), kept, 1e-3, room=room)
+    assert beats_kept(block, candidate([92_978.951, 500.0, 0.0, 0.0], units=9.0), kept, 1e-3, room=room)
+    # Without a room (HiGHS's transit stage, exactly), a millionth of a tier is better.
+    assert beats_kept(block, candidate([92_978.951, 500.0, 0.0, 0.0]), kept, 1e-3)

@@ -23,7 +23,7 @@ from aidpack.allocation.bounds import (
     step_bound,
     whole_unit_bound,
 )
-from aidpack.allocation.choice import first_short
+from aidpack.allocation.choice import KEPT_MIN_GAIN, first_short
 from aidpack.allocation.flow import FlowBlock, FlowResult, FlowUnsupported, block_is_whole, solve_flow_block
 from aidpack.allocation.packs import one_pack_size, pack_flow, size_descents
 from aidpack.allocation.patterns import MAX_PATTERNS, pattern_lp_round, pattern_model
@@ -90,6 +90,10 @@ def _first_pass(
         "capability": name, "arcs": block.n_arcs, "stage": "flow", "seconds": round(flow_seconds, 4),
     }
     factor = block.factor[block.arc_pledge]
+    # A re-plan's kept lines give way only to a plan serving some tier better by more than the tier gap of the block's
+    # LP bound, and by a person at least (as HiGHS's plans, choice.kept_room; QA's unseen 'late', water: a re-plan with
+    # nothing changed swapped two 9-litre packs against loose litres over 18 lines for 0.167 critical-tier people).
+    room = np.maximum(options.tier_gap * flow.tier_values, KEPT_MIN_GAIN)
 
     def nearest() -> FlowResult:
         """The LP optimum nearest the previous lines (their arcs preferred among plans of equal transit)."""
@@ -98,7 +102,8 @@ def _first_pass(
     if not block.is_integer or block_is_whole(block, flow.amount):
         units, method = _whole_units(block, flow.amount), "flow"
         if kept is not None:
-            if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, options.final_gap):
+            if not beats_kept(block, Rounded(units=units, tier_values=flow.tier_values), kept, options.final_gap,
+                              room=room):
                 units, method = kept.units, "flow+kept"  # the LP's optimum is whole, and no better than them
             elif not changed and block_is_whole(block, (near_lp := nearest()).amount):
                 units = _whole_units(block, near_lp.amount)
@@ -107,20 +112,20 @@ def _first_pass(
                                flow_seconds=flow_seconds)
         return BlockState(block, outcome)
     if one_pack_size(block):
-        return _one_size(block, flow, previous, kept, options.final_gap, entry)
+        return _one_size(block, flow, previous, kept, options.final_gap, entry, room)
     lp_transit = transit_of(block, flow.amount / factor)
     counted = count_bound(block, flow.tier_values)
     rounded, candidates = _round(block, flow, previous if changed else None, options, lp_transit, counted)
     if kept is not None and changed:
-        rounded = rounded if beats_kept(block, rounded, kept, options.final_gap) else kept
+        rounded = rounded if beats_kept(block, rounded, kept, options.final_gap, room=room) else kept
         candidates = [kept, *candidates]
     elif kept is not None:
-        if not beats_kept(block, rounded, kept, options.final_gap):
+        if not beats_kept(block, rounded, kept, options.final_gap, room=room):
             rounded, candidates = kept, [kept, *candidates]
         else:
             fresh, near_flow = rounded, nearest()
             near, near_candidates = _round(block, near_flow, previous, options, lp_transit, counted)
-            rounded = near if beats_kept(block, near, kept, options.final_gap) else kept
+            rounded = near if beats_kept(block, near, kept, options.final_gap, room=room) else kept
             if lex_better(fresh.tier_values, rounded.tier_values):
                 rounded = fresh
             else:
@@ -146,6 +151,7 @@ def _one_size(
     kept: Rounded | None,
     final_gap: float,
     entry: dict[str, float | str | int],
+    room: FloatArray,
 ) -> BlockState:
     """A block of one pack size whose LP optimum splits packs: its exact whole-unit optimum by two flows
     (:mod:`aidpack.allocation.packs`), which bounds its tiers in place of the LP's (no rounding, no HiGHS).
@@ -154,7 +160,7 @@ def _one_size(
     units = pack_flow(block, previous)
     optimum = Rounded(units=units, tier_values=block_tier_values(block, units), method="packs")
     chosen = optimum
-    if kept is not None and not beats_kept(block, optimum, kept, final_gap):
+    if kept is not None and not beats_kept(block, optimum, kept, final_gap, room=room):
         chosen = kept
     entry["rounding_gap"] = float(tier_gaps(flow.tier_values, chosen.tier_values).max(initial=0.0))
     entry["packs_seconds"] = round(time.perf_counter() - started, 4)

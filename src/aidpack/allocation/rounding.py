@@ -108,14 +108,28 @@ def better_plan(block: FlowBlock, a: Rounded, b: Rounded, rel: float = 1e-6) -> 
     return transit_of(block, a.units) < transit_of(block, b.units) * (1 - 1e-12)
 
 
-def beats_kept(block: FlowBlock, candidate: Rounded, kept: Rounded, final_gap: float, rel: float = 1e-6) -> bool:
+def beats_kept(
+    block: FlowBlock,
+    candidate: Rounded,
+    kept: Rounded,
+    final_gap: float,
+    rel: float = 1e-6,
+    room: FloatArray | None = None,
+) -> bool:
     """Whether a re-plan moves from ``kept`` (the previous plan's lines, see :func:`kept_round`) to
-    ``candidate``: it serves the tiers better (beyond ``rel``), or as well and travels less by more than the
-    final gap (SPEC §4: transit is only proved to 1e-3). Plans of equal merit do not reshuffle what donors
-    are already preparing."""
-    if lex_better(candidate.tier_values, kept.tier_values, rel=rel):
+    ``candidate``: it serves the tiers better (beyond ``rel``; with ``room``, some tier by more than its room and
+    no tier before it less, beyond ``rel``), or as well and travels less by more than the final gap (SPEC §4:
+    transit is only proved to 1e-3). Plans of equal merit do not reshuffle what donors are already preparing."""
+    if room is not None:
+        noise = rel * np.maximum(np.abs(kept.tier_values), 1.0)
+        for t in range(kept.tier_values.size):
+            if candidate.tier_values[t] > kept.tier_values[t] + room[t]:
+                return True
+            if candidate.tier_values[t] < kept.tier_values[t] - noise[t]:
+                return False
+    elif lex_better(candidate.tier_values, kept.tier_values, rel=rel):
         return True
-    if lex_better(kept.tier_values, candidate.tier_values, rel=rel):
+    elif lex_better(kept.tier_values, candidate.tier_values, rel=rel):
         return False
     return transit_of(block, candidate.units) < transit_of(block, kept.units) * (1 - final_gap)
 
