@@ -124,9 +124,11 @@ def test_each_shape_imports_plans_and_passes_the_checker(shape: str, planned: Ca
 
 UNPROVED = pytest.mark.xfail(
     reason="engine defect found by QA: without --time-limit, plans with whole units come back `time_limit` with an "
-    "unproved gap after the engine's own integer budget (2 s at this size; giant: 0.08, longtail: 0.032, late: "
-    "0.0015 on one run and optimal on another), where SPEC §4 asks for a proved 1e-4 per tier (1e-3 for transit) "
-    "unless the user gives a time limit", strict=False)
+    "unproved gap after the engine's own integer budget (2 s at this size; QA's first run: giant 0.08, longtail "
+    "0.032, late 0.0015 or optimal by the machine's load; after session 28's transit-phase floor giant 0.003, and "
+    "late, bulk and strike proved), where SPEC §4 asks for a proved 1e-4 per tier (1e-3 for transit) unless the "
+    "user gives a time limit. Not strict: whether HiGHS proves a block within the budget depends on the load",
+    strict=False)
 
 
 @pytest.mark.parametrize("shape", [s if s == "fuel" else pytest.param(s, marks=UNPROVED) for s in SHAPES])
