@@ -138,8 +138,9 @@ def _first_pass(
                            other_gap=flow.transit_gap, method=f"flow+{rounded.method}", log=[entry],
                            lp_bound=flow.tier_values, flow_seconds=flow_seconds)
     state = BlockState(block, outcome, flow.amount, rounded, candidates, lp_transit=lp_transit, kept=kept)
-    if entry.get("bound") == "count":
-        # Its tiers bounded by its packs' count: their unit-days by the nearest need of as many packs.
+    if entry.get("bound") == "count" and entry.get("bound_gap") == 0.0:
+        # At its packs' count bound, where no plan serves the tiers better (a HiGHS plan replacing it would serve the
+        # same tiers, which the bound is for): its unit-days bounded by the nearest need of as many packs.
         state.transit_bound = count_transit_bound(block, rounded.tier_values)
     return state
 
