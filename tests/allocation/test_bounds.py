@@ -59,15 +59,19 @@ def test_the_engine_measures_a_tanker_plan_against_the_whole_unit_bound_not_the_
     assert result.termination is Termination.OPTIMAL
 
 
+def water_needs(draw: st.DrawFn, count: int) -> list[N]:
+    """``count`` random water needs in several tiers and two regions."""
+    return [
+        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 2_500, 6_000])),
+          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)))
+        for i in range(count)
+    ]
+
+
 @st.composite
 def mixed_blocks(draw: st.DrawFn) -> Instance:
     """Random needs (several tiers) reached by packs of several sizes, some larger than the needs."""
-    n_needs = draw(st.integers(2, 9))
-    needs = [
-        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 2_500, 6_000])),
-          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)))
-        for i in range(n_needs)
-    ]
+    needs = water_needs(draw, draw(st.integers(2, 9)))
     n_pledges = draw(st.integers(1, 7))
     pledges = [
         P(f"P{j}", "WATER-L", draw(st.integers(1, 4)), factor=draw(st.sampled_from([100, 500, 1_000, 5_000])),
@@ -330,11 +334,7 @@ def test_a_block_with_loose_units_or_a_pack_for_every_need_has_no_count_bound() 
 def scarce_packs(draw: st.DrawFn) -> Instance:
     """Needs in several tiers and regions, and fewer packs (of several sizes, from two hubs) than needs."""
     n_needs = draw(st.integers(3, 9))
-    needs = [
-        N(f"N{i}", "WATER-L", draw(st.sampled_from([150, 400, 900, 2_500, 6_000])),
-          tier=draw(st.sampled_from(TIERS)), people=draw(st.integers(1, 500)), region=draw(st.integers(0, 1)))
-        for i in range(n_needs)
-    ]
+    needs = water_needs(draw, n_needs)
     sizes = draw(st.lists(st.sampled_from([100, 500, 1_000, 5_000]), min_size=1, max_size=n_needs - 1))
     pledges = [P(f"P{j}", "WATER-L", 1, factor=size, integer=True, hub=draw(st.integers(0, 1)))
                for j, size in enumerate(sizes)]
