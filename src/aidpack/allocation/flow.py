@@ -254,25 +254,17 @@ def solve_flow_block(
     levels, level_of = np.unique(rank, return_inverse=True)
     level_total = np.bincount(level_of, weights=y.astype(np.float64), minlength=levels.size).astype(np.int64)
     served = rank > 0
-    l0 = n0 + n_n
+    level_total = np.where(levels > 0, level_total, 0)  # weightless needs' levels get nothing
     unit_cost = (block.transit + UNIT_EPSILON) / block.factor[block.arc_pledge]
     arc_cost, cost_scale = transit_costs(block, total)
     stage_cost = arc_cost * STABILITY_SCALE
-    demand_total = int(level_total[levels > 0].sum())
-    tail = np.concatenate([np.full(n_p, source), p0 + block.arc_pledge, n0 + arange_n[served]]).astype(np.int64)
-    head = np.concatenate([p0 + arange_p, n0 + block.arc_need, l0 + level_of[served]]).astype(np.int64)
-    cap = np.concatenate([supply, arc_cap, demand[served]]).astype(np.int64)
-    cost = np.concatenate([np.zeros(n_p, dtype=np.int64), stage_cost, np.zeros(int(served.sum()), dtype=np.int64)])
+    network, supplies = _transit_network(block, supply, arc_cap, demand, stage_cost, served, level_of, level_total)
     kept = np.zeros(0, dtype=np.int64)
     if previous is not None:
         previous_amount = np.rint(previous * block.factor[block.arc_pledge] * scale).astype(np.int64)
-        kept, tail, head, cap, cost = previous_arcs(block, previous_amount, (tail, head, cap, cost), arc_cap,
-                                                    stage_cost, (p0, n0))
-    supplies = np.zeros(l0 + levels.size, dtype=np.int64)
-    supplies[source] = demand_total
-    supplies[l0 : l0 + levels.size] = np.where(levels > 0, -level_total, 0)
-    supplies[sink] = 0
-    flows = min_cost_flow_int(l0 + levels.size, tail, head, cap, cost, supplies)
+        kept, tail, head, cap, cost = previous_arcs(block, previous_amount, network, arc_cap, stage_cost, (p0, n0))
+        network = (tail, head, cap, cost)
+    flows = min_cost_flow_int(supplies.size, *network, supplies)
     arc_flow = arc_flows(flows, n_p, n_a, kept, extra=n_p + n_a + int(served.sum()))
 
     amount = arc_flow.astype(np.float64) / scale
@@ -286,8 +278,7 @@ def solve_flow_block(
     else:
         transit_gap = 0.0 if true_cost <= 0 else min(1.0, 0.5 / cost_scale * float(amount.sum()) / true_cost)
     if transit_gap > REFINE_TRANSIT_GAP and scale > 1 and true_cost > 0:
-        bound = _coarse_transit_bound(block, supply, demand, scale, served, level_of,
-                                      np.where(levels > 0, level_total, 0), unit_cost)
+        bound = _coarse_transit_bound(block, supply, demand, scale, served, level_of, level_total, unit_cost)
         if bound is not None:
             transit_gap = min(transit_gap, max(true_cost - bound, 0.0) / true_cost)
     return FlowResult(amount=amount, tier_values=tier_values, transit_gap=transit_gap, scale=scale)
@@ -310,12 +301,11 @@ def _coarse_transit_bound(
     and every level's total down, has room for the stage's optimum (less flow on costs that are not negative), and
     its costs, with the range that whole units leave, are rounded down: its optimum bounds the stage's from below.
     None when it does not fit the flow solver."""
-    n_p, n_n = block.pledges.size, block.needs.size
     coarse_supply = -((-supply) // scale)  # ceil
     coarse_demand = -((-demand) // scale)
     coarse_level = level_total // scale  # floor
     total = int(coarse_supply.sum())
-    nodes = n_p + 2 * n_n + 3
+    nodes = block.pledges.size + 2 * block.needs.size + 3
     limit = min(_INT_LIMIT // max(total, 1), _INT_LIMIT // nodes) // 4
     top = float(unit_cost.max()) if unit_cost.size else 1.0
     if top <= 0:
@@ -323,22 +313,40 @@ def _coarse_transit_bound(
     cost_scale = min(float(limit), 1e15) / top
     cost = np.floor(unit_cost * cost_scale).astype(np.int64)
     arc_cap = np.minimum(coarse_supply[block.arc_pledge], coarse_demand[block.arc_need])
-    source, p0, n0 = 0, 2, 2 + n_p
-    l0 = n0 + n_n
-    levels = level_total.size
-    tail = np.concatenate([np.full(n_p, source), p0 + block.arc_pledge, n0 + np.flatnonzero(served)]).astype(np.int64)
-    head = np.concatenate([p0 + np.arange(n_p), n0 + block.arc_need, l0 + level_of[served]]).astype(np.int64)
-    cap = np.concatenate([coarse_supply, arc_cap, coarse_demand[served]]).astype(np.int64)
-    costs = np.concatenate([np.zeros(n_p, dtype=np.int64), cost, np.zeros(int(served.sum()), dtype=np.int64)])
-    # (Weightless needs' levels: totals 0, as the transit stage gives them nothing.)
-    supplies = np.zeros(l0 + levels, dtype=np.int64)
-    supplies[source] = int(coarse_level.sum())
-    supplies[l0:] = -coarse_level
+    network, supplies = _transit_network(block, coarse_supply, arc_cap, coarse_demand, cost, served, level_of,
+                                         coarse_level)
     try:
-        flows = min_cost_flow_int(l0 + levels, tail, head, cap, costs, supplies)
+        flows = min_cost_flow_int(supplies.size, *network, supplies)
     except FlowUnsupported:
         return None
+    n_p = block.pledges.size
     return float(cost @ flows[n_p : n_p + block.n_arcs].astype(np.float64)) / cost_scale
+
+
+def _transit_network(
+    block: FlowBlock,
+    supply: IntArray,
+    arc_cap: IntArray,
+    demand: IntArray,
+    arc_cost: IntArray,
+    served: BoolArray,
+    level_of: IntArray,
+    level_total: IntArray,
+) -> tuple[tuple[IntArray, IntArray, IntArray, IntArray], IntArray]:
+    """A transit stage's network (tail, head, capacity, cost; arcs: the source to each pledge, the block's arcs, each
+    served need to its level) and node supplies: each level takes exactly ``level_total``. Nodes: 0 the source,
+    1 unused, 2.. the pledges, then the needs, then the levels."""
+    n_p, n_n = block.pledges.size, block.needs.size
+    p0, n0 = 2, 2 + n_p
+    l0 = n0 + n_n
+    tail = np.concatenate([np.zeros(n_p), p0 + block.arc_pledge, n0 + np.flatnonzero(served)]).astype(np.int64)
+    head = np.concatenate([p0 + np.arange(n_p), n0 + block.arc_need, l0 + level_of[served]]).astype(np.int64)
+    cap = np.concatenate([supply, arc_cap, demand[served]]).astype(np.int64)
+    cost = np.concatenate([np.zeros(n_p), arc_cost, np.zeros(int(served.sum()))]).astype(np.int64)
+    supplies = np.zeros(l0 + level_total.size, dtype=np.int64)
+    supplies[0] = int(level_total.sum())
+    supplies[l0:] = -level_total
+    return (tail, head, cap, cost), supplies
 
 
 def previous_arcs(

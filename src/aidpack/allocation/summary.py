@@ -61,7 +61,8 @@ class PlanSummary:
     transit_gap: float = 0.0  # unit-days in transit above the proven bound, relative to the plan's
 
 
-def _detail_text(detail: dict[str, object] | None) -> str:
+def detail_text(detail: dict[str, object] | None) -> str:
+    """A short need's reason detail (``explain.Shortfall.detail``) in words: the summary's and the report's 'why'."""
     if not detail:
         return ""
     if "earliest_eta" in detail:
@@ -69,13 +70,13 @@ def _detail_text(detail: dict[str, object] | None) -> str:
     taken = detail.get("taken_by")
     if isinstance(taken, list) and taken:
         return "taken by " + ", ".join(str(t) for t in taken)
-    proposed = _proposed(detail)
+    proposed = proposed_refs(detail)
     if proposed:
         return "only proposed pledges: " + ", ".join(proposed)
     return ""
 
 
-def _proposed(detail: dict[str, object] | None) -> tuple[str, ...]:
+def proposed_refs(detail: dict[str, object] | None) -> tuple[str, ...]:
     """The proposed pledges a no_supply need's detail names (``explain.Shortfall.detail``), none elsewhere."""
     proposed = detail.get("proposed") if detail else None
     return tuple(str(ref) for ref in proposed) if isinstance(proposed, list) else ()
@@ -109,8 +110,8 @@ def summarise(session: Session, plan: Plan, *, max_gaps: int = 15) -> PlanSummar
                     covered=outcome.covered,
                     people=outcome.people,
                     reason=outcome.reason.value,
-                    detail=_detail_text(outcome.detail),
-                    proposed=_proposed(outcome.detail),
+                    detail=detail_text(outcome.detail),
+                    proposed=proposed_refs(outcome.detail),
                 )
             )
     gaps.sort(key=lambda g: pressing_first(g.priority, float(g.missing / g.quantity) * g.people, g.ref))

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aidpack.allocation.summary import detail_text, proposed_refs
 from aidpack.exports.tables import cell
 from aidpack.pledges.models import Pledge, PledgeStatus
 from aidpack.reports import lookups
@@ -40,19 +41,10 @@ class OperatorReport:
 
 
 def why(detail: dict[str, Any] | None) -> str:
-    if not detail:
-        return ""
-    if "earliest_eta" in detail:
-        return f"earliest arrival {detail['earliest_eta']}"
-    taken = detail.get("taken_by")
-    if isinstance(taken, list) and taken:
-        return "taken by " + ", ".join(str(t) for t in taken)
-    proposed = detail.get("proposed")
-    if isinstance(proposed, list) and proposed:
-        # no_supply, where only proposed pledges provide the capability: the report is read apart from the plan.
-        return ("only proposed pledges: " + ", ".join(str(p) for p in proposed)
-                + " (`aidpack allocate --include-proposed` would use them)")
-    return ""
+    """The summary's words for a short need's detail (:func:`summary.detail_text`); where only proposed pledges
+    provide the capability (no_supply), with what would use them: the report is read apart from the plan."""
+    text = detail_text(detail)
+    return text + " (`aidpack allocate --include-proposed` would use them)" if proposed_refs(detail) else text
 
 
 def _gap_line(item: NeedCoverage) -> GapLine:
