@@ -49,10 +49,10 @@ class ShortNeed:
     covered: float
     people_short: float | None  # people served x the share not covered; None where the caller may not see people
     reason: str | None
-    detail: dict[str, Any] | None  # as ``plan_read`` cut it for the caller: other needs' refs for staff only
-    #: no_supply, where only proposed pledges provide the capability: said to everyone who sees the need; which
-    #: pledges (``detail["proposed"]``, other donors' unconfirmed pledges) to staff only
-    proposed_only: bool = False
+    #: As ``plan_read`` cut it for the caller: other needs' refs, and which proposed pledges alone could serve a
+    #: no_supply need (other donors' unconfirmed pledges), for staff only; that only proposed pledges could (its
+    #: ``hint``), for everyone who sees the need.
+    detail: dict[str, Any] | None
 
 
 def _short_needs(principal: Principal, shown: PlanRead, outcomes: list[PlanOutcome]) -> list[ShortNeed]:
@@ -79,7 +79,6 @@ def _short_needs(principal: Principal, shown: PlanRead, outcomes: list[PlanOutco
                 people_short=facts.people * missing if people_visible else None,
                 reason=need.reason,
                 detail=need.detail,
-                proposed_only=bool(facts.detail and facts.detail.get("proposed")),
             )
         )
     rows.sort(key=lambda row: pressing_first(row.priority, row.people_short or 0.0, row.ref))
