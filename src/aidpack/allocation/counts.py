@@ -23,6 +23,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from aidpack.allocation.columns import Grid, StageInput, grid, pattern_stage
 from aidpack.allocation.flow import FlowBlock
 from aidpack.allocation.patterns import HallRows, assign_counts, need_counts, reach_rows
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
@@ -40,6 +41,10 @@ MIN_ARCS = 1_000
 MAX_COLUMNS = 50_000
 MAX_HALL_WORK = 1e9
 _TOL = 1e-9
+#: A stage whose LP rounding is not proved spends at most this share of its time on its pattern bound
+#: (:mod:`aidpack.allocation.columns`), and of that this share on the restricted MIP of the patterns priced.
+PATTERN_SHARE = 0.6
+WHOLE_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -160,12 +165,59 @@ def _solve(
         counts = np.where(whole_y, np.rint(found[:n_y]), np.maximum(found[:n_y], 0.0)).reshape(n_needs, n_sizes)
         return np.concatenate([counts.ravel(), np.minimum(found[n_y:], counts @ model.sizes)])
 
-    stage_model = StageModel(h, n_cols, tier_columns,
-                             lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
-                             clean)
+    model_grid = grid(block.demand, model.sizes, model.cap, model.divisible)
+
+    def round_relaxation(h: highspy.Highs, holds: Holds, stage: tuple[IntArray, FloatArray], plan: FloatArray,
+                         seconds: float) -> tuple[FloatArray | None, float]:
+        started = time.perf_counter()
+        rounded, bound = _rounded_relaxation(h, block, model, weight, holds, seconds)
+        if model_grid is None or not np.isfinite(bound):
+            return rounded, bound
+        best = plan if rounded is None or float(stage[1] @ rounded[stage[0]]) <= float(stage[1] @ plan[stage[0]]) \
+            else rounded
+        if float(stage[1] @ best[stage[0]]) >= bound * (1.0 - max(options.tier_gap, 1e-9)) - 1e-6:
+            return rounded, bound  # the LP's bound is proved already
+        found = _pattern_stage(block, model, model_grid, holds, stage, best, started + PATTERN_SHARE * seconds,
+                               max(options.tier_gap, 1e-9))
+        if found is None:
+            return rounded, bound
+        patterned, pattern_bound = found
+        if patterned is not None and meets(patterned, holds) and (
+                rounded is None or float(stage[1] @ patterned[stage[0]]) > float(stage[1] @ rounded[stage[0]])):
+            rounded = patterned
+        return rounded, min(bound, pattern_bound)
+
+    stage_model = StageModel(h, n_cols, tier_columns, round_relaxation, clean)
     start_plan = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
     stage_bound, held, solution = lexicographic_stages(stage_model, start_plan, deadline, options)
     return stage_bound, held, clean(solution)[:n_y].reshape(n_needs, n_sizes)
+
+
+def _pattern_stage(
+    block: FlowBlock, model: CountModel, model_grid: Grid, holds: Holds, stage: tuple[IntArray, FloatArray],
+    plan: FloatArray, deadline: float, gap: float,
+) -> tuple[FloatArray | None, float] | None:
+    """The stage's pattern bound (:mod:`aidpack.allocation.columns`) from ``plan`` (the model's columns, meeting the
+    holds), and the whole plan of its patterns (the model's columns; None when it found none), by ``deadline`` or
+    within ``gap`` of the bound; None when no round of column generation ran."""
+    n_needs, n_sizes = block.needs.size, model.sizes.size
+    n_y = n_needs * n_sizes
+    stage_weight = np.zeros(n_needs)
+    stage_weight[stage[0] - n_y] = stage[1]
+    hold_weight = np.zeros((len(holds), n_needs))
+    for row, (in_tier, people, _) in enumerate(holds):
+        hold_weight[row, in_tier - n_y] = people
+    counts = np.clip(np.rint(plan[:n_y].reshape(n_needs, n_sizes)), 0.0, np.floor(model.cap + _TOL))
+    seconds = deadline - time.perf_counter()
+    found = pattern_stage(
+        StageInput(block.demand, model.sizes, model.cap, model.units, model.hall, stage_weight, hold_weight,
+                   np.array([lower for _, _, lower in holds])),
+        model_grid, counts, deadline, WHOLE_SHARE * seconds, gap)
+    if found.rounds == 0:
+        return None
+    if found.counts is None:
+        return None, found.bound
+    return np.concatenate([found.counts.ravel(), np.minimum(found.counts @ model.sizes, block.demand)]), found.bound
 
 
 def _rounded_relaxation(

@@ -33,9 +33,11 @@ from aidpack.allocation.solve import (
 #: The rows that hold earlier tiers: per tier, its columns, the people each serves per unit, and the least people
 #: they must serve.
 Holds = list[tuple[IntArray, FloatArray, float]]
-#: A model's LP relaxation rounded to a whole plan: (HiGHS, the holds so far, seconds) -> (a plan of the model's
-#: columns that meets the holds, or None; the relaxation's optimum, a bound on the stage).
-RoundRelaxation = Callable[[highspy.Highs, Holds, float], tuple[FloatArray | None, float]]
+#: A model's LP relaxation rounded to a whole plan: (HiGHS, the holds so far, the stage's columns and the people each
+#: serves per unit, the plan so far, seconds) -> (a plan of the model's columns that meets the holds, or None; a bound
+#: on the stage: the relaxation's optimum, or less where the model proves less).
+RoundRelaxation = Callable[[highspy.Highs, Holds, tuple[IntArray, FloatArray], FloatArray, float],
+                           tuple[FloatArray | None, float]]
 #: A stage whose plan serves its LP relaxation's optimum to within this share (and HiGHS's absolute gap) is proved.
 PROVED_REL = 1e-9
 
@@ -98,7 +100,7 @@ def lexicographic_stages(
         # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
         remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
                         0.01)
-        rounded, relaxed_bound = model.round_relaxation(h, holds, remaining)
+        rounded, relaxed_bound = model.round_relaxation(h, holds, (in_tier, people), solution, remaining)
         if rounded is not None and float(cost @ rounded) < float(cost @ solution):
             solution = rounded
         # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
@@ -106,7 +108,10 @@ def lexicographic_stages(
         # A plan that already serves the relaxation's optimum is the stage's optimum: no branch and bound (the 1e5
         # bench's transformer block: its critical stage, 7 ms of HiGHS proving what its LP had already said; the
         # demo's generator block: its critical stage, whose LP rounding within Hall's rows is whole).
-        proved = float(-cost @ solution) >= relaxed_bound - (MIP_ABS_GAP + PROVED_REL * abs(relaxed_bound))
+        # So is a plan within the stage's gap of a bound the model proved beyond its LP (HiGHS's own bound, which
+        # does not know it, would keep its branch and bound going to the time limit).
+        proved = float(-cost @ solution) >= relaxed_bound - (
+            MIP_ABS_GAP + max(PROVED_REL, options.tier_gap) * abs(relaxed_bound))
         if mip and not proved:
             given = highspy.HighsSolution()
             given.col_value = list(solution)
