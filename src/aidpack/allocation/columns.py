@@ -55,6 +55,8 @@ class Grid:
     levels: IntArray
     piece_size: IntArray
     piece_units: IntArray  # [pieces, needs]
+    #: Cells (needs × levels, by groups) times pieces: one pricing's work.
+    work: float
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def grid(demand: FloatArray, sizes: FloatArray, cap: FloatArray, divisible: Bool
     cells = GROUP_NEEDS * float((tops + 1).sum()) + float(levels.size % GROUP_NEEDS) * float(levels.max() + 1)
     if cells * len(piece_size) > MAX_PRICING_WORK:
         return None
-    return Grid(step=step, size_steps=size_steps, levels=levels,
+    return Grid(step=step, size_steps=size_steps, levels=levels, work=cells * len(piece_size),
                 piece_size=np.asarray(piece_size, dtype=np.int64),
                 piece_units=np.asarray(piece_units, dtype=np.int64).reshape(len(piece_size), demand.size))
 

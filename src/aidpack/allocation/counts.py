@@ -45,6 +45,9 @@ _TOL = 1e-9
 #: (:mod:`aidpack.allocation.columns`), and of that this share on the restricted MIP of the patterns priced.
 PATTERN_SHARE = 0.6
 WHOLE_SHARE = 0.4
+#: A stage gets its pattern bound only where ten rounds of pricing take at most its share of the stage's time, at
+#: about this many seconds per unit of the grid's work (:attr:`columns.Grid.work`).
+PRICING_SECONDS = 10 * 7e-9
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,13 @@ def count_round(
     budget: float,
     options: SolveOptions,
     kept: FloatArray | None = None,
+    pattern_bound: bool = True,
 ) -> Rounded:
-    """As :func:`patterns.pattern_round`, by the block's count MIP."""
+    """As :func:`patterns.pattern_round`, by the block's count MIP; with ``pattern_bound``, each stage that its LP's
+    rounding does not prove starts with its pattern bound and plan (:mod:`aidpack.allocation.columns`)."""
     deadline = time.perf_counter() + budget
-    stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options)
+    stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options,
+                                     pattern_bound)
     whole = np.where(model.divisible[None, :], 0, np.rint(want)).astype(np.int64)
     units = assign_counts(block, model.size_of, whole, kept)
     if model.divisible.any():
@@ -132,6 +138,7 @@ def _solve(
     start: FloatArray,
     deadline: float,
     options: SolveOptions,
+    pattern_bound: bool,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The count MIP's tier stages, critical first, each tier held at what it reached (relative tolerance of
     SPEC §4) for the next: per tier, the bound its stage proved and the row it was held at; and the counts of
@@ -165,7 +172,7 @@ def _solve(
         counts = np.where(whole_y, np.rint(found[:n_y]), np.maximum(found[:n_y], 0.0)).reshape(n_needs, n_sizes)
         return np.concatenate([counts.ravel(), np.minimum(found[n_y:], counts @ model.sizes)])
 
-    model_grid = grid(block.demand, model.sizes, model.cap, model.divisible)
+    model_grid = grid(block.demand, model.sizes, model.cap, model.divisible) if pattern_bound else None
 
     def round_relaxation(h: highspy.Highs, holds: Holds, stage: tuple[IntArray, FloatArray], plan: FloatArray,
                          seconds: float) -> tuple[FloatArray | None, float]:
@@ -175,8 +182,11 @@ def _solve(
             return rounded, bound
         best = plan if rounded is None or float(stage[1] @ rounded[stage[0]]) <= float(stage[1] @ plan[stage[0]]) \
             else rounded
-        if float(stage[1] @ best[stage[0]]) >= bound * (1.0 - max(options.tier_gap, 1e-9)) - 1e-6:
+        reached = float(stage[1] @ best[stage[0]])
+        if reached >= bound * (1.0 - max(options.tier_gap, 1e-9)) - 1e-6:
             return rounded, bound  # the LP's bound is proved already
+        if PRICING_SECONDS * model_grid.work > PATTERN_SHARE * seconds:
+            return rounded, bound  # too little time to price the patterns: HiGHS's branch and bound has it all
         found = _pattern_stage(block, model, model_grid, holds, stage, best, started + PATTERN_SHARE * seconds,
                                max(options.tier_gap, 1e-9))
         if found is None:
