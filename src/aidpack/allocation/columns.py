@@ -185,6 +185,8 @@ class _Master:
         self.h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.need: list[IntArray] = []
         self.counts: list[FloatArray] = []
+        #: The columns of the start's own patterns (the first added).
+        self.n_start = 0
 
     def add(self, need: IntArray, counts: FloatArray) -> None:
         """Columns for the patterns ``counts`` [patterns, sizes] of ``need``."""
@@ -224,8 +226,7 @@ class _Master:
         self.h.changeColsIntegrality(n_cols, np.arange(n_cols, dtype=np.int32),
                                      np.full(n_cols, highspy.HighsVarType.kInteger, dtype=np.uint8))
         given = np.zeros(n_cols)
-        first = self.need[0]
-        given[:first.size] = 1.0  # the start's own patterns come first
+        given[:self.n_start] = 1.0  # the start's own patterns come first
         solution = highspy.HighsSolution()
         solution.col_value = list(given)
         solution.value_valid = True
@@ -251,6 +252,7 @@ def pattern_stage(stage: StageInput, model_grid: Grid, start: FloatArray, deadli
     master = _Master(stage)
     used = np.flatnonzero(start.sum(axis=1) > 0)
     master.add(used, start[used])
+    master.n_start = used.size
     bound, converged, rounds = np.inf, False, 0
     hall_of = [np.flatnonzero(stage.hall.size == s) for s in range(stage.sizes.size)]
     n_sizes, n_hall, n_needs = stage.sizes.size, stage.hall.size.size, stage.demand.size

@@ -41,12 +41,11 @@ MIN_ARCS = 1_000
 MAX_COLUMNS = 50_000
 MAX_HALL_WORK = 1e9
 _TOL = 1e-9
-#: A stage whose LP rounding is not proved spends at most this share of its time on its pattern bound
-#: (:mod:`aidpack.allocation.columns`), and of that this share on the restricted MIP of the patterns priced.
-PATTERN_SHARE = 0.6
+#: Of the time a stage gives its pattern bound (:mod:`aidpack.allocation.columns`, see
+#: :data:`stages.PATTERN_SHARE`), this share goes to the restricted MIP of the patterns priced.
 WHOLE_SHARE = 0.4
-#: A stage gets its pattern bound only where ten rounds of pricing take at most its share of the stage's time, at
-#: about this many seconds per unit of the grid's work (:attr:`columns.Grid.work`).
+#: A stage gets its pattern bound only where ten rounds of pricing fit in the time it has for it, at about this many
+#: seconds per unit of the grid's work (:attr:`columns.Grid.work`).
 PRICING_SECONDS = 10 * 7e-9
 
 
@@ -174,30 +173,16 @@ def _solve(
 
     model_grid = grid(block.demand, model.sizes, model.cap, model.divisible) if pattern_bound else None
 
-    def round_relaxation(h: highspy.Highs, holds: Holds, stage: tuple[IntArray, FloatArray], plan: FloatArray,
-                         seconds: float) -> tuple[FloatArray | None, float]:
-        started = time.perf_counter()
-        rounded, bound = _rounded_relaxation(h, block, model, weight, holds, seconds)
-        if model_grid is None or not np.isfinite(bound):
-            return rounded, bound
-        best = plan if rounded is None or float(stage[1] @ rounded[stage[0]]) <= float(stage[1] @ plan[stage[0]]) \
-            else rounded
-        reached = float(stage[1] @ best[stage[0]])
-        if reached >= bound * (1.0 - max(options.tier_gap, 1e-9)) - 1e-6:
-            return rounded, bound  # the LP's bound is proved already
-        if PRICING_SECONDS * model_grid.work > PATTERN_SHARE * seconds:
-            return rounded, bound  # too little time to price the patterns: HiGHS's branch and bound has it all
-        found = _pattern_stage(block, model, model_grid, holds, stage, best, started + PATTERN_SHARE * seconds,
-                               max(options.tier_gap, 1e-9))
-        if found is None:
-            return rounded, bound
-        patterned, pattern_bound = found
-        if patterned is not None and meets(patterned, holds) and (
-                rounded is None or float(stage[1] @ patterned[stage[0]]) > float(stage[1] @ rounded[stage[0]])):
-            rounded = patterned
-        return rounded, min(bound, pattern_bound)
+    def patterned(holds: Holds, stage: tuple[IntArray, FloatArray], plan: FloatArray,
+                  seconds: float) -> tuple[FloatArray | None, float] | None:
+        if model_grid is None or PRICING_SECONDS * model_grid.work > seconds:
+            return None  # too little time to price the patterns
+        return _pattern_stage(block, model, model_grid, holds, stage, plan, time.perf_counter() + seconds,
+                              max(options.tier_gap, 1e-9))
 
-    stage_model = StageModel(h, n_cols, tier_columns, round_relaxation, clean)
+    stage_model = StageModel(h, n_cols, tier_columns,
+                             lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
+                             clean, patterned if model_grid is not None else None)
     start_plan = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
     stage_bound, held, solution = lexicographic_stages(stage_model, start_plan, deadline, options)
     return stage_bound, held, clean(solution)[:n_y].reshape(n_needs, n_sizes)

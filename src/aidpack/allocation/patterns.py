@@ -236,8 +236,7 @@ def _solve(
     tier_columns = [(np.flatnonzero(tiers == t), values[tiers == t]) for t in range(4)]
     stage_model = StageModel(
         h, n_patterns, tier_columns,
-        lambda h, holds, _stage, _plan, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds),
-        np.rint,
+        lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds), np.rint,
     )
     return lexicographic_stages(stage_model, start, deadline, options, mip=mip)
 

@@ -33,13 +33,24 @@ from aidpack.allocation.solve import (
 #: The rows that hold earlier tiers: per tier, its columns, the people each serves per unit, and the least people
 #: they must serve.
 Holds = list[tuple[IntArray, FloatArray, float]]
-#: A model's LP relaxation rounded to a whole plan: (HiGHS, the holds so far, the stage's columns and the people each
-#: serves per unit, the plan so far, seconds) -> (a plan of the model's columns that meets the holds, or None; a bound
-#: on the stage: the relaxation's optimum, or less where the model proves less).
-RoundRelaxation = Callable[[highspy.Highs, Holds, tuple[IntArray, FloatArray], FloatArray, float],
-                           tuple[FloatArray | None, float]]
+#: A model's LP relaxation rounded to a whole plan: (HiGHS, the holds so far, seconds) -> (a plan of the model's
+#: columns that meets the holds, or None; the relaxation's optimum, a bound on the stage).
+RoundRelaxation = Callable[[highspy.Highs, Holds, float], tuple[FloatArray | None, float]]
+#: A model's own bound and plan of a stage beyond its LP (:mod:`aidpack.allocation.columns`): (the holds so far, the
+#: stage's columns and the people each serves per unit, the plan so far, seconds) -> (a plan of the model's columns, or
+#: None; a bound on the stage), or None where it has none.
+StageBound = Callable[[Holds, tuple[IntArray, FloatArray], FloatArray, float], tuple[FloatArray | None, float] | None]
 #: A stage whose plan serves its LP relaxation's optimum to within this share (and HiGHS's absolute gap) is proved.
 PROVED_REL = 1e-9
+#: A stage with its own bound (:attr:`StageModel.stage_bound`) gives HiGHS's branch and bound this share of its time
+#: first, then, unless that proved it, this share of what is left to its own bound, and the rest to branch and bound
+#: again from the better plan. HiGHS often proves a count stage within a fraction of a second (QA's 'strike' shape at
+#: 4,000 edges: the generator block's stages in 1.4 s of the 2 s budget, leaving the transit stage its time, where the
+#: pattern bound first took 1.85 s and the plan came back `time_limit`, transit gap 1.8e-3), and where it cannot (the
+#: demo's generator block: 2,049,850-2,076,380 high-tier people in 2 s, bound 2,099,949 after 20 s) the pattern bound
+#: and its plan prove the stage (2,095,880 over 2,095,7xx).
+BRANCH_FIRST_SHARE = 0.35
+PATTERN_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class StageModel:
     round_relaxation: RoundRelaxation
     #: HiGHS's column values made a plan of the model (whole where they must be).
     clean: Callable[[FloatArray], FloatArray]
+    #: The model's own bound and plan of a stage, tried where HiGHS's branch and bound does not prove it quickly.
+    stage_bound: StageBound | None = None
 
 
 def stage_highs(seed: int) -> highspy.Highs:
@@ -100,7 +113,7 @@ def lexicographic_stages(
         # Earlier tiers first (lexicographic order): each later stage keeps a small reserve.
         remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
                         0.01)
-        rounded, relaxed_bound = model.round_relaxation(h, holds, (in_tier, people), solution, remaining)
+        rounded, relaxed_bound = model.round_relaxation(h, holds, remaining)
         if rounded is not None and float(cost @ rounded) < float(cost @ solution):
             solution = rounded
         # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
@@ -108,27 +121,30 @@ def lexicographic_stages(
         # A plan that already serves the relaxation's optimum is the stage's optimum: no branch and bound (the 1e5
         # bench's transformer block: its critical stage, 7 ms of HiGHS proving what its LP had already said; the
         # demo's generator block: its critical stage, whose LP rounding within Hall's rows is whole).
-        # So is a plan within the stage's gap of a bound the model proved beyond its LP (HiGHS's own bound, which
-        # does not know it, would keep its branch and bound going to the time limit).
-        proved = float(-cost @ solution) >= relaxed_bound - (
-            MIP_ABS_GAP + max(PROVED_REL, options.tier_gap) * abs(relaxed_bound))
+        proved = float(-cost @ solution) >= relaxed_bound - (MIP_ABS_GAP + PROVED_REL * abs(relaxed_bound))
         if mip and not proved:
-            given = highspy.HighsSolution()
-            given.col_value = list(solution)
-            given.value_valid = True
-            h.setSolution(given)
-            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01) if position == len(stages) - 1
-                             else max(remaining - (time.perf_counter() - stage_started), 0.01))
-            with quiet_stdout():
-                h.run()
-            status = map_status(h.getModelStatus())
-            info = h.getInfo()
-            if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
+            stage_end = deadline if position == len(stages) - 1 else stage_started + remaining
+            own = model.stage_bound
+            first_end = stage_end if own is None else time.perf_counter() + BRANCH_FIRST_SHARE * (
+                stage_end - time.perf_counter())
+            found = _branch_and_bound(model, solution, first_end)
+            if found is None:
                 # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
                 break
-            solution = model.clean(np.asarray(h.getSolution().col_value, dtype=np.float64))
-            if np.isfinite(info.mip_dual_bound):
-                stage_bound[tier] = min(stage_bound[tier], -float(info.mip_dual_bound))
+            solution, dual = found
+            stage_bound[tier] = min(stage_bound[tier], dual)
+            if own is not None and not _proved(float(-cost @ solution), float(stage_bound[tier]), options.tier_gap):
+                extra = own(holds, (in_tier, people), solution, PATTERN_SHARE * (stage_end - time.perf_counter()))
+                if extra is not None:
+                    plan, bound = extra
+                    stage_bound[tier] = min(stage_bound[tier], bound)
+                    if plan is not None and meets(plan, holds) and float(cost @ plan) < float(cost @ solution):
+                        solution = plan
+                    if not _proved(float(-cost @ solution), float(stage_bound[tier]), options.tier_gap):
+                        again = _branch_and_bound(model, solution, stage_end)
+                        if again is not None:
+                            solution = again[0]
+                            stage_bound[tier] = min(stage_bound[tier], again[1])
         elif rounded is None and not proved:
             break
         value = float(-cost @ solution)
@@ -137,6 +153,30 @@ def lexicographic_stages(
         h.addRow(float(held[tier]), np.inf, in_tier.size, in_tier.astype(np.int32), people)
         holds.append((in_tier, people, float(held[tier])))
     return stage_bound, held, solution
+
+
+def _proved(value: float, bound: float, gap: float) -> bool:
+    """Whether a stage's plan serving ``value`` is within its MIP ``gap`` (or HiGHS's absolute gap) of ``bound``."""
+    return value >= bound - (MIP_ABS_GAP + max(PROVED_REL, gap) * abs(bound))
+
+
+def _branch_and_bound(model: StageModel, start: FloatArray, end: float) -> tuple[FloatArray, float] | None:
+    """HiGHS's branch and bound on the stage set in ``model.h`` from ``start`` until ``end`` (or its gap): its plan and
+    its bound on the stage (inf where it has none), or None where it found no plan."""
+    h = model.h
+    given = highspy.HighsSolution()
+    given.col_value = list(start)
+    given.value_valid = True
+    h.setSolution(given)
+    h.setOptionValue("time_limit", max(end - time.perf_counter(), 0.01))
+    with quiet_stdout():
+        h.run()
+    status = map_status(h.getModelStatus())
+    info = h.getInfo()
+    if info.primal_solution_status != 2 or status not in (Termination.OPTIMAL, Termination.TIME_LIMIT):
+        return None
+    dual = -float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else np.inf
+    return model.clean(np.asarray(h.getSolution().col_value, dtype=np.float64)), dual
 
 
 def relaxation(h: highspy.Highs, seconds: float) -> tuple[FloatArray, float] | None:
