@@ -393,7 +393,8 @@ def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_b
 
     monkeypatch.setattr(transit_phase, "mip_round", recorded)
     allocate(problem, SolveOptions(time_limit=time_limit, workers=1))
-    assert sorted(tried) == ([] if time_limit is None else sorted([diesel, water]))
+    # (each block again in what is left of the phase, as the excess stood in for here never falls)
+    assert sorted(set(tried)) == ([] if time_limit is None else sorted([diesel, water]))
 
 
 def test_no_second_round_when_the_caller_set_the_integer_budget(monkeypatch: pytest.MonkeyPatch) -> None:
