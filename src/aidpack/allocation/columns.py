@@ -33,7 +33,7 @@ from aidpack.allocation.solve import new_highs, quiet_stdout
 
 #: At most this much work in one pricing (pieces × needs × grid levels, each group of needs padded to its largest);
 #: a model whose grid is finer has no pattern bound. The demo's generator block: 28 pieces, 133 needs of up to 3,061
-#: levels, 7.9e6 cells, 0.05 s per pricing.
+#: levels, 7.9e6 cells, 0.018 s per pricing.
 MAX_PRICING_WORK = 25_000_000
 #: Sizes are put on a grid of their greatest common divisor at this many decimals.
 GRID_DECIMALS = 6
@@ -145,10 +145,17 @@ def price(grid: Grid, demand: FloatArray, coefficient: FloatArray, unit_price: F
             s = int(grid.piece_size[piece])
             units = grid.piece_units[piece, group]
             shift = units * grid.size_steps[s]
-            source = np.maximum(level[None, :] - shift[:, None], 0)
-            candidate = np.take_along_axis(cost, source, axis=1) + (units * unit_price[group, s])[:, None]
+            # The cost of covering each level less this piece's steps (level 0 below it), by slices: the needs of a
+            # group mostly share a piece's units (their caps are the size's units), so a few distinct shifts.
+            candidate = np.empty_like(cost)
+            for value in np.unique(shift).tolist():
+                rows = np.flatnonzero(shift == value)
+                head = min(value, top + 1)
+                candidate[rows, :head] = cost[rows, :1]
+                candidate[rows, head:] = cost[rows, :top + 1 - head]
+            candidate += (units * unit_price[group, s])[:, None]
             better = (candidate < cost - 1e-12) & (units > 0)[:, None]
-            cost = np.where(better, candidate, cost)
+            np.copyto(cost, candidate, where=better)
             taken.append(better)
             shifts.append(shift)
         covered = np.minimum(demand[group][:, None], grid.step * level[None, :])

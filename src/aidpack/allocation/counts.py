@@ -46,7 +46,7 @@ _TOL = 1e-9
 WHOLE_SHARE = 0.4
 #: A stage gets its pattern bound only where ten rounds of pricing fit in the time it has for it, at about this many
 #: seconds per unit of the grid's work (:attr:`columns.Grid.work`).
-PRICING_SECONDS = 10 * 7e-9
+PRICING_SECONDS = 10 * 4e-9
 
 
 @dataclass(frozen=True)
