@@ -180,11 +180,11 @@ class _Master:
     """The pattern LP in HiGHS: rows for each size's units, Hall's rows, one pattern per need, the holds; a column per
     pattern (maximising the stage's people)."""
 
-    def __init__(self, stage: StageInput) -> None:
+    def __init__(self, stage: StageInput, seed: int) -> None:
         self.stage = stage
         self.n_sizes, self.n_hall = stage.sizes.size, stage.hall.size.size
         self.n_needs, self.n_holds = stage.demand.size, stage.hold_lower.size
-        self.h = new_highs(0)
+        self.h = new_highs(seed)
         upper = np.concatenate([stage.units, stage.hall.units, np.ones(self.n_needs), np.full(self.n_holds, np.inf)])
         lower = np.concatenate([np.full(self.n_sizes + self.n_hall + self.n_needs, -np.inf), stage.hold_lower])
         self.h.addRows(upper.size, lower, upper, 0, np.zeros(upper.size, dtype=np.int32), np.zeros(0, dtype=np.int32),
@@ -252,11 +252,12 @@ class _Master:
 
 
 def pattern_stage(stage: StageInput, model_grid: Grid, start: FloatArray, deadline: float,
-                  whole_seconds: float, gap: float) -> PatternStage:
+                  whole_seconds: float, gap: float, seed: int = 0) -> PatternStage:
     """Column generation on the stage's pattern LP from ``start``'s patterns (counts [needs, sizes] that meet the
     holds) until no pattern gains or ``deadline`` less ``whole_seconds``, then the restricted MIP until ``deadline``
-    or within ``gap`` of its bound (which, once no pattern gains, is the pattern bound itself)."""
-    master = _Master(stage)
+    or within ``gap`` of its bound (which, once no pattern gains, is the pattern bound itself). HiGHS's ``seed`` varies
+    the restricted MIP's search (the engine runs a block with two seeds where a core is free, and keeps the better)."""
+    master = _Master(stage, seed)
     used = np.flatnonzero(start.sum(axis=1) > 0)
     master.add(used, start[used])
     master.n_start = used.size

@@ -178,7 +178,7 @@ def _solve(
         if model_grid is None or PRICING_SECONDS * model_grid.work > seconds:
             return None  # too little time to price the patterns
         return _pattern_stage(block, model, model_grid, holds, stage, plan, time.perf_counter() + seconds,
-                              max(options.tier_gap, 1e-9))
+                              max(options.tier_gap, 1e-9), options.seed)
 
     stage_model = StageModel(h, n_cols, tier_columns,
                              lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
@@ -190,7 +190,7 @@ def _solve(
 
 def _pattern_stage(
     block: FlowBlock, model: CountModel, model_grid: Grid, holds: Holds, stage: tuple[IntArray, FloatArray],
-    plan: FloatArray, deadline: float, gap: float,
+    plan: FloatArray, deadline: float, gap: float, seed: int,
 ) -> tuple[FloatArray | None, float] | None:
     """The stage's pattern bound (:mod:`aidpack.allocation.columns`) from ``plan`` (the model's columns, meeting the
     holds), and the whole plan of its patterns (the model's columns; None when it found none), by ``deadline`` or
@@ -207,7 +207,7 @@ def _pattern_stage(
     found = pattern_stage(
         StageInput(block.demand, model.sizes, model.cap, model.units, model.hall, stage_weight, hold_weight,
                    np.array([lower for _, _, lower in holds])),
-        model_grid, counts, deadline, WHOLE_SHARE * seconds, gap)
+        model_grid, counts, deadline, WHOLE_SHARE * seconds, gap, seed)
     if found.rounds == 0:
         return None
     if found.counts is None:
