@@ -227,8 +227,8 @@ class _Master:
         return np.concatenate([np.maximum(duals[:n_upper], 0.0), np.maximum(-duals[n_upper:], 0.0)])
 
     def whole(self, seconds: float, gap: float) -> FloatArray | None:
-        """The patterns priced so far as a MIP (one per need, ``start``'s first), from ``start``'s patterns: the counts
-        of the best plan HiGHS finds within ``seconds``, or None."""
+        """The patterns priced so far as a MIP (at most one per need), started from the start's own patterns (the first
+        ``n_start`` columns): the counts of the best plan HiGHS finds within ``seconds`` or ``gap``, or None."""
         n_cols = int(self.h.getNumCol())
         self.h.changeColsIntegrality(n_cols, np.arange(n_cols, dtype=np.int32),
                                      np.full(n_cols, highspy.HighsVarType.kInteger, dtype=np.uint8))
