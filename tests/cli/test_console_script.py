@@ -68,3 +68,24 @@ def test_output_to_a_pipe_is_wide_enough_for_a_plan_unless_columns_says_otherwis
     told = subprocess.run([sys.executable, "-c", width], capture_output=True, text=True, env={**env, "COLUMNS": "90"},
                           check=True)
     assert told.stdout.strip() == "90"
+
+
+def test_a_plan_whose_reader_goes_away_is_saved_as_printed(tmp_path: Path) -> None:
+    # `aidpack allocate | head -1`: the reader closes the pipe after the first line. The plan whose number that line
+    # printed is saved (before, printing inside the transaction rolled it back, and the next plan took its number).
+    from tests.cli.test_allocate_cli import write_scenario
+
+    imported = aidpack(tmp_path, "import", str(write_scenario(tmp_path / "turkiye")))
+    assert imported.returncode == 0, imported.stderr
+    env = {**os.environ, "AIDPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'aidpack.db'}", "COLUMNS": "200"}
+    for _ in range(2):
+        child = subprocess.Popen([sys.executable, "-c", SCRIPT, "allocate"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, env=env)
+        assert child.stdout is not None
+        first = child.stdout.readline()
+        child.stdout.close()  # as `head -1` does
+        child.wait(timeout=120)
+        assert first.startswith("Plan ")
+    shown = aidpack(tmp_path, "plan", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert '"plan": "2"' in shown.stdout  # both plans saved

@@ -194,17 +194,22 @@ def allocate_command(
         if what_if_path is not None:
             run_what_if(what_if_path)
             return
+        # What is printed is read in the transaction and printed once it is committed: a reader that goes away
+        # (`aidpack allocate | head`) must not roll back a plan whose number was printed.
         with common.transaction() as session:
             if as_json or not common.console.is_terminal:
                 plan = plan_now(session)
             else:
                 with common.console.status("Allocating pledges to needs…"):
                     plan = plan_now(session)
-            if as_json:
-                common.print_json(plan_payload(session, plan))
-            else:
-                render_summary(summarise(session, plan))
-                render_extras(plan.figures)
+            payload = plan_payload(session, plan) if as_json else None
+            summary = None if as_json else summarise(session, plan)
+            figures = dict(plan.figures)
+        if payload is not None:
+            common.print_json(payload)
+        if summary is not None:
+            render_summary(summary)
+            render_extras(figures)
 
     def run_what_if(path: Path) -> None:
         from aidpack.allocation.diff import what_if  # with the importers, which a plan alone does not need

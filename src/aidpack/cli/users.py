@@ -46,9 +46,8 @@ def add(
             user = create_user(
                 session, actor=common.cli_actor(), email=email, password=password, role=role, org_code=org
             )
-            common.console.print(
-                f"created {user.email} ({user.role.value}{', ' + org if org else ''})", highlight=False
-            )
+            created = f"created {user.email} ({user.role.value}{', ' + org if org else ''})"
+        common.console.print(created, highlight=False)  # once committed (as `allocate` prints)
 
     common.guarded(run)
 
