@@ -105,8 +105,9 @@ def count_round(
     kept: FloatArray | None = None,
     pattern_bound: bool = True,
 ) -> Rounded:
-    """As :func:`patterns.pattern_round`, by the block's count MIP; with ``pattern_bound``, each stage that its LP's
-    rounding does not prove starts with its pattern bound and plan (:mod:`aidpack.allocation.columns`)."""
+    """As :func:`patterns.pattern_round`, by the block's count MIP; with ``pattern_bound``, each stage that HiGHS's
+    branch and bound does not prove in its first share of the time gets its pattern bound and plan
+    (:mod:`aidpack.allocation.columns`, :data:`stages.BRANCH_FIRST_SHARE`)."""
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options,
                                      pattern_bound)

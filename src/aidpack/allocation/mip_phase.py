@@ -52,12 +52,13 @@ ROUNDS_FROM_SECONDS = 0.5
 EXACT_PLAN_EDGES = 5_000
 #: The tier stages' relative MIP gap in such a plan: the optimum, to HiGHS's tolerances.
 EXACT_MIP_GAP = 1e-9
-#: In a plan of at most this many candidate edges, a block's count MIP starts each stage that its LP's rounding does
-#: not prove from its pattern bound and plan (:mod:`aidpack.allocation.columns`; the demo's generator block: 18,751,988
-#: high-tier people and `time_limit`, gap 8.5e-4, without; 18,760,719, optimal, with). Not in larger plans, whose
-#: blocks' shares of the budget are short: the 1e6 bench's re-plan after a strike gave a 441-need generator block's low
-#: stage 1.93 s, of which its pattern stage took 1.25 s (converged; its restricted MIP found nothing in 0.54 s under
-#: three tight holds) and HiGHS's branch and bound, left the rest, found 36,289 low-tier people fewer.
+#: In a plan of at most this many candidate edges, a block's count MIP gives each stage that HiGHS's branch and bound
+#: does not prove quickly its pattern bound and plan (:mod:`aidpack.allocation.columns`; the demo's generator block:
+#: 18,751,988 high-tier people and `time_limit`, gap 8.5e-4, without; 18,760,757, optimal, with). Not in larger plans,
+#: whose blocks' shares of the budget are short: the 1e6 bench's re-plan after a strike gave a 441-need generator
+#: block's low stage 1.93 s, of which its pattern stage took 1.25 s (converged; its restricted MIP found nothing in
+#: 0.54 s under three tight holds) and HiGHS's branch and bound, left the rest, found 36,289 low-tier people fewer (with
+#: branch and bound first, as now, the same loss).
 PATTERN_PLAN_EDGES = EXACT_PLAN_EDGES
 #: Blocks beyond this many arcs go to HiGHS MIP after the others (a 730,000-arc diesel block gains nothing in
 #: a fraction of a second; a 22,000-arc transformer block gains thousands of people in half a second).

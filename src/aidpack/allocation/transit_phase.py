@@ -155,15 +155,12 @@ def _transit_phase(
     # its bound, transit gap 8.8e-3; the 1e4 bench's plan, 7.4e-3 with whole shares, is proved with halves).
     phase, total_arcs = phase_end - time.perf_counter(), sum(s.block.size for s in todo)
     retry = [False]
-    lock = threading.Lock()
 
     def run(stage: BlockState) -> None:
         assert stage.amount is not None
-        with lock:
-            left = phase_end - time.perf_counter()
-            # (a retry: whatever is left of the phase)
-            share = left if retry[0] else max(
-                FIRST_SHARE * phase * min(workers, len(todo)) * stage.block.size / max(total_arcs, 1), MIN_MIP_SECONDS)
+        # (a retry: whatever is left of the phase)
+        share = phase_end - time.perf_counter() if retry[0] else max(
+            FIRST_SHARE * phase * min(workers, len(todo)) * stage.block.size / max(total_arcs, 1), MIN_MIP_SECONDS)
         started = time.perf_counter()
         ends = min(started + share, phase_end)
         if ends - started < MIN_MIP_SECONDS / 2:
