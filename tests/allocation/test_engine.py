@@ -366,6 +366,17 @@ def test_the_second_round_also_serves_a_later_tier_the_plan_is_short_of(
     assert plan.tier_served[2] == pytest.approx(optimum[2])
 
 
+def diesel_and_water_villages() -> tuple[Problem, int, int]:
+    """Two diesel and three water villages of 450 litres, each capability from loose litres at one hub and two
+    30,000-litre tankers at the other: the problem, and its diesel and water capabilities."""
+    capabilities = ["DIESEL-L"] * 2 + ["WATER-L"] * 3
+    villages = [N(f"V{i}", cap, 450, people=300, region=i % 2) for i, cap in enumerate(capabilities)]
+    pledges = [P(f"{cap}-LOOSE", cap, 1_000, hub=0) for cap in ("DIESEL-L", "WATER-L")]
+    pledges += [P(f"{cap}-TANKER", cap, 2, factor=30_000, integer=True, hub=1) for cap in ("DIESEL-L", "WATER-L")]
+    problem = Instance(needs=villages, pledges=pledges, transit=[[1, 2], [2, 1]]).problem()
+    return problem, problem.capabilities.index("DIESEL-L"), problem.capabilities.index("WATER-L")
+
+
 @pytest.mark.parametrize("time_limit", [None, 30.0])
 def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_blocks_keep(
     time_limit: float | None, monkeypatch: pytest.MonkeyPatch
@@ -375,12 +386,7 @@ def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_b
     block too large for the stage kept the plan beyond the gap (a 3e4-edge scenario: a 646-arc block 11 % above its
     transit bound never tried). Here the water block stands for the large one (more arcs than TRANSIT_MIP_ARCS, far
     above its bound) and the diesel block for the small one."""
-    capabilities = ["DIESEL-L"] * 2 + ["WATER-L"] * 3
-    villages = [N(f"V{i}", cap, 450, people=300, region=i % 2) for i, cap in enumerate(capabilities)]
-    pledges = [P(f"{cap}-LOOSE", cap, 1_000, hub=0) for cap in ("DIESEL-L", "WATER-L")]
-    pledges += [P(f"{cap}-TANKER", cap, 2, factor=30_000, integer=True, hub=1) for cap in ("DIESEL-L", "WATER-L")]
-    problem = Instance(needs=villages, pledges=pledges, transit=[[1, 2], [2, 1]]).problem()
-    diesel, water = problem.capabilities.index("DIESEL-L"), problem.capabilities.index("WATER-L")
+    problem, diesel, water = diesel_and_water_villages()
     monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 5)  # the water block's 6 arcs are "large"
     excess = {water: 1e6, diesel: 10.0}
     monkeypatch.setattr(transit_phase, "_transit_excess",
@@ -405,12 +411,7 @@ def test_a_block_whose_transit_proof_outlasts_its_first_share_gets_what_is_left_
     takes 0.3-0.6 s had 0.12 s of a phase whose diesel block finished in 0.08 s, and the plan said time_limit). Here
     the water block's proof "takes" 1.2 s of HiGHS (the diesel block has none to prove); given 2 s, its first try has
     half the phase, about 1 s, and its second what is left, about 2 s (the fake HiGHS returns at once)."""
-    capabilities = ["DIESEL-L"] * 2 + ["WATER-L"] * 3
-    villages = [N(f"V{i}", cap, 450, people=300, region=i % 2) for i, cap in enumerate(capabilities)]
-    pledges = [P(f"{cap}-LOOSE", cap, 1_000, hub=0) for cap in ("DIESEL-L", "WATER-L")]
-    pledges += [P(f"{cap}-TANKER", cap, 2, factor=30_000, integer=True, hub=1) for cap in ("DIESEL-L", "WATER-L")]
-    problem = Instance(needs=villages, pledges=pledges, transit=[[1, 2], [2, 1]]).problem()
-    diesel, water = problem.capabilities.index("DIESEL-L"), problem.capabilities.index("WATER-L")
+    problem, diesel, water = diesel_and_water_villages()
     budgets: dict[int, list[float]] = {diesel: [], water: []}
     proved = {diesel: True, water: False}
     monkeypatch.setattr(transit_phase, "_transit_excess", lambda stage, within=0.0: (

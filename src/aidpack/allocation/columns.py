@@ -100,7 +100,7 @@ def grid(demand: FloatArray, sizes: FloatArray, cap: FloatArray, divisible: Bool
     counts = np.floor(cap + 1e-9).astype(np.int64)
     # No more levels than the need's demand, or than all the units it may take cover.
     levels = np.minimum(np.ceil(demand / step - 1e-9), (counts * size_steps[None, :]).sum(axis=1)).astype(np.int64)
-    if levels.size == 0 or float(levels.max()) * float(sizes.size) > MAX_PRICING_WORK:
+    if levels.size == 0:
         return None
     piece_size, piece_units = [], []
     for s in range(sizes.size):
@@ -180,7 +180,7 @@ class _Master:
     """The pattern LP in HiGHS: rows for each size's units, Hall's rows, one pattern per need, the holds; a column per
     pattern (maximising the stage's people)."""
 
-    def __init__(self, stage: StageInput, seed: int) -> None:
+    def __init__(self, stage: StageInput, seed: int, start: FloatArray) -> None:
         self.stage = stage
         self.n_sizes, self.n_hall = stage.sizes.size, stage.hall.size.size
         self.n_needs, self.n_holds = stage.demand.size, stage.hold_lower.size
@@ -192,8 +192,10 @@ class _Master:
         self.h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.need: list[IntArray] = []
         self.counts: list[FloatArray] = []
-        #: The columns of the start's own patterns (the first added).
-        self.n_start = 0
+        # The start's own patterns, its first columns (the restricted MIP starts from them).
+        used = np.flatnonzero(start.sum(axis=1) > 0)
+        self.add(used, start[used])
+        self.n_start = used.size
 
     def add(self, need: IntArray, counts: FloatArray) -> None:
         """Columns for the patterns ``counts`` [patterns, sizes] of ``need``."""
@@ -257,10 +259,7 @@ def pattern_stage(stage: StageInput, model_grid: Grid, start: FloatArray, deadli
     holds) until no pattern gains or ``deadline`` less ``whole_seconds``, then the restricted MIP until ``deadline``
     or within ``gap`` of its bound (which, once no pattern gains, is the pattern bound itself). HiGHS's ``seed`` varies
     the restricted MIP's search (the engine runs a block with two seeds where a core is free, and keeps the better)."""
-    master = _Master(stage, seed)
-    used = np.flatnonzero(start.sum(axis=1) > 0)
-    master.add(used, start[used])
-    master.n_start = used.size
+    master = _Master(stage, seed, start)
     bound, converged, rounds = np.inf, False, 0
     hall_of = [np.flatnonzero(stage.hall.size == s) for s in range(stage.sizes.size)]
     n_sizes, n_hall, n_needs = stage.sizes.size, stage.hall.size.size, stage.demand.size

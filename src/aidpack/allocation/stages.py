@@ -121,7 +121,7 @@ def lexicographic_stages(
         # A plan that already serves the relaxation's optimum is the stage's optimum: no branch and bound (the 1e5
         # bench's transformer block: its critical stage, 7 ms of HiGHS proving what its LP had already said; the
         # demo's generator block: its critical stage, whose LP rounding within Hall's rows is whole).
-        proved = float(-cost @ solution) >= relaxed_bound - (MIP_ABS_GAP + PROVED_REL * abs(relaxed_bound))
+        proved = _proved(float(-cost @ solution), relaxed_bound, 0.0)
         if mip and not proved:
             stage_end = deadline if position == len(stages) - 1 else stage_started + remaining
             own = model.stage_bound

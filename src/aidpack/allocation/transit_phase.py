@@ -154,12 +154,11 @@ def _transit_phase(
     # 121-arc medicines block, whose proof takes 0.3-0.6 s, had 0.12 s and left the plan 8,562 unit-days short of
     # its bound, transit gap 8.8e-3; the 1e4 bench's plan, 7.4e-3 with whole shares, is proved with halves).
     phase, total_arcs = phase_end - time.perf_counter(), sum(s.block.size for s in todo)
-    retry = [False]
 
-    def run(stage: BlockState) -> None:
+    def run(stage: BlockState, retry: bool = False) -> None:
         assert stage.amount is not None
         # (a retry: whatever is left of the phase)
-        share = phase_end - time.perf_counter() if retry[0] else max(
+        share = phase_end - time.perf_counter() if retry else max(
             FIRST_SHARE * phase * min(workers, len(todo)) * stage.block.size / max(total_arcs, 1), MIN_MIP_SECONDS)
         started = time.perf_counter()
         ends = min(started + share, phase_end)
@@ -226,8 +225,7 @@ def _transit_phase(
     others = total - sum(excess[id(s)] for s in again)
     if again and phase_end - time.perf_counter() >= MIN_MIP_SECONDS and total > allowed and (
             others <= allowed or deadline is not None):
-        retry[0] = True
-        for_each(run, again, workers)
+        for_each(lambda stage: run(stage, retry=True), again, workers)
 
 
 def _consolidate(stages: list[BlockState], final_gap: float, names: tuple[str, ...]) -> None:
