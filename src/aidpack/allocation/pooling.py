@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,9 +37,10 @@ class Pool:
     starts: IntArray  # where each pooled edge's group starts in ``members`` (one more entry than pooled edges)
     real_pledge: IntArray  # per real edge, its pledge
 
-    @property
+    @cached_property
     def edge_weight(self) -> IntArray:
-        """Per pooled edge, the real edges it stands for."""
+        """Per pooled edge, the real edges it stands for (computed once: :meth:`spread` asks for it per block, and
+        the longtail shape's 900 blocks of 1.5e6 edges took 0.6 s to difference ``starts`` again each time)."""
         weight: IntArray = np.diff(self.starts)
         return weight
 
