@@ -140,8 +140,8 @@ def test_packs_placed_near_serve_every_need_the_same_for_fewer_unit_days() -> No
     # One tier: a town of 70 litres for 50 people beside the loose litres' hub, a village of 40 litres for 20 people
     # beside the 30-litre packs' hub (1 day within a region, 9 across). Placed by level, both packs go to the town
     # (more people per litre), across the country, and the village's 40 litres come loose across the other way: 388
-    # unit-days. Placed where the LP sent them, then near, one pack goes to the village: every need still covered,
-    # 140 unit-days, the whole-unit optimum.
+    # unit-days. Placed where the LP sent them, then near (among the needs of every tier: matched rounding leaves none
+    # short), one pack goes to the village: every need still covered, 140 unit-days, the whole-unit optimum.
     instance = Instance(
         needs=[N("TOWN", "WATER-L", 70, people=50, region=0), N("VILLAGE", "WATER-L", 40, people=20, region=1)],
         pledges=[P("LOOSE", "WATER-L", 55, hub=0), P("PACKS", "WATER-L", 2, factor=30, integer=True, hub=1)],
@@ -150,7 +150,7 @@ def test_packs_placed_near_serve_every_need_the_same_for_fewer_unit_days() -> No
     block = only_block(instance)
     lp = solve_flow_block(block)
     by_level = matched_round(block, lp.amount)
-    near = first_pass._near_round(block, lp, None)
+    near = first_pass._near_round(block, lp, None, short=3)
     assert by_level.tier_values[0] == near.tier_values[0] == pytest.approx(70.0)
     assert transit_of(block, by_level.units) == pytest.approx(388.052)
     assert transit_of(block, near.units) == pytest.approx(140.052)

@@ -50,7 +50,7 @@ FIRST_PASS_PATTERNS = 1_000
 #: A block of at least this many arcs makes its last ``INDEPENDENT_ROUNDINGS`` roundings in a forked child (see
 #: :func:`_round`).
 AHEAD_ARCS = 200_000
-INDEPENDENT_ROUNDINGS = 4
+INDEPENDENT_ROUNDINGS = 3
 #: The largest block whose oversize bound the first pass computes (see :func:`_whole_unit_bound`; HiGHS's column
 #: generation: a 40,617-arc diesel block of drums and tankers 0.27 s, 136,000 arcs of generators 0.85 s).
 WHOLE_UNIT_BOUND_ARCS = 50_000
@@ -230,8 +230,9 @@ def _round(
         # bench and took 0.02 s of the first pass at 1e5; now 2 of its 61 matched roundings).
         lambda: replace(matched_round(block, flow.amount, previous, ceil_tier=short_tier()), method="matched-ceil")
         if short_tier() < 3 and candidates[0].latest_packed_tier > short_tier() else None,
-        # Packs placed where the LP sent them, then nearest, whatever the needs' levels (:func:`_near_round`).
-        lambda: _near_round(block, flow, previous),
+        # Packs placed where the LP sent them, then nearest, whatever the needs' levels (:func:`_near_round`); from the
+        # first tier matched rounding leaves short, so not among the roundings a forked child makes.
+        lambda: _near_round(block, flow, previous, short_tier()),
         # With one pack size only (every pledge fine), it re-solves the same flow as matched rounding did.
         lambda: coarse_fine_round(block, flow.amount, previous, extras=True, passes=1)
         if not bool(size_classes(block)[1].all()) else None,
@@ -312,28 +313,30 @@ def _round(
     return rounded, candidates
 
 
-def _near_round(block: FlowBlock, flow: FlowResult, previous: FloatArray | None) -> Rounded:
+def _near_round(block: FlowBlock, flow: FlowResult, previous: FloatArray | None, short: int) -> Rounded:
     """Matched rounding with packs placed near (:func:`rounding.matched_round`, ``near``: where the LP sent their
-    size, then nearest, among needs with room of any level), and where that leaves a tier short of the LP, with the
-    packs placed so among the needs up to that tier, then up to the one before it (the rest spilt); the best of them.
+    size, then nearest, among needs with room of any level) among the needs up to tier ``short`` (the first that
+    matched rounding leaves short of the LP, the last when none), the rest spilt; where that is short of the LP's
+    tiers, among the needs up to the tier before it; the better of the two.
 
     Placed by level first, packs travel to the best-level needs wherever they are and the loose units to the others.
-    The 1e6 bench: 13,206,710 unit-days -> 12,138,653 with this rounding beside the others, every tier the same (its
-    water block: 6,467,967 -> 5,668,031 placed near among needs up to the medium tier, the LP's tiers; its medicines
-    block 855,671 -> 744,928 up to the medium tier); the 1e5 bench 5,413,912 -> 5,307,545. QA's 'late' shape at 1.57e6
-    edges: 10,462 more high-tier people (a tier 1.5e-2 short of its bound, now 1.25e-2), 1.7 % more unit-days; its
-    'strike' shape: 355 more high-tier people, 2.8 % fewer unit-days. The first pass of the 1e6 bench takes 0.2 s
-    more (1.22 -> 1.45 s), of which its MIP phase then saves 0.12 s."""
-    plain = replace(matched_round(block, flow.amount, previous, near=True), method="matched-near")
-    short = np.flatnonzero(tier_gaps(flow.tier_values, plain.tier_values) > 0)
-    best = plain
-    for tier in ([int(short[0]), int(short[0]) - 1] if short.size else []):
-        if tier < 0 or float(tier_gaps(flow.tier_values, best.tier_values).max(initial=0.0)) == 0.0:
-            break
-        spilt = replace(matched_round(block, flow.amount, previous, near=True, spill=True, spill_tier=tier,
-                                      second_try=False), method="matched-near")
-        if better_plan(block, spilt, best):
-            best = spilt
+    The 1e6 bench: 13,206,710 unit-days -> 12,139,362 with this rounding beside the others, every tier the same (its
+    water block: 6,467,967 -> 5,668,031, its medicines block 855,671 -> 744,928, both at the LP's tiers); the 1e5 bench
+    5,413,912 -> 5,357,727. QA's 'late' shape at 1.57e6 edges: 10,461 more high-tier people (its tier 1.5e-2 short of
+    its bound, now 1.25e-2) and 1,685 more medium-tier ones, 0.2 % more unit-days; 'strike': 355 more high-tier
+    people, 2.8 % fewer unit-days; 'longtail': 76,692 more low-tier people (0.66 % of the tier), 1.8 % fewer
+    unit-days. It costs 0.03-0.07 s of the 1e5 and 1e6 plans, 0.5-0.7 s of QA's 1.5e6-edge giant and longtail shapes
+    (the former gains nothing). Tried first without the spill, then from that plan's first short tier and the one
+    before: 0.3 s more at 1e6 for 700 unit-days fewer, in a forked child on large blocks 1 s more on 'giant'."""
+    def placed(tier: int) -> Rounded:
+        return replace(matched_round(block, flow.amount, previous, near=True, spill=True, spill_tier=tier,
+                                     second_try=False), method="matched-near")
+
+    best = placed(short)
+    if short > 0 and float(tier_gaps(flow.tier_values, best.tier_values).max(initial=0.0)) > 0.0:
+        before = placed(short - 1)
+        if better_plan(block, before, best):
+            best = before
     return best
 
 
