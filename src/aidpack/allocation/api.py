@@ -30,7 +30,7 @@ from aidpack.needs import service as needs_service
 from aidpack.reports import lookups
 from aidpack.web.deps import SessionDep
 from aidpack.web.fields import check_date
-from aidpack.web.http import READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep, set_etag
+from aidpack.web.http import DIGITS, READ_ERRORS, WRITE_ERRORS, CodeFilter, PaginationDep, set_etag
 
 router = APIRouter(tags=["plans"])
 
@@ -185,7 +185,7 @@ def list_lines(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PaginationDep,
-    plan: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    plan: Annotated[int | None, Query(ge=1, le=2**31 - 1), DIGITS] = None,
     status: LineStatus | None = None,
     donor: CodeFilter = None,
     need: CodeFilter = None,

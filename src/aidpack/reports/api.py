@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from aidpack.reports.cache import PublicReportsDep
 from aidpack.reports.schemas import ContributionRead, CoverageRead, GapRead, GroupRead
 from aidpack.web.deps import SessionDep
-from aidpack.web.http import NOT_MODIFIED, PUBLIC_READ_ERRORS, IfNoneMatch, not_modified, set_etag
+from aidpack.web.http import DIGITS, NOT_MODIFIED, PUBLIC_READ_ERRORS, IfNoneMatch, not_modified, set_etag
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -42,7 +42,7 @@ def gaps(
     session: SessionDep,
     reports: PublicReportsDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS] = 50,
     if_none_match: IfNoneMatch = None,
 ) -> list[GapRead] | Response:
     """The largest gaps, most important first, aggregated to region, capability, tier and reason."""

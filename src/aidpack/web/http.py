@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from aidpack.errors import DomainError, StaleVersion
 from aidpack.web.fields import CODE_PATTERN
@@ -68,9 +69,22 @@ class Pagination(BaseModel):
     offset: int
 
 
+def _digits(value: object) -> object:
+    """A whole number in a query string as the OpenAPI schema has it, decimal digits ("12", "-3"): Pydantic's lax
+    mode also reads "+0.0", "0.0", " 5" and "+5" as integers (schemathesis: ``?offset=%2B0.0`` was answered 200)."""
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]+", value):
+        raise ValueError("must be a whole number in decimal digits")
+    return value
+
+
+#: An integer query parameter's check that it is written in digits (see :func:`_digits`), after its ``Query(...)``:
+#: ``Annotated[int, Query(ge=1), DIGITS]`` (the other way round, the OpenAPI document said ``ge`` for ``minimum``).
+DIGITS = BeforeValidator(_digits)
+
+
 def pagination(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page"), DIGITS] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip"), DIGITS] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 
@@ -131,7 +145,7 @@ RefPath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=64)]
 #: overflow, a 500).
 MAX_ROW = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ROW)]
-OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ROW)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ROW), DIGITS]
 #: An optional code filter in a query string (``?donor=DE``).
 CodeFilter = Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=64)]
 PaginationDep = Annotated[Pagination, Depends(pagination)]

@@ -30,7 +30,7 @@ from aidpack.sites import service as sites_service
 from aidpack.sites.models import Site
 from aidpack.web.deps import SessionDep
 from aidpack.web.forms import require_login
-from aidpack.web.http import MAX_ROW, IdPath
+from aidpack.web.http import DIGITS, MAX_ROW, IdPath
 from aidpack.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -168,8 +168,8 @@ def plan_page(
     plan_id: IdPath,
     session: SessionDep,
     principal: PagePrincipal,
-    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
-    count: Annotated[int | None, Query(ge=0, le=MAX_ROW)] = None,
+    page: Annotated[int, Query(ge=1, le=10**6), DIGITS] = 1,
+    count: Annotated[int | None, Query(ge=0, le=MAX_ROW), DIGITS] = None,
     short: Annotated[Literal["all"] | None, Query()] = None,
 ) -> Response:
     require_login(principal)
