@@ -233,7 +233,7 @@ def _round(
         # Packs placed where the LP sent them, then nearest, whatever the needs' levels (:func:`_near_round`); from the
         # first tier matched rounding leaves short, so not among the roundings a forked child makes. On a block of at
         # least AHEAD_ARCS arcs only where matched rounding leaves a tier short of the LP: for unit-days alone it
-        # holds up the first pass (the unseen-size 1.85e6 bench scenario, seed 7: 0.35 s more for its 284,183-arc
+        # holds up the first pass (the 1.85e6-edge national bench scenario, seed 7: 0.35 s more for its 284,183-arc
         # diesel block, the same plan; QA's 'late' shape: a 328,713-arc power block that matched rounding leaves
         # short, where it finds 10,288 high-tier people).
         lambda: _near_round(block, flow, previous, short_tier())
@@ -330,7 +330,7 @@ def _near_round(block: FlowBlock, flow: FlowResult, previous: FloatArray | None,
     5,413,912 -> 5,357,727. QA's 'late' shape at 1.57e6 edges: 10,461 more high-tier people (its tier 1.5e-2 short of
     its bound, now 1.25e-2) and 1,685 more medium-tier ones, 0.2 % more unit-days; 'strike': 355 more high-tier
     people, 2.8 % fewer unit-days; 'longtail': 76,692 more low-tier people (0.66 % of the tier), 1.8 % fewer
-    unit-days. It costs 0.03-0.07 s of the 1e5 and 1e6 plans, 0.5-0.7 s of QA's 1.5e6-edge giant and longtail shapes
+    unit-days. It costs 0.03-0.07 s of the 1e5 and 1e6 plans, 0.5-0.8 s of QA's 1.5e6-edge giant and longtail shapes
     (the former gains nothing). Tried first without the spill, then from that plan's first short tier and the one
     before: 0.3 s more at 1e6 for 700 unit-days fewer, in a forked child on large blocks 1 s more on 'giant'."""
     def placed(tier: int) -> Rounded:
