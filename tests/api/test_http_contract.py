@@ -110,15 +110,35 @@ def test_a_json_body_that_breaks_the_schema_is_still_a_422(client: TestClient, w
     assert_error(response, 422, "INVALID_REQUEST")
 
 
+def _integer_query_parameters(client: TestClient) -> list[tuple[str, str]]:
+    """Every documented GET route without path parameters and each of its integer query parameters."""
+    document = client.get("/api/v1/openapi.json").json()
+    found = []
+    for path, operations in document["paths"].items():
+        parameters = operations.get("get", {}).get("parameters", [])
+        if "{" in path or not parameters:
+            continue
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            types = [schema.get("type")] + [option.get("type") for option in schema.get("anyOf", [])]
+            if parameter["in"] == "query" and "integer" in types:
+                found.append((path, parameter["name"]))
+    return found
+
+
 @pytest.mark.parametrize("written", ["%2B0.0", "0.0", "+5", "%205", "1e2", "ten"])
 def test_an_integer_query_parameter_not_written_in_digits_is_a_422(
     client: TestClient, world: World, written: str
 ) -> None:
     # The OpenAPI document says integer; Pydantic's lax mode had read "+0.0" as 0 (schemathesis found
-    # `GET /api/v1/plans?offset=%2B0.0` answered 200).
-    headers = bearer(world.users["coordinator"])
-    for url in (f"/api/v1/plans?offset={written}", f"/api/v1/needs?limit={written}"):
-        body = assert_error(client.get(url, headers=headers), 422, "INVALID_REQUEST")
+    # `GET /api/v1/plans?offset=%2B0.0` answered 200). Every route's integer parameters, so that a new one that
+    # forgets `web.http.DIGITS` fails here.
+    headers = bearer(world.users["admin"])
+    parameters = _integer_query_parameters(client)
+    assert ("/api/v1/plans", "offset") in parameters
+    assert ("/api/v1/lines", "plan") in parameters
+    for path, name in parameters:
+        body = assert_error(client.get(f"{path}?{name}={written}", headers=headers), 422, "INVALID_REQUEST")
         assert "whole number" in body["detail"] or "integer" in body["detail"]
     assert client.get("/api/v1/plans?offset=0&limit=5", headers=headers).status_code == 200
 

@@ -202,12 +202,13 @@ def allocate_command(
             else:
                 with common.console.status("Allocating pledges to needs…"):
                     plan = plan_now(session)
-            payload = plan_payload(session, plan) if as_json else None
-            summary = None if as_json else summarise(session, plan)
-            figures = dict(plan.figures)
-        if payload is not None:
+            if as_json:
+                payload = plan_payload(session, plan)
+            else:
+                summary, figures = summarise(session, plan), dict(plan.figures)
+        if as_json:
             common.print_json(payload)
-        if summary is not None:
+        else:
             render_summary(summary)
             render_extras(figures)
 
