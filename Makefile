@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BYTECODE := $(VENV)/.bytecode-stamp
+SOURCES := $(shell find src -name '*.py')
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: demo test lint typecheck unit bench chromium clean
@@ -13,8 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Our own modules compiled ahead, as pip compiles every package it installs: an editable install leaves its sources
+# uncompiled, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) every command compiled them all again
+# (0.1 s of each `aidpack allocate`: importing it 0.69-0.78 s, 0.56-0.65 s compiled). Again whenever a source changes.
+$(BYTECODE): $(STAMP) $(SOURCES)
+	$(BIN)/python -m compileall -q src
+	touch $(BYTECODE)
+
 ## Load the Ukraine winter 2022 scenario into ./aidpack.db, allocate, print the plan, serve the dashboard.
-demo: $(STAMP)
+demo: $(BYTECODE)
 	$(BIN)/aidpack demo
 
 ## Debian's Chromium for the Playwright browser tests (never `playwright install`).
@@ -29,13 +38,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(BYTECODE)
 	$(BIN)/pytest -q
 
 ## The whole suite: ruff, mypy --strict, pytest (PostgreSQL too when AIDPACK_TEST_POSTGRES_URL is set).
 test: $(STAMP) chromium lint typecheck unit
 
-bench: $(STAMP)
+bench: $(BYTECODE)
 	$(BIN)/python -m bench.run
 
 clean:
