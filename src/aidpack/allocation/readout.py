@@ -246,6 +246,24 @@ def _plan_needs(plan_id: int, *extra: Any) -> Select[Any]:
     )
 
 
+def tier_counts(session: Session, plan_id: int, brought: dict[int, Decimal]) -> dict[Priority, tuple[int, int]]:
+    """Per tier: the needs the plan saw and how many of them ``brought`` (:func:`need_coverage`) covers in full, from
+    one narrow query (no row of region, site or detail per need: the summary's 9,845 needs at 1e6 edges)."""
+    plan_need, need = _PLAN_NEEDS.c, _NEEDS.c
+    counts: dict[Priority, list[int]] = defaultdict(lambda: [0, 0])
+    zero = Decimal(0)
+    for need_id, priority, quantity in session.execute(
+        select(plan_need.need_id, need.priority, need.quantity)
+        .select_from(_PLAN_NEEDS)
+        .join(_NEEDS, plan_need.need_id == need.id)
+        .where(plan_need.plan_id == plan_id)
+    ):
+        count = counts[Priority(priority)]
+        count[0] += 1
+        count[1] += brought.get(need_id, zero) >= quantity
+    return {priority: (count[0], count[1]) for priority, count in counts.items()}
+
+
 @dataclass(frozen=True)
 class NeedAsPlanned:
     """A need as one plan saw it when it was made: its quantity then, and what fixed and new lines brought."""
@@ -274,12 +292,20 @@ def needs_as_planned(session: Session, plan_id: int) -> dict[str, NeedAsPlanned]
     }
 
 
-def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine] | None = None) -> list[PlanOutcome]:
+def plan_outcomes(
+    session: Session, plan_id: int, lines: Sequence[PlanLine] | None = None, *, short_only: bool = False,
+    brought: dict[int, Decimal] | None = None,
+) -> list[PlanOutcome]:
     """Every need the plan saw, by need id, covered by ``lines`` (the plan's :func:`plan_lines`, when the
-    caller has them; else summed by the database, :func:`need_coverage`) up to its quantity."""
+    caller has them; else ``brought``, what :func:`need_coverage` summed, when the caller has it; else summed
+    by the database) up to its quantity. With ``short_only``, only the needs the plan left short (a reason)."""
     plan_need = _PLAN_NEEDS.c
-    rows = session.execute(_plan_needs(plan_id, plan_need.reason, type_coerce(plan_need.detail, String))).all()
-    brought = need_coverage(session, plan_id) if lines is None else coverage(lines)
+    query = _plan_needs(plan_id, plan_need.reason, type_coerce(plan_need.detail, String))
+    if short_only:
+        query = query.where(plan_need.reason.is_not(None))
+    rows = session.execute(query).all()
+    if brought is None:
+        brought = need_coverage(session, plan_id) if lines is None else coverage(lines)
     zero = Decimal(0)
     return [
         PlanOutcome(need_id, ref, quantity, priority, region, capability, int(served), reason, _detail(detail),
@@ -290,5 +316,5 @@ def plan_outcomes(session: Session, plan_id: int, lines: Sequence[PlanLine] | No
 
 __all__ = [
     "DonorTotals", "NeedAsPlanned", "PlanLine", "PlanOutcome", "coverage", "donor_totals", "line_counts",
-    "need_coverage", "needs_as_planned", "people_served", "plan_lines", "plan_outcomes", "sum_by_need",
+    "need_coverage", "needs_as_planned", "people_served", "plan_lines", "plan_outcomes", "sum_by_need", "tier_counts",
 ]
