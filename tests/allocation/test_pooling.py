@@ -14,7 +14,7 @@ from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import flow_blocks
 from aidpack.allocation.model import candidate_edges
-from aidpack.allocation.pooling import pool_pledges
+from aidpack.allocation.pooling import pool_pledges, pooled_candidate_edges
 from aidpack.allocation.problem import Problem
 from tests.allocation.builders import T0, Instance, N, P
 from tests.allocation.test_fairness import bench_problem
@@ -71,7 +71,7 @@ def test_a_pooled_national_plan_serves_every_tier_as_the_plan_pledge_by_pledge(
     # 259 low-tier people fewer, 5e-5 of the tier), never beyond the tier gap. Here, at 1e4, the same people.
     problem = bench_problem(tmp_path, 1e4)
     pooled = allocate(problem)
-    monkeypatch.setattr(engine, "pool_pledges", lambda problem, edges: None)
+    monkeypatch.setattr(engine, "pooled_candidate_edges", lambda problem: (candidate_edges(problem), None))
     plain = allocate(problem)
     assert cast(int, pooled.figures["pools"]) < problem.n_pledges
     assert pooled.tier_served == pytest.approx(plain.tier_served, rel=1e-4)
@@ -94,3 +94,43 @@ def test_a_pooled_block_is_as_large_as_the_plan_s_edges_it_stands_for() -> None:
     assert pool is not None
     (block,) = flow_blocks(pool.problem, pool.edges, pool.edge_weight)
     assert (block.n_arcs, block.size) == (4, 6)
+
+
+@pytest.mark.parametrize("size", [1e4, 2e4])
+def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate_edges(tmp_path: Path,
+                                                                                       size: float) -> None:
+    # The engine finds each pool's edges once and gives them to its pledges, rather than pooling every pledge's edges:
+    # the same pooled model, the same real edges (grouped by pooled edge), each standing for its own pledge and need.
+    problem = bench_problem(tmp_path, size)
+    edges = candidate_edges(problem)
+    pool = pool_pledges(problem, edges)
+    found, built = pooled_candidate_edges(problem)
+    assert pool is not None and built is not None
+    for name in ("pledge", "need", "eta", "transit"):
+        assert np.array_equal(getattr(built.edges, name), getattr(pool.edges, name)), name
+    assert np.array_equal(built.problem.pledge_supply, pool.problem.pledge_supply)
+    assert built.problem.pledge_refs == pool.problem.pledge_refs
+    assert np.array_equal(built.edge_weight, pool.edge_weight)
+    old = {(p, n): (e, t) for p, n, e, t in zip(edges.pledge.tolist(), edges.need.tolist(), edges.eta.tolist(),
+                                                 edges.transit.tolist(), strict=True)}
+    new = {(p, n): (e, t) for p, n, e, t in zip(found.pledge.tolist(), found.need.tolist(), found.eta.tolist(),
+                                                 found.transit.tolist(), strict=True)}
+    assert new == old and len(found) == len(edges)
+    # Each real edge belongs to the pooled edge of its need and its pledge's pool, the pool's pledges in ref order.
+    assert np.array_equal(built.real_pledge, found.pledge)
+    assert np.array_equal(found.need, built.edges.need[built.edge_pool])
+    pool_of = dict(zip(zip(edges.pledge.tolist(), edges.need.tolist(), strict=True),
+                       pool.edges.pledge[pool.edge_pool].tolist(), strict=True))
+    assert [pool_of[(p, n)] for p, n in zip(found.pledge.tolist(), found.need.tolist(), strict=True)] == \
+        built.edges.pledge[built.edge_pool].tolist()
+    for k in range(len(built.edges)):
+        group = built.members[built.starts[k]:built.starts[k + 1]]
+        refs = [problem.pledge_refs[p] for p in found.pledge[group].tolist()]
+        assert refs == sorted(refs) and refs[0] == built.problem.pledge_refs[int(built.edges.pledge[k])]
+
+
+def test_a_problem_without_two_pledges_alike_has_no_pools() -> None:
+    problem = kits(P("A", "KIT", 3, integer=True), P("B", "KIT", 5, integer=True, hub=1)).problem()
+    edges, pool = pooled_candidate_edges(problem)
+    assert pool is None
+    assert np.array_equal(edges.pledge, candidate_edges(problem).pledge)

@@ -16,9 +16,9 @@ from threadpoolctl import threadpool_limits
 from aidpack.allocation.block_state import BlockOutcome
 from aidpack.allocation.blocks import Previous, previous_units, solve_blocks
 from aidpack.allocation.explain import Shortfall, explain
-from aidpack.allocation.model import UNIT_EPSILON, Edges, candidate_edges
+from aidpack.allocation.model import UNIT_EPSILON, Edges
 from aidpack.allocation.models import Termination
-from aidpack.allocation.pooling import pool_pledges
+from aidpack.allocation.pooling import pooled_candidate_edges
 from aidpack.allocation.problem import TIER_NAMES, BoolArray, FloatArray, IntArray, Problem
 from aidpack.allocation.rounding import tier_gaps
 from aidpack.allocation.solve import SolveOptions
@@ -239,10 +239,9 @@ def allocate(problem: Problem, options: SolveOptions | None = None, previous: Pr
 def _allocate(problem: Problem, options: SolveOptions, previous: Previous | None) -> Allocation:
     started = time.perf_counter()
     deadline = None if options.time_limit is None else started + options.time_limit
-    edges = candidate_edges(problem)
-    keep = previous_units(problem, edges, previous)
     # Identical pledges (one capability, pack size, hub and start day) as one supply (:mod:`pooling`).
-    pool = pool_pledges(problem, edges)
+    edges, pool = pooled_candidate_edges(problem)
+    keep = previous_units(problem, edges, previous)
     built = time.perf_counter()
     if pool is None:
         outcomes, block_figures = solve_blocks(problem, edges, options, deadline, keep)

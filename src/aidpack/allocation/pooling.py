@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from aidpack.allocation.block_state import BlockOutcome
-from aidpack.allocation.model import Edges
+from aidpack.allocation.model import Edges, candidate_edges
 from aidpack.allocation.problem import FloatArray, IntArray, Problem
 
 #: What a pooled line may leave unshared (float noise of divisible units summed over a pool).
@@ -86,30 +86,23 @@ class Pool:
                     left[p] -= take
 
 
-def pool_pledges(problem: Problem, edges: Edges) -> Pool | None:
-    """The pooled model of ``problem`` over its candidate ``edges``; None when no two pledges pool."""
-    if problem.n_pledges < 2 or len(edges) == 0:
-        return None
+def _pools(problem: Problem) -> tuple[IntArray, IntArray]:
+    """Each pool's first pledge, pools in the order of their first pledge (refs, as pledges are), and each pledge's
+    pool."""
     keys = np.stack([problem.pledge_capability, problem.pledge_factor.view(np.int64),
                      problem.pledge_integer.astype(np.int64), problem.pledge_hub, problem.pledge_start], axis=1)
     _, first, pool_of = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    if first.size == problem.n_pledges:
-        return None
-    # Pools in the order of their first pledge (refs), as pledges are.
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    pool_of, first = rank[pool_of.reshape(-1)], first[order]
-    n_needs = problem.n_needs
-    key = pool_of[edges.pledge] * n_needs + edges.need
-    pooled_keys, representative, edge_pool = np.unique(key, return_index=True, return_inverse=True)
-    edge_pool = edge_pool.reshape(-1).astype(np.int64)
-    pooled_edges = Edges(pledge=(pooled_keys // n_needs).astype(np.int64),
-                         need=(pooled_keys % n_needs).astype(np.int64),
-                         eta=edges.eta[representative], transit=edges.transit[representative])
-    members = np.argsort(edge_pool, kind="stable").astype(np.int64)  # real edges are in pledge order within a need
-    starts = np.searchsorted(edge_pool[members], np.arange(len(pooled_edges) + 1)).astype(np.int64)
-    pooled_problem = dataclasses.replace(
+    pools: IntArray = first[order].astype(np.int64)
+    pledge_pool: IntArray = rank[pool_of.reshape(-1)].astype(np.int64)
+    return pools, pledge_pool
+
+
+def _pooled_problem(problem: Problem, first: IntArray, pool_of: IntArray) -> Problem:
+    """``problem`` with one pledge per pool: its first pledge's ref, hub and day, the units of all."""
+    return dataclasses.replace(
         problem,
         pledge_refs=tuple(problem.pledge_refs[i] for i in first.tolist()),
         pledge_capability=problem.pledge_capability[first],
@@ -127,7 +120,59 @@ def pool_pledges(problem: Problem, edges: Edges) -> Pool | None:
         fixed_need_ref=(),
         fixed_units=np.zeros(0, dtype=np.float64),
     )
-    return Pool(pooled_problem, pooled_edges, edge_pool, members, starts, edges.pledge)
 
 
-__all__ = ["Pool", "pool_pledges"]
+def pool_pledges(problem: Problem, edges: Edges) -> Pool | None:
+    """The pooled model of ``problem`` over its candidate ``edges``; None when no two pledges pool."""
+    if problem.n_pledges < 2 or len(edges) == 0:
+        return None
+    first, pool_of = _pools(problem)
+    if first.size == problem.n_pledges:
+        return None
+    n_needs = problem.n_needs
+    key = pool_of[edges.pledge] * n_needs + edges.need
+    pooled_keys, representative, edge_pool = np.unique(key, return_index=True, return_inverse=True)
+    edge_pool = edge_pool.reshape(-1).astype(np.int64)
+    pooled_edges = Edges(pledge=(pooled_keys // n_needs).astype(np.int64),
+                         need=(pooled_keys % n_needs).astype(np.int64),
+                         eta=edges.eta[representative], transit=edges.transit[representative])
+    members = np.argsort(edge_pool, kind="stable").astype(np.int64)  # real edges are in pledge order within a need
+    starts = np.searchsorted(edge_pool[members], np.arange(len(pooled_edges) + 1)).astype(np.int64)
+    return Pool(_pooled_problem(problem, first, pool_of), pooled_edges, edge_pool, members, starts, edges.pledge)
+
+
+def pooled_candidate_edges(problem: Problem) -> tuple[Edges, Pool | None]:
+    """The candidate edges of ``problem`` and their pooled model (None when no two pledges pool), as
+    ``candidate_edges`` and :func:`pool_pledges` make them, but built from the pools: a pool's pledges leave one hub
+    on one day, so they reach the same needs in the same days, and each pool's edges are found once and then given
+    to each of its pledges (in ref order), never sorted back into pools. The pooled edges are the same, in the same
+    order; the real ones come grouped by pooled edge (their order is no part of a plan: lines are sorted by need and
+    pledge). QA's longtail shape (1.5e6 edges, 1.1e6 pooled): 0.33-0.46 s -> 0.10-0.24 s; the 1e6 bench 0.12 s ->
+    0.05 s."""
+    if problem.n_pledges < 2:
+        return candidate_edges(problem), None
+    first, pool_of = _pools(problem)
+    if first.size == problem.n_pledges:
+        return candidate_edges(problem), None
+    pooled_problem = _pooled_problem(problem, first, pool_of)
+    found = candidate_edges(pooled_problem)  # by capability, then pool, then need
+    if len(found) == 0:
+        return found, None
+    order = np.argsort(found.pledge, kind="stable")  # by pool, then need: as np.unique orders the pooled keys
+    pooled = Edges(pledge=found.pledge[order], need=found.need[order], eta=found.eta[order],
+                   transit=found.transit[order])
+    size = np.bincount(pool_of, minlength=first.size)
+    by_pool = np.argsort(pool_of, kind="stable").astype(np.int64)  # pledges grouped by pool, each group in ref order
+    pool_start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    count = size[pooled.pledge]
+    starts = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    edge_pool = np.repeat(np.arange(len(pooled), dtype=np.int64), count)
+    offset = np.arange(edge_pool.size, dtype=np.int64) - starts[edge_pool]
+    real_pledge = by_pool[pool_start[pooled.pledge][edge_pool] + offset]
+    edges = Edges(pledge=real_pledge, need=pooled.need[edge_pool], eta=pooled.eta[edge_pool],
+                  transit=pooled.transit[edge_pool])
+    members = np.arange(len(edges), dtype=np.int64)
+    return edges, Pool(pooled_problem, pooled, edge_pool, members, starts, real_pledge)
+
+
+__all__ = ["Pool", "pool_pledges", "pooled_candidate_edges"]
