@@ -8,12 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from aidpack.db import make_engine, make_session_factory, migrate
 
 POSTGRES_ENV = "AIDPACK_TEST_POSTGRES_URL"
+
+#: `.ci/run` gives every property test the same examples each run (``derandomize``): a clean clone's CI passes or
+#: fails on the code, not on which examples it drew (HiGHS calls some stages optimal below a reachable plan at one
+#: feasibility tolerance or another, and a drawn example found that in a reference MIP, see test_bounds). `make test`
+#: draws new examples each run, as development should.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("AIDPACK_HYPOTHESIS_PROFILE", "default"))
 BACKENDS = ["sqlite", "postgres"]
 
 
