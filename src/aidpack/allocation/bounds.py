@@ -421,7 +421,8 @@ def proved_tier_bound(
     the 1e5 bench's transformer block serves its critical tier whole and at least 26,670 high-tier people,
     and then no medium-tier one (the LP: 11,328). ``units`` (per arc, a whole-unit plan) starts HiGHS, and
     checks it: a stage whose bound is below what that plan serves, while the plan meets the stage's holds,
-    proves nothing. None when the arcs make no single block or HiGHS fails."""
+    proves nothing. Each stage runs at ``PROOF_FEASIBILITY_TOLERANCES`` in turn, half its time each: the larger bound
+    and the better plan count. None when the arcs make no single block or HiGHS fails."""
     classed = classed_model(block, np.arange(block.n_arcs))
     if classed is None:
         return None
