@@ -105,7 +105,8 @@ def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate
     edges = candidate_edges(problem)
     pool = pool_pledges(problem, edges)
     found, built = pooled_candidate_edges(problem)
-    assert pool is not None and built is not None
+    assert pool is not None
+    assert built is not None
     for name in ("pledge", "need", "eta", "transit"):
         assert np.array_equal(getattr(built.edges, name), getattr(pool.edges, name)), name
     assert np.array_equal(built.problem.pledge_supply, pool.problem.pledge_supply)
@@ -115,7 +116,8 @@ def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate
                                                  edges.transit.tolist(), strict=True)}
     new = {(p, n): (e, t) for p, n, e, t in zip(found.pledge.tolist(), found.need.tolist(), found.eta.tolist(),
                                                  found.transit.tolist(), strict=True)}
-    assert new == old and len(found) == len(edges)
+    assert new == old
+    assert len(found) == len(edges)
     # Each real edge belongs to the pooled edge of its need and its pledge's pool, the pool's pledges in ref order.
     assert np.array_equal(built.real_pledge, found.pledge)
     assert np.array_equal(found.need, built.edges.need[built.edge_pool])
@@ -126,7 +128,8 @@ def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate
     for k in range(len(built.edges)):
         group = built.members[built.starts[k]:built.starts[k + 1]]
         refs = [problem.pledge_refs[p] for p in found.pledge[group].tolist()]
-        assert refs == sorted(refs) and refs[0] == built.problem.pledge_refs[int(built.edges.pledge[k])]
+        assert refs == sorted(refs)
+        assert refs[0] == built.problem.pledge_refs[int(built.edges.pledge[k])]
 
 
 def test_a_problem_without_two_pledges_alike_has_no_pools() -> None:
