@@ -49,3 +49,4 @@ bench: $(BYTECODE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache aidpack.db
+	find src -name __pycache__ -prune -exec rm -rf {} +
