@@ -14,7 +14,7 @@ from aidpack.allocation.blocks import Previous
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import flow_blocks
 from aidpack.allocation.model import candidate_edges
-from aidpack.allocation.pooling import pool_pledges, pooled_candidate_edges
+from aidpack.allocation.pooling import pooled_candidate_edges
 from aidpack.allocation.problem import Problem
 from tests.allocation.builders import T0, Instance, N, P
 from tests.allocation.test_fairness import bench_problem
@@ -39,7 +39,7 @@ def test_pledges_of_one_item_hub_and_day_are_one_pool_and_others_are_not() -> No
         transit=[[2], [2]],
     )
     problem = instance.problem()
-    pool = pool_pledges(problem, candidate_edges(problem))
+    _, pool = pooled_candidate_edges(problem)
     assert pool is not None
     assert pool.problem.pledge_refs == ("A", "C", "D", "E", "F")  # A and B together, each pool by its first ref
     assert pool.problem.pledge_supply.tolist() == [8.0, 5.0, 5.0, 5.0, 5.0]
@@ -89,8 +89,7 @@ def test_a_pooled_block_is_as_large_as_the_plan_s_edges_it_stands_for() -> None:
     # Which blocks go to HiGHS, and with what share of the time, is decided by size: pooling makes a block cheaper,
     # not smaller.
     problem = kits(P("A", "KIT", 3, integer=True), P("B", "KIT", 5, integer=True), P("C", "KIT", 5, hub=1)).problem()
-    edges = candidate_edges(problem)
-    pool = pool_pledges(problem, edges)
+    _, pool = pooled_candidate_edges(problem)
     assert pool is not None
     (block,) = flow_blocks(pool.problem, pool.edges, pool.edge_weight)
     assert (block.n_arcs, block.size) == (4, 6)
@@ -100,18 +99,28 @@ def test_a_pooled_block_is_as_large_as_the_plan_s_edges_it_stands_for() -> None:
 def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate_edges(tmp_path: Path,
                                                                                        size: float) -> None:
     # The engine finds each pool's edges once and gives them to its pledges, rather than pooling every pledge's edges:
-    # the same pooled model, the same real edges (grouped by pooled edge), each standing for its own pledge and need.
+    # the pooled model is that of the candidate edges with each pledge read as its pool (one capability, pack size,
+    # hub and day), and the real edges are the candidate edges (grouped by pooled edge), each for its own pledge.
     problem = bench_problem(tmp_path, size)
     edges = candidate_edges(problem)
-    pool = pool_pledges(problem, edges)
     found, built = pooled_candidate_edges(problem)
-    assert pool is not None
     assert built is not None
-    for name in ("pledge", "need", "eta", "transit"):
-        assert np.array_equal(getattr(built.edges, name), getattr(pool.edges, name)), name
-    assert np.array_equal(built.problem.pledge_supply, pool.problem.pledge_supply)
-    assert built.problem.pledge_refs == pool.problem.pledge_refs
-    assert np.array_equal(built.edge_weight, pool.edge_weight)
+    key = list(zip(problem.pledge_capability.tolist(), problem.pledge_factor.tolist(), problem.pledge_integer.tolist(),
+                   problem.pledge_hub.tolist(), problem.pledge_start.tolist(), strict=True))
+    index = {ref: i for i, ref in enumerate(problem.pledge_refs)}
+    pool_of_key = {key[index[ref]]: k for k, ref in enumerate(built.problem.pledge_refs)}
+    pool_of = np.array([pool_of_key[k] for k in key])
+    expected = sorted({(int(pool_of[p]), n): (e, t) for p, n, e, t in zip(
+        edges.pledge.tolist(), edges.need.tolist(), edges.eta.tolist(), edges.transit.tolist(), strict=True)}.items())
+    for name, column in (("pledge", [k[0] for k, _ in expected]), ("need", [k[1] for k, _ in expected]),
+                         ("eta", [v[0] for _, v in expected]), ("transit", [v[1] for _, v in expected])):
+        assert np.array_equal(getattr(built.edges, name), column), name
+    whole = np.where(problem.pledge_integer, np.floor(problem.pledge_supply + 1e-9), problem.pledge_supply)
+    assert np.array_equal(built.problem.pledge_supply, np.bincount(pool_of, weights=whole, minlength=len(pool_of_key)))
+    assert built.problem.pledge_refs == tuple(problem.pledge_refs[int(np.flatnonzero(pool_of == k)[0])]
+                                              for k in range(len(pool_of_key)))
+    pooled_key = pool_of[edges.pledge] * problem.n_needs + edges.need
+    assert np.array_equal(built.edge_weight, np.unique(pooled_key, return_counts=True)[1])
     old = {(p, n): (e, t) for p, n, e, t in zip(edges.pledge.tolist(), edges.need.tolist(), edges.eta.tolist(),
                                                  edges.transit.tolist(), strict=True)}
     new = {(p, n): (e, t) for p, n, e, t in zip(found.pledge.tolist(), found.need.tolist(), found.eta.tolist(),
@@ -121,13 +130,9 @@ def test_the_pools_edges_built_from_the_pools_are_those_of_pooling_the_candidate
     # Each real edge belongs to the pooled edge of its need and its pledge's pool, the pool's pledges in ref order.
     assert np.array_equal(built.real_pledge, found.pledge)
     assert np.array_equal(found.need, built.edges.need[built.edge_pool])
-    pool_of = dict(zip(zip(edges.pledge.tolist(), edges.need.tolist(), strict=True),
-                       pool.edges.pledge[pool.edge_pool].tolist(), strict=True))
-    assert [pool_of[(p, n)] for p, n in zip(found.pledge.tolist(), found.need.tolist(), strict=True)] == \
-        built.edges.pledge[built.edge_pool].tolist()
+    assert np.array_equal(pool_of[found.pledge], built.edges.pledge[built.edge_pool])
     for k in range(len(built.edges)):
-        group = built.members[built.starts[k]:built.starts[k + 1]]
-        refs = [problem.pledge_refs[p] for p in found.pledge[group].tolist()]
+        refs = [problem.pledge_refs[p] for p in found.pledge[built.starts[k]:built.starts[k + 1]].tolist()]
         assert refs == sorted(refs)
         assert refs[0] == built.problem.pledge_refs[int(built.edges.pledge[k])]
 

@@ -32,9 +32,8 @@ class Pool:
 
     problem: Problem  # one pledge per pool (its first pledge's ref, the units of all)
     edges: Edges  # one edge per pool and need
-    edge_pool: IntArray  # per real edge, its pooled edge
-    members: IntArray  # real edges grouped by pooled edge, each group in pledge (ref) order
-    starts: IntArray  # where each pooled edge's group starts in ``members`` (one more entry than pooled edges)
+    edge_pool: IntArray  # per real edge, its pooled edge (real edges come grouped by pooled edge)
+    starts: IntArray  # where each pooled edge's real edges start, each group in pledge (ref) order (one more entry)
     real_pledge: IntArray  # per real edge, its pledge
 
     @cached_property
@@ -59,13 +58,13 @@ class Pool:
         sent = outcome.units > 0
         pooled_ids, units = outcome.edge_ids[sent], outcome.units[sent]
         one = self.edge_weight[pooled_ids] == 1
-        groups = [self.members[self.starts[k]:self.starts[k + 1]] for k in pooled_ids[~one].tolist()]
+        groups = [np.arange(self.starts[k], self.starts[k + 1]) for k in pooled_ids[~one].tolist()]
         wanted = units[~one].astype(np.float64)
         shares = [np.zeros(group.size) for group in groups]
         if previous is not None:  # the previous plan's lines first, for every pooled line, then ref order
             self._share(groups, wanted, shares, left, previous)
         self._share(groups, wanted, shares, left, None)
-        ids = np.concatenate([self.members[self.starts[pooled_ids[one]]], *groups])
+        ids = np.concatenate([self.starts[pooled_ids[one]], *groups])
         amounts = np.concatenate([units[one], *shares])
         keep = amounts > 0
         return dataclasses.replace(outcome, edge_ids=ids[keep].astype(np.int64), units=amounts[keep])
@@ -122,33 +121,14 @@ def _pooled_problem(problem: Problem, first: IntArray, pool_of: IntArray) -> Pro
     )
 
 
-def pool_pledges(problem: Problem, edges: Edges) -> Pool | None:
-    """The pooled model of ``problem`` over its candidate ``edges``; None when no two pledges pool."""
-    if problem.n_pledges < 2 or len(edges) == 0:
-        return None
-    first, pool_of = _pools(problem)
-    if first.size == problem.n_pledges:
-        return None
-    n_needs = problem.n_needs
-    key = pool_of[edges.pledge] * n_needs + edges.need
-    pooled_keys, representative, edge_pool = np.unique(key, return_index=True, return_inverse=True)
-    edge_pool = edge_pool.reshape(-1).astype(np.int64)
-    pooled_edges = Edges(pledge=(pooled_keys // n_needs).astype(np.int64),
-                         need=(pooled_keys % n_needs).astype(np.int64),
-                         eta=edges.eta[representative], transit=edges.transit[representative])
-    members = np.argsort(edge_pool, kind="stable").astype(np.int64)  # real edges are in pledge order within a need
-    starts = np.searchsorted(edge_pool[members], np.arange(len(pooled_edges) + 1)).astype(np.int64)
-    return Pool(_pooled_problem(problem, first, pool_of), pooled_edges, edge_pool, members, starts, edges.pledge)
-
-
 def pooled_candidate_edges(problem: Problem) -> tuple[Edges, Pool | None]:
-    """The candidate edges of ``problem`` and their pooled model (None when no two pledges pool), as
-    ``candidate_edges`` and :func:`pool_pledges` make them, but built from the pools: a pool's pledges leave one hub
+    """The candidate edges of ``problem`` (as :func:`model.candidate_edges` finds them) and their pooled model (None
+    when no two pledges pool; pooled edges by pool, then need), built from the pools: a pool's pledges leave one hub
     on one day, so they reach the same needs in the same days, and each pool's edges are found once and then given
-    to each of its pledges (in ref order), never sorted back into pools. The pooled edges are the same, in the same
-    order; the real ones come grouped by pooled edge (their order is no part of a plan: lines are sorted by need and
-    pledge). QA's longtail shape (1.5e6 edges, 1.1e6 pooled): 0.33-0.46 s -> 0.10-0.24 s; the 1e6 bench 0.12 s ->
-    0.05 s."""
+    to each of its pledges (in ref order), never sorted back into pools. The real edges come grouped by pooled edge
+    (their order is no part of a plan: lines are sorted by need and pledge). Before, every pledge's edges were found
+    and sorted into pools: QA's longtail shape (1.5e6 edges, 1.1e6 pooled) 0.33-0.46 s, now 0.10-0.24 s; the 1e6
+    bench 0.12 s, now 0.05 s."""
     if problem.n_pledges < 2:
         return candidate_edges(problem), None
     first, pool_of = _pools(problem)
@@ -158,7 +138,7 @@ def pooled_candidate_edges(problem: Problem) -> tuple[Edges, Pool | None]:
     found = candidate_edges(pooled_problem)  # by capability, then pool, then need
     if len(found) == 0:
         return found, None
-    order = np.argsort(found.pledge, kind="stable")  # by pool, then need: as np.unique orders the pooled keys
+    order = np.argsort(found.pledge, kind="stable")  # by pool, then need
     pooled = Edges(pledge=found.pledge[order], need=found.need[order], eta=found.eta[order],
                    transit=found.transit[order])
     size = np.bincount(pool_of, minlength=first.size)
@@ -171,8 +151,7 @@ def pooled_candidate_edges(problem: Problem) -> tuple[Edges, Pool | None]:
     real_pledge = by_pool[pool_start[pooled.pledge][edge_pool] + offset]
     edges = Edges(pledge=real_pledge, need=pooled.need[edge_pool], eta=pooled.eta[edge_pool],
                   transit=pooled.transit[edge_pool])
-    members = np.arange(len(edges), dtype=np.int64)
-    return edges, Pool(pooled_problem, pooled, edge_pool, members, starts, real_pledge)
+    return edges, Pool(pooled_problem, pooled, edge_pool, starts, real_pledge)
 
 
-__all__ = ["Pool", "pool_pledges", "pooled_candidate_edges"]
+__all__ = ["Pool", "pooled_candidate_edges"]
