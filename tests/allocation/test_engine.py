@@ -377,18 +377,23 @@ def diesel_and_water_villages() -> tuple[Problem, int, int]:
     return problem, problem.capabilities.index("DIESEL-L"), problem.capabilities.index("WATER-L")
 
 
-@pytest.mark.parametrize("time_limit", [None, 30.0])
+@pytest.mark.parametrize(("time_limit", "small_excess", "tried_blocks"), [
+    (None, 1e-3, "none"), (None, 1e5, "small"), (30.0, 10.0, "both"),
+])
 def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_blocks_keep(
-    time_limit: float | None, monkeypatch: pytest.MonkeyPatch
+    time_limit: float | None, small_excess: float, tried_blocks: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a time limit, HiGHS's transit stage runs only when the blocks it may take can bring the plan within
-    the final gap (a national plan's budget is kept for speed). Given 30 s, the plan stopped after 0.26 s because a
+    """Without a time limit, HiGHS's transit stage runs when the blocks it may take can bring the plan within the
+    final gap, or on a block whose own excess is more than TRANSIT_WORTH of the plan's unit-days (the 1e5 bench's
+    water block: 3.9 % of them, never tried while a diesel block too large for the stage kept the plan beyond the
+    gap); a national plan's budget is otherwise kept for speed. Given 30 s, the plan stopped after 0.26 s because a
     block too large for the stage kept the plan beyond the gap (a 3e4-edge scenario: a 646-arc block 11 % above its
     transit bound never tried). Here the water block stands for the large one (more arcs than TRANSIT_MIP_ARCS, far
-    above its bound) and the diesel block for the small one."""
+    above its bound) and the diesel block for the small one: 1e-3 unit-days above its bound is less than a hundredth
+    of the plan's unit-days (at least 1), 1e5 more than the few thousand it has."""
     problem, diesel, water = diesel_and_water_villages()
     monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 5)  # the water block's 6 arcs are "large"
-    excess = {water: 1e6, diesel: 10.0}
+    excess = {water: 1e6, diesel: small_excess}
     monkeypatch.setattr(transit_phase, "_transit_excess",
                         lambda stage, within=0.0: excess.get(stage.block.capability, 0.0) if stage.rounded else 0.0)
     tried: list[int] = []
@@ -400,7 +405,8 @@ def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_b
     monkeypatch.setattr(transit_phase, "mip_round", recorded)
     allocate(problem, SolveOptions(time_limit=time_limit, workers=1))
     # (each block again in what is left of the phase, as the excess stood in for here never falls)
-    assert sorted(set(tried)) == ([] if time_limit is None else sorted([diesel, water]))
+    expected = {"none": [], "small": [diesel], "both": sorted([diesel, water])}[tried_blocks]
+    assert sorted(set(tried)) == expected
 
 
 def test_a_block_whose_transit_proof_outlasts_its_first_share_gets_what_is_left_of_the_phase(
