@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
 from aidpack.allocation.patterns import (
+    HallRows,
+    PatternModel,
     _start,
+    _tier_by_tier,
     assign_counts,
     engine_patterns,
     pattern_lp_round,
@@ -248,6 +251,22 @@ def test_the_lp_rounded_patterns_are_a_whole_plan_within_the_pledges(instance: I
     plan = pattern_lp_round(block, model, OPTIMAL)
     assert feasible(block, plan.units)
     assert plan.tier_values.tolist() == block_tier_values(block, plan.units).tolist()
+
+
+def test_rounded_tier_by_tier_an_earlier_tier_s_split_need_takes_its_pattern_before_a_later_tier_s_whole_one() -> None:
+    """The LP relaxation of a low stage split the one container between a high-tier need (held at what the stage before
+    served) and chose it whole for a low-tier need. Whole patterns first, the low-tier need took it and the high tier
+    missed its hold (QA's bulk shape: a diesel block's low stage then kept 180,322 of its 724,885 people); tier by
+    tier, the high-tier need takes it."""
+    model = PatternModel(
+        sizes=np.array([1_000.0]), size_of=np.array([0]), units=np.array([1.0]),
+        need=np.array([0, 1]), counts=np.array([[1], [1]]), coverage=np.array([1.0, 1.0]),
+        hall=HallRows(size=np.zeros(0, dtype=np.int64), needs=np.zeros((0, 2), dtype=bool), units=np.zeros(0)),
+    )
+    need_tier = np.array([TIERS.index("high"), TIERS.index("low")])
+    values = np.array([300.0, 500.0])  # people each pattern serves
+    chosen = _tier_by_tier(model, values, need_tier, relaxed=np.array([0.5, 1.0]))
+    assert chosen.tolist() == [1.0, 0.0]
 
 
 def test_engine_patterns_are_for_blocks_with_no_more_patterns_than_arcs() -> None:
