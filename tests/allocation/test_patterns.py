@@ -269,6 +269,30 @@ def test_rounded_tier_by_tier_an_earlier_tier_s_split_need_takes_its_pattern_bef
     assert chosen.tolist() == [1.0, 0.0]
 
 
+def test_without_branch_and_bound_a_stage_whose_rounding_misses_a_hold_ends_the_stages() -> None:
+    """Four 1,000-litre containers and a tanker: the first pass's pattern LP rounding reaches the whole-unit optimum
+    (the medium need's 1,700 people served). Its medium stage's rounding misses the high tier's hold, the stages end
+    and the units left go out greedily; rounded tier by tier instead, the stage held the medium tier at what the stage
+    before served (none) and gave its units to low-tier needs (2,100 low-tier people, none medium-tier)."""
+    needs = [
+        N("E", "DIESEL-L", 500, tier="critical", people=1_200),
+        N("A", "DIESEL-L", 4_000, tier="high", people=500),
+        N("F", "DIESEL-L", 1_500, tier="medium", people=1_700),
+        N("B", "DIESEL-L", 1_500, tier="low", people=500),
+        N("C", "DIESEL-L", 500, tier="low", people=1_600),
+        N("D", "DIESEL-L", 300, tier="low", people=100),
+    ]
+    pledges = [P("IBC", "DIESEL-L", 4, factor=1_000, integer=True), P("TANKER", "DIESEL-L", 1, factor=38_000,
+                                                                      integer=True)]
+    instance = Instance(needs=needs, pledges=pledges)
+    block, optimum, _ = exact(instance)
+    model = pattern_model(block)
+    assert model is not None
+    plan = pattern_lp_round(block, model, OPTIMAL)
+    assert plan.tier_values == pytest.approx(optimum)
+    assert plan.tier_values == pytest.approx([1_200.0, 500.0, 1_700.0, 1_600.0])
+
+
 def test_engine_patterns_are_for_blocks_with_no_more_patterns_than_arcs() -> None:
     # Three needs reached by two pledges (6 arcs) have 18 patterns: the arc MIP is the smaller model.
     block = only_block(substations())

@@ -236,24 +236,31 @@ def _solve(
     tier_columns = [(np.flatnonzero(tiers == t), values[tiers == t]) for t in range(4)]
     stage_model = StageModel(
         h, n_patterns, tier_columns,
-        lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds), np.rint,
+        lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds, by_tier=mip),
+        np.rint,
     )
     return lexicographic_stages(stage_model, start, deadline, options, mip=mip)
 
 
 def _rounded_relaxation(
     h: highspy.Highs, model: PatternModel, values: FloatArray, need_tier: IntArray, holds: Holds, seconds: float,
+    *, by_tier: bool,
 ) -> tuple[FloatArray | None, float]:
     """The stage's LP relaxation optimum (people: a bound on the stage; inf when the LP fails), and a whole plan
     from it: the needs whose pattern the LP chose whole keep it; the few it splits (a basic solution has about as
     many split needs as binding size, Hall and hold rows) take, earliest tier and most people first, their best
     pattern that the units left allow. Where that plan misses a hold (the whole patterns of the stage's own tier took
-    the units an earlier tier's split needs wanted), the needs take their patterns tier by tier instead
-    (:func:`_tier_by_tier`). The plan is None when the LP fails or both plans miss a hold. HiGHS's own heuristics,
-    started from the stage before's plan, can take seconds to find as much (the core scenario's transformer block:
-    0.9 s for its medium tier; QA's bulk shape at 1.5e6 edges: a diesel block of 1,000-litre containers and
-    38,000-litre tankers, whose low stage's first rounding missed the medium tier's hold, served 180,322 low-tier
-    people where its LP bounds 724,885, and HiGHS found 721,307 only after 1.5-2.4 s; tier by tier, 694,375 at once)."""
+    the units an earlier tier's split needs wanted) and HiGHS's branch and bound goes on from the stage's plan
+    (``by_tier``), the needs take their patterns tier by tier instead (:func:`_tier_by_tier`). The plan is None when the
+    LP fails or the plans miss a hold. HiGHS's own heuristics, started from the stage before's plan, can take seconds to
+    find as much (the core scenario's transformer block: 0.9 s for its medium tier; QA's bulk shape at 1.5e6 edges: a
+    diesel block of 1,000-litre containers and 38,000-litre tankers, whose low stage's first rounding missed the medium
+    tier's hold, served 180,322 low-tier people where its LP bounds 724,885, and HiGHS found 721,307 only after 1.5-2.4
+    s of branch and bound; tier by tier, 694,375 at once). Not without branch and bound (the first pass's
+    :func:`pattern_lp_round`): there a stage whose rounding misses a hold ends the stages, and the units left go to
+    the needs by :func:`rounding.greedy_repair`, while a tier-by-tier plan that serves the stage's tier no better than
+    the stage before's would hold the tier there and give later tiers the units (random blocks of 1,000-litre
+    containers and a tanker: a medium tier of 1,700 people left with none, for 500 more low-tier ones)."""
     solved = relaxation(h, seconds)
     if solved is None:
         return None, np.inf
@@ -276,10 +283,10 @@ def _rounded_relaxation(
             chosen[best] = 1.0
             left -= model.counts[best]
             reach_left[rows] -= model.counts[best][model.hall.size[rows]]
-    if meets(chosen, holds):
-        return chosen, bound
-    by_tier = _tier_by_tier(model, values, need_tier, relaxed)
-    return (by_tier if meets(by_tier, holds) else None), bound
+    if meets(chosen, holds) or not by_tier:
+        return (chosen if meets(chosen, holds) else None), bound
+    tiered = _tier_by_tier(model, values, need_tier, relaxed)
+    return (tiered if meets(tiered, holds) else None), bound
 
 
 def _tier_by_tier(model: PatternModel, values: FloatArray, need_tier: IntArray, relaxed: FloatArray) -> FloatArray:
