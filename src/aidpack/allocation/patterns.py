@@ -283,8 +283,10 @@ def _rounded_relaxation(
             chosen[best] = 1.0
             left -= model.counts[best]
             reach_left[rows] -= model.counts[best][model.hall.size[rows]]
-    if meets(chosen, holds) or not by_tier:
-        return (chosen if meets(chosen, holds) else None), bound
+    if meets(chosen, holds):
+        return chosen, bound
+    if not by_tier:
+        return None, bound
     tiered = _tier_by_tier(model, values, need_tier, relaxed)
     return (tiered if meets(tiered, holds) else None), bound
 

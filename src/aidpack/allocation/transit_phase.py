@@ -1,7 +1,8 @@
 """The plan's unit-days in transit, once the tiers are settled (:func:`finish_blocks`): rounded blocks consolidated
-(:mod:`aidpack.allocation.consolidation`), and while small blocks can bring the plan within the final gap, HiGHS's MIP
-proves their transit (:func:`_transit_phase`); a re-plan's blocks that leave their kept lines then move the fewest
-of them that serving their people allows (:func:`_keep_most`, :mod:`aidpack.allocation.keep`).
+(:mod:`aidpack.allocation.consolidation`), and while small blocks can bring the plan within the final gap (or one
+alone is far above its bound), HiGHS's MIP proves their transit (:func:`_transit_phase`); a re-plan's blocks that
+leave their kept lines then move the fewest of them that serving their people allows (:func:`_keep_most`,
+:mod:`aidpack.allocation.keep`).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def _transit_phase(
     within: float = 0.0,
 ) -> None:
     """While the plan's transit is further than the final gap from its bound, and only when the blocks
-    below can bring it within: whole-unit blocks that serve the LP's tiers but travel more than the LP
+    below can bring it within (or one of them alone is more than ``TRANSIT_WORTH`` of the plan's unit-days above its
+    bound, see ``within_reach``): whole-unit blocks that serve the LP's tiers but travel more than the LP
     first get the tighter bound of their whole-unit LP (:func:`bounds.whole_unit_transit_bound`: the LP
     pours a 30,000-litre tanker into four villages, whole it goes to one need), then the small ones still
     above it go to HiGHS MIP for their transit stage too (a drum sent from a far hub so that a near one
