@@ -390,7 +390,7 @@ def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_b
     block too large for the stage kept the plan beyond the gap (a 3e4-edge scenario: a 646-arc block 11 % above its
     transit bound never tried). Here the water block stands for the large one (more arcs than TRANSIT_MIP_ARCS, far
     above its bound) and the diesel block for the small one: 1e-3 unit-days above its bound is less than a hundredth
-    of the plan's unit-days (at least 1), 1e5 more than the few thousand it has."""
+    of the plan's 456 unit-days, 1e5 more."""
     problem, diesel, water = diesel_and_water_villages()
     monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 5)  # the water block's 6 arcs are "large"
     excess = {water: 1e6, diesel: small_excess}
