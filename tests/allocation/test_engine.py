@@ -409,6 +409,31 @@ def test_with_a_time_limit_highs_works_on_each_block_s_transit_whatever_larger_b
     assert sorted(set(tried)) == expected
 
 
+@pytest.mark.parametrize(("large_excess", "bounded"), [(1e-3, False), (1e6, True)])
+def test_a_block_too_large_for_the_transit_stage_gets_its_whole_unit_bound_when_its_excess_is_worth_it(
+    large_excess: float, bounded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block too large for HiGHS's transit stage, far above the LP's unit-days, reported its excess over the LP as the
+    plan's transit gap (the 1e5 bench's 23,268-arc diesel block: 0.27, where its whole-unit bound says 0.06). Here the
+    water block stands for it (more arcs than the stage's reach); it gets its whole-unit bound when its excess is more
+    than TRANSIT_WORTH of the plan's 456 unit-days, not for 1e-3 of one."""
+    problem, diesel, water = diesel_and_water_villages()
+    monkeypatch.setattr(transit_phase, "TRANSIT_MIP_ARCS", 5)
+    monkeypatch.setattr(transit_phase, "WHOLE_UNIT_REACH_ARCS", 5)  # the water block's 6 arcs are beyond reach
+    excess = {water: large_excess}
+    monkeypatch.setattr(transit_phase, "_transit_excess",
+                        lambda stage, within=0.0: excess.get(stage.block.capability, 0.0) if stage.rounded else 0.0)
+    asked: list[int] = []
+
+    def recorded(block: FlowBlock, served: object, support: object = None, deadline: object = None) -> float | None:
+        asked.append(block.capability)
+        return None
+
+    monkeypatch.setattr(transit_phase, "whole_unit_transit_bound", recorded)
+    allocate(problem, SolveOptions(workers=1))
+    assert asked == ([water] if bounded else [])
+
+
 def test_a_block_whose_transit_proof_outlasts_its_first_share_gets_what_is_left_of_the_phase(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
