@@ -273,16 +273,8 @@ def _rounded_relaxation(
     reach_left = model.hall.units - _reach_use(model, chosen)
     open_needs = np.flatnonzero(split & ~taken)
     share = np.bincount(model.need, weights=relaxed * values, minlength=n_needs)
-    for n in open_needs[np.lexsort((open_needs, -share[open_needs], need_tier[open_needs]))]:
-        choices = np.flatnonzero(model.need == n)
-        rows = np.flatnonzero(model.hall.needs[:, n])
-        fits = choices[np.all(model.counts[choices] <= left + 1e-9, axis=1)
-                       & np.all(model.counts[choices][:, model.hall.size[rows]] <= reach_left[rows] + 1e-9, axis=1)]
-        if fits.size:
-            best = int(fits[np.argmax(values[fits])])
-            chosen[best] = 1.0
-            left -= model.counts[best]
-            reach_left[rows] -= model.counts[best][model.hall.size[rows]]
+    for n in open_needs[np.lexsort((open_needs, -share[open_needs], need_tier[open_needs]))].tolist():
+        _take_best(model, values, n, np.flatnonzero(model.need == n), chosen, left, reach_left)
     if meets(chosen, holds):
         return chosen, bound
     if not by_tier:
@@ -307,17 +299,28 @@ def _tier_by_tier(model: PatternModel, values: FloatArray, need_tier: IntArray, 
     starts = np.searchsorted(model.need[by_need], np.arange(n_needs + 1))
     for n in touched[np.lexsort((touched, -share[touched], ~has_whole[touched], need_tier[touched]))].tolist():
         choices = by_need[starts[n] : starts[n + 1]]
-        rows = np.flatnonzero(model.hall.needs[:, n])
-        fitting = np.all(model.counts[choices] <= left + 1e-9, axis=1) & np.all(
-            model.counts[choices][:, model.hall.size[rows]] <= reach_left[rows] + 1e-9, axis=1)
-        preferred = fitting & whole[choices]
-        fits = choices[preferred] if preferred.any() else choices[fitting]
-        if fits.size:
-            best = int(fits[np.argmax(values[fits])])
-            chosen[best] = 1.0
-            left -= model.counts[best]
-            reach_left[rows] -= model.counts[best][model.hall.size[rows]]
+        _take_best(model, values, n, choices, chosen, left, reach_left, preferred=whole[choices])
     return chosen
+
+
+def _take_best(
+    model: PatternModel, values: FloatArray, need: int, choices: IntArray, chosen: FloatArray, left: FloatArray,
+    reach_left: FloatArray, preferred: BoolArray | None = None,
+) -> None:
+    """``need`` takes, of its patterns ``choices`` that the units ``left`` and Hall's rows (``reach_left``) allow, the
+    one that serves most (among the ``preferred`` ones where any fits; none where none fits): marked in ``chosen``, its
+    units taken from ``left`` and ``reach_left`` (all three in place)."""
+    rows = np.flatnonzero(model.hall.needs[:, need])
+    fitting = np.all(model.counts[choices] <= left + 1e-9, axis=1) & np.all(
+        model.counts[choices][:, model.hall.size[rows]] <= reach_left[rows] + 1e-9, axis=1)
+    if preferred is not None and bool((fitting & preferred).any()):
+        fitting &= preferred
+    fits = choices[fitting]
+    if fits.size:
+        best = int(fits[np.argmax(values[fits])])
+        chosen[best] = 1.0
+        left -= model.counts[best]
+        reach_left[rows] -= model.counts[best][model.hall.size[rows]]
 
 
 def _reach_use(model: PatternModel, chosen: FloatArray) -> FloatArray:

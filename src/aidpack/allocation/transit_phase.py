@@ -117,6 +117,7 @@ def _transit_phase(
     tiers and proves a bound on the transit, which the plan reports."""
     plan_transit = sum(transit_of(s.block, s.outcome.units) for s in stages if s.outcome.edge_ids is s.block.edge_ids)
     allowed = options.final_gap * max(plan_transit, 1.0)
+    worth = TRANSIT_WORTH * max(plan_transit, 1.0)  # an excess worth HiGHS's time whatever the other blocks do
 
     def within_reach(limit: int) -> list[BlockState]:
         """The blocks up to ``limit`` arcs above their transit bound, most excess first, when they are what stands
@@ -137,7 +138,7 @@ def _transit_phase(
         if total <= allowed:
             return []
         if beyond and deadline is None:
-            selected = [s for s in selected if excess[id(s)] > TRANSIT_WORTH * max(plan_transit, 1.0)]
+            selected = [s for s in selected if excess[id(s)] > worth]
         return sorted(selected, key=lambda s: (-excess[id(s)], s.block.capability))
 
     def tighten(stage: BlockState) -> None:
@@ -156,7 +157,6 @@ def _transit_phase(
 
     # A block too large for the stage whose excess over the LP's unit-days is more than TRANSIT_WORTH of the plan's
     # gets its whole-unit bound all the same, up to BOUND_WORTH_ARCS arcs: what it proves is the plan's reported gap.
-    worth = TRANSIT_WORTH * max(plan_transit, 1.0)
     for stage in stages:
         if (WHOLE_UNIT_REACH_ARCS < stage.block.size <= BOUND_WORTH_ARCS and stage.amount is not None
                 and _transit_excess(stage, within) > worth):
