@@ -15,6 +15,7 @@ from aidpack.allocation import counts, first_pass
 from aidpack.allocation.counts import CountModel, _complete, _counts, count_model, count_round
 from aidpack.allocation.engine import allocate
 from aidpack.allocation.flow import FlowBlock, solve_flow_block
+from aidpack.allocation.patterns import HallSeparator
 from aidpack.allocation.rounding import Rounded, block_tier_values, greedy_round
 from aidpack.allocation.solve import SolveOptions
 from tests.allocation.builders import T0, TIERS, Instance, N, P, blocks_and_models, only_block
@@ -246,6 +247,76 @@ def test_highs_proves_the_count_model_of_an_out_of_reach_clinic_at_its_whole_uni
     assert plan.tier_values == pytest.approx(optimum, rel=1e-6, abs=1e-6)
     assert never_worse(plan, start)
     assert bounds_hold(plan, optimum)
+
+
+def two_clinics_between_three_hubs() -> Instance:
+    # Four 100 kW generators, one at each of four hubs. Clinic A (200 kW, 1,000 people) is reached in time from hubs
+    # 0 and 1, clinic B (200 kW, 1,000 people) from hubs 1 and 2, a low-tier depot (400 kW) from every hub. Each clinic
+    # alone can have two generators, but together they reach three: Hall's condition on the pair of clinics, whose
+    # pledges are no one need's reach, so the count model's own rows miss it.
+    by = T0 + dt.timedelta(days=5)
+    return Instance(
+        needs=[N("A", "POWER-KW", 200, people=1_000, deadline=by, region=0),
+               N("B", "POWER-KW", 200, people=1_000, deadline=by, region=1),
+               N("DEPOT", "POWER-KW", 400, tier="low", people=40, region=2)],
+        pledges=[P(f"G{hub}", "POWER-KW", 1, factor=100, integer=True, hub=hub) for hub in range(4)],
+        transit=[[2, 10, 2], [2, 2, 2], [10, 2, 2], [10, 10, 2]],
+    )
+
+
+def test_the_clinics_get_the_three_generators_that_reach_them_and_the_count_model_says_so() -> None:
+    block, model = modelled(two_clinics_between_three_hubs())
+    separator = HallSeparator(block, model.size_of, ~model.divisible)
+    both = np.array([[2], [2], [0]])  # clinics A and B two each: within every row of the model, beyond the pledges
+    assert bool(np.all(model.hall.use(both) <= model.hall.units))
+    ((size, needs, units),) = separator.violated(both)
+    assert (size, needs.tolist(), units) == (0, [True, True, False], 3.0)
+    assert separator.violated(np.array([[2], [1], [1]])) == []
+    start = greedy_round(block, solve_flow_block(block).amount)
+    plan = count_round(block, model, start, budget=BUDGET, options=OPTIMAL)
+    # 1,500 critical-tier people (two generators at one clinic, one at the other), the fourth generator at the depot;
+    # the critical stage proved at what the pledges can send (without the row: held at 2,000, the counts unsendable).
+    assert plan.tier_values.tolist() == pytest.approx([1_500.0, 0.0, 0.0, 10.0])
+    assert plan.stage_bounds is not None
+    assert plan.stage_bounds.held[0] <= 1_500.0
+    assert plan.stage_bounds.for_plan(plan.tier_values)[0] == pytest.approx(1_500.0)
+
+
+@st.composite
+def overlapping_reach_blocks(draw: st.DrawFn) -> Instance:
+    """Random needs with deadlines in three regions and whole generators at four hubs, each region in time from a
+    different pair of hubs (and the last hub from none): needs whose reach overlaps without nesting."""
+    sizes = draw(st.lists(st.sampled_from(GENERATOR_SIZES[1:4]), min_size=1, max_size=2, unique=True))
+    by = T0 + dt.timedelta(days=5)
+    needs = [
+        N(f"N{i}", "POWER-KW", draw(st.sampled_from([95, 138, 380, 937])), tier=draw(st.sampled_from(TIERS[:2])),
+          people=draw(st.integers(1, 500)), region=draw(st.integers(0, 2)),
+          deadline=by if draw(st.integers(0, 5)) else None)
+        for i in range(draw(st.integers(2, 8)))
+    ]
+    pledges = [
+        P(f"P{j}", "POWER-KW", draw(st.integers(1, 3)), factor=draw(st.sampled_from(sizes)), integer=True,
+          hub=draw(st.integers(0, 3)))
+        for j in range(draw(st.integers(3, 8)))
+    ]
+    return Instance(needs=needs, pledges=pledges, transit=[[2, 10, 2], [2, 2, 10], [10, 2, 2], [10, 10, 10]])
+
+
+@settings(max_examples=80, deadline=None)
+@given(overlapping_reach_blocks())
+def test_with_hall_rows_as_needed_the_counts_reach_the_whole_unit_optimum_whatever_the_reach(
+    instance: Instance,
+) -> None:
+    # Counts per need and size can be sent iff each size's pledges meet Hall's condition on every set of needs (a
+    # transportation problem per size): with the rows the stages' plans need, the count model is the block's tiers.
+    if not blocks_and_models(instance):
+        return  # every pledge out of reach of every need
+    block, optimum, start, plan = planned(instance)
+    reaches_the_optimum(block, optimum, start, plan)
+    # What each stage held, its pledges can send: the plan serves it.
+    assert plan.stage_bounds is not None
+    held = plan.stage_bounds.held
+    assert bool(np.all(plan.tier_values >= held - 1e-6 * np.maximum(np.abs(held), 1.0)))
 
 
 def test_loose_litres_are_a_continuous_count_beside_whole_tankers() -> None:

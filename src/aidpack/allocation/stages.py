@@ -4,7 +4,8 @@
 Each model is a relaxation of its block, so what its stages prove bounds every plan of the block. The stages run
 critical tier first, each tier then held at what it reached (SPEC §4's relative tolerance) for the next; each
 stage starts from the better of the stage before's plan and its own LP relaxation rounded by the model, and
-HiGHS's MIP goes on from there within the time left (each later stage keeps back a small reserve).
+HiGHS's MIP goes on from there within the time left (each later stage keeps back a small reserve). A model whose rows
+only approximate its block's gets the rows a stage's plan violates, and HiGHS runs again, before the plan is kept.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ RoundRelaxation = Callable[[highspy.Highs, Holds, float], tuple[FloatArray | Non
 #: stage's columns and the people each serves per unit, the plan so far, seconds) -> (a plan of the model's columns, or
 #: None; a bound on the stage), or None where it has none.
 StageBound = Callable[[Holds, tuple[IntArray, FloatArray], FloatArray, float], tuple[FloatArray | None, float] | None]
+#: Rows that cut off a plan of a model's columns and no plan of its block: each its columns, their coefficients and
+#: its upper bound (:attr:`StageModel.separate`).
+Cut = tuple[IntArray, FloatArray, float]
+Separate = Callable[[FloatArray], list[Cut]]
+#: A stage's branch and bound runs again at most this many times on the rows its plans violated (the same count of
+#: rounds of cuts).
+SEPARATION_ROUNDS = 8
 #: A stage whose plan serves its LP relaxation's optimum to within this share (and HiGHS's absolute gap) is proved.
 PROVED_REL = 1e-9
 #: A stage with its own bound (:attr:`StageModel.stage_bound`) gives HiGHS's branch and bound this share of its time
@@ -66,6 +74,10 @@ class StageModel:
     clean: Callable[[FloatArray], FloatArray]
     #: The model's own bound and plan of a stage, tried where HiGHS's branch and bound does not prove it quickly.
     stage_bound: StageBound | None = None
+    #: Rows a plan of the model's columns violates that every plan of the block meets (:data:`Separate`): a model
+    #: whose rows only approximate the block's (Hall's condition on reach, :mod:`aidpack.allocation.counts`) takes
+    #: them, and a stage's plan is kept only once it violates none.
+    separate: Separate | None = None
 
 
 def stage_highs(seed: int) -> highspy.Highs:
@@ -99,6 +111,16 @@ def lexicographic_stages(
     h = model.h
     stage_bound, held = np.full(4, np.inf), np.zeros(4)
     solution = start
+
+    def meets_cuts(plan: FloatArray) -> bool:
+        """Whether ``plan`` violates none of the rows the model's separation finds; those it violates go to HiGHS."""
+        if model.separate is None:
+            return True
+        cuts = model.separate(plan)
+        for columns_in, values, upper in cuts:
+            h.addRow(-np.inf, float(upper), columns_in.size, columns_in.astype(np.int32), values)
+        return not cuts
+
     stages = [t for t in range(4) if float(model.tier_columns[t][1].sum()) > 0]
     columns = np.arange(model.n_cols, dtype=np.int32)
     holds: Holds = []
@@ -114,7 +136,7 @@ def lexicographic_stages(
         remaining = max((deadline - time.perf_counter()) * (1.0 - LATER_STAGE_RESERVE * (len(stages) - 1 - position)),
                         0.01)
         rounded, relaxed_bound = model.round_relaxation(h, holds, remaining)
-        if rounded is not None and float(cost @ rounded) < float(cost @ solution):
+        if rounded is not None and float(cost @ rounded) < float(cost @ solution) and meets_cuts(rounded):
             solution = rounded
         # The LP relaxation's optimum bounds the stage too (HiGHS's MIP stopped early may report a looser one).
         stage_bound[tier] = relaxed_bound
@@ -127,7 +149,7 @@ def lexicographic_stages(
             own = model.stage_bound
             first_end = stage_end if own is None else time.perf_counter() + BRANCH_FIRST_SHARE * (
                 stage_end - time.perf_counter())
-            found = _branch_and_bound(model, solution, first_end)
+            found = _cut_branch_and_bound(model, solution, first_end, meets_cuts)
             if found is None:
                 # No plan for this stage (its holds met only to HiGHS's tolerance, or no time): the stage before's.
                 break
@@ -138,10 +160,11 @@ def lexicographic_stages(
                 if extra is not None:
                     plan, bound = extra
                     stage_bound[tier] = min(stage_bound[tier], bound)
-                    if plan is not None and meets(plan, holds) and float(cost @ plan) < float(cost @ solution):
+                    if plan is not None and meets(plan, holds) and float(cost @ plan) < float(cost @ solution) \
+                            and meets_cuts(plan):
                         solution = plan
                     if not _proved(float(-cost @ solution), float(stage_bound[tier]), options.tier_gap):
-                        again = _branch_and_bound(model, solution, stage_end)
+                        again = _cut_branch_and_bound(model, solution, stage_end, meets_cuts)
                         if again is not None:
                             solution = again[0]
                             stage_bound[tier] = min(stage_bound[tier], again[1])
@@ -158,6 +181,26 @@ def lexicographic_stages(
 def _proved(value: float, bound: float, gap: float) -> bool:
     """Whether a stage's plan serving ``value`` is within its MIP ``gap`` (or HiGHS's absolute gap) of ``bound``."""
     return value >= bound - (MIP_ABS_GAP + max(PROVED_REL, gap) * abs(bound))
+
+
+def _cut_branch_and_bound(
+    model: StageModel, start: FloatArray, end: float, meets_cuts: Callable[[FloatArray], bool]
+) -> tuple[FloatArray, float] | None:
+    """:func:`_branch_and_bound`, again on the rows its plan violated (``meets_cuts`` adds them to HiGHS), until its
+    plan violates none (at most ``SEPARATION_ROUNDS`` runs, by ``end``); ``start`` where no plan did by then, with
+    HiGHS's bound (each run's bound holds: the rows cut off no plan of the block). None where HiGHS found no plan."""
+    bound = np.inf
+    for run in range(SEPARATION_ROUNDS):
+        found = _branch_and_bound(model, start, end)
+        if found is None:
+            return None if run == 0 else (start, bound)
+        plan, dual = found
+        bound = min(bound, dual)
+        if meets_cuts(plan):
+            return plan, bound
+        if end - time.perf_counter() <= 0.0:
+            break
+    return start, bound
 
 
 def _branch_and_bound(model: StageModel, start: FloatArray, end: float) -> tuple[FloatArray, float] | None:
