@@ -26,8 +26,10 @@ from tests.allocation.test_patterns import (
     bounded_and_never_worse,
     bounds_hold,
     never_worse,
+    overlapping_reach_blocks,
     random_plan,
     reaches_the_optimum,
+    two_clinics_between_three_hubs,
 )
 
 GENERATOR_SIZES = [5, 30, 100, 176, 1_000]
@@ -249,21 +251,6 @@ def test_highs_proves_the_count_model_of_an_out_of_reach_clinic_at_its_whole_uni
     assert bounds_hold(plan, optimum)
 
 
-def two_clinics_between_three_hubs() -> Instance:
-    # Four 100 kW generators, one at each of four hubs. Clinic A (200 kW, 1,000 people) is reached in time from hubs
-    # 0 and 1, clinic B (200 kW, 1,000 people) from hubs 1 and 2, a low-tier depot (400 kW) from every hub. Each clinic
-    # alone can have two generators, but together they reach three: Hall's condition on the pair of clinics, whose
-    # pledges are no one need's reach, so the count model's own rows miss it.
-    by = T0 + dt.timedelta(days=5)
-    return Instance(
-        needs=[N("A", "POWER-KW", 200, people=1_000, deadline=by, region=0),
-               N("B", "POWER-KW", 200, people=1_000, deadline=by, region=1),
-               N("DEPOT", "POWER-KW", 400, tier="low", people=40, region=2)],
-        pledges=[P(f"G{hub}", "POWER-KW", 1, factor=100, integer=True, hub=hub) for hub in range(4)],
-        transit=[[2, 10, 2], [2, 2, 2], [10, 2, 2], [10, 10, 2]],
-    )
-
-
 def test_the_clinics_get_the_three_generators_that_reach_them_and_the_count_model_says_so() -> None:
     block, model = modelled(two_clinics_between_three_hubs())
     separator = HallSeparator(block, model.size_of, ~model.divisible)
@@ -280,26 +267,6 @@ def test_the_clinics_get_the_three_generators_that_reach_them_and_the_count_mode
     assert plan.stage_bounds is not None
     assert plan.stage_bounds.held[0] <= 1_500.0
     assert plan.stage_bounds.for_plan(plan.tier_values)[0] == pytest.approx(1_500.0)
-
-
-@st.composite
-def overlapping_reach_blocks(draw: st.DrawFn) -> Instance:
-    """Random needs with deadlines in three regions and whole generators at four hubs, each region in time from a
-    different pair of hubs (and the last hub from none): needs whose reach overlaps without nesting."""
-    sizes = draw(st.lists(st.sampled_from(GENERATOR_SIZES[1:4]), min_size=1, max_size=2, unique=True))
-    by = T0 + dt.timedelta(days=5)
-    needs = [
-        N(f"N{i}", "POWER-KW", draw(st.sampled_from([95, 138, 380, 937])), tier=draw(st.sampled_from(TIERS[:2])),
-          people=draw(st.integers(1, 500)), region=draw(st.integers(0, 2)),
-          deadline=by if draw(st.integers(0, 5)) else None)
-        for i in range(draw(st.integers(2, 8)))
-    ]
-    pledges = [
-        P(f"P{j}", "POWER-KW", draw(st.integers(1, 3)), factor=draw(st.sampled_from(sizes)), integer=True,
-          hub=draw(st.integers(0, 3)))
-        for j in range(draw(st.integers(3, 8)))
-    ]
-    return Instance(needs=needs, pledges=pledges, transit=[[2, 10, 2], [2, 2, 10], [10, 2, 2], [10, 10, 10]])
 
 
 @settings(max_examples=80, deadline=None)

@@ -149,6 +149,41 @@ def planned(instance: Instance) -> tuple[FlowBlock, np.ndarray, Rounded, Rounded
     return block, optimum, start, pattern_round(block, model, start, budget=BUDGET, options=OPTIMAL)
 
 
+def two_clinics_between_three_hubs() -> Instance:
+    # Four 100 kW generators, one at each of four hubs. Clinic A (200 kW, 1,000 people) is reached in time from hubs
+    # 0 and 1, clinic B (200 kW, 1,000 people) from hubs 1 and 2, a low-tier depot (400 kW) from every hub. Each clinic
+    # alone can have two generators, but together they reach three: Hall's condition on the pair of clinics, whose
+    # pledges are no one need's reach, so the count model's own rows miss it.
+    by = T0 + dt.timedelta(days=5)
+    return Instance(
+        needs=[N("A", "POWER-KW", 200, people=1_000, deadline=by, region=0),
+               N("B", "POWER-KW", 200, people=1_000, deadline=by, region=1),
+               N("DEPOT", "POWER-KW", 400, tier="low", people=40, region=2)],
+        pledges=[P(f"G{hub}", "POWER-KW", 1, factor=100, integer=True, hub=hub) for hub in range(4)],
+        transit=[[2, 10, 2], [2, 2, 2], [10, 2, 2], [10, 10, 2]],
+    )
+
+
+@st.composite
+def overlapping_reach_blocks(draw: st.DrawFn) -> Instance:
+    """Random needs with deadlines in three regions and whole generators at four hubs, each region in time from a
+    different pair of hubs (and the last hub from none): needs whose reach overlaps without nesting."""
+    sizes = draw(st.lists(st.sampled_from([30, 100, 176]), min_size=1, max_size=2, unique=True))
+    by = T0 + dt.timedelta(days=5)
+    needs = [
+        N(f"N{i}", "POWER-KW", draw(st.sampled_from([95, 138, 380, 937])), tier=draw(st.sampled_from(TIERS[:2])),
+          people=draw(st.integers(1, 500)), region=draw(st.integers(0, 2)),
+          deadline=by if draw(st.integers(0, 5)) else None)
+        for i in range(draw(st.integers(2, 8)))
+    ]
+    pledges = [
+        P(f"P{j}", "POWER-KW", draw(st.integers(1, 3)), factor=draw(st.sampled_from(sizes)), integer=True,
+          hub=draw(st.integers(0, 3)))
+        for j in range(draw(st.integers(3, 8)))
+    ]
+    return Instance(needs=needs, pledges=pledges, transit=[[2, 10, 2], [2, 2, 10], [10, 2, 2], [10, 10, 10]])
+
+
 def bounds_hold(plan: Rounded, optimum: np.ndarray) -> bool:
     """Whether every stage bound that applies to the optimum is at least what it serves."""
     assert plan.stage_bounds is not None
@@ -359,3 +394,12 @@ def test_a_re_plans_units_go_to_the_pledges_its_kept_lines_used_where_that_trave
     near = int(np.flatnonzero(block.transit == block.transit.min())[0])
     units = assign_counts(block, size_of, want, np.ones(block.n_arcs))
     assert units[near] == 2.0
+
+
+def test_the_clinics_get_the_three_generators_that_reach_them_and_the_pattern_model_says_so() -> None:
+    block, optimum, start, plan = planned(two_clinics_between_three_hubs())
+    assert optimum.tolist() == pytest.approx([1_500.0, 0.0, 0.0, 10.0])
+    assert plan.tier_values.tolist() == pytest.approx([1_500.0, 0.0, 0.0, 10.0])
+    assert plan.stage_bounds is not None
+    assert plan.stage_bounds.held[0] <= 1_500.0  # without Hall's row on the pair of clinics: 2,000, unsendable
+

@@ -31,7 +31,16 @@ from aidpack.allocation.keep import size_flow
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
 from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair
 from aidpack.allocation.solve import SolveOptions, csc_lp
-from aidpack.allocation.stages import Holds, StageModel, lexicographic_stages, meets, relaxation, settle, stage_highs
+from aidpack.allocation.stages import (
+    Cut,
+    Holds,
+    StageModel,
+    lexicographic_stages,
+    meets,
+    relaxation,
+    settle,
+    stage_highs,
+)
 
 #: Blocks of at most this many pack sizes (the patterns of a need multiply with each size).
 MAX_SIZES = 4
@@ -287,10 +296,22 @@ def _solve(
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_patterns
     h.passModel(lp)
     tier_columns = [(np.flatnonzero(tiers == t), values[tiers == t]) for t in range(4)]
+    # Hall's condition in full, as the stages' plans need it (see HallSeparator).
+    separator = HallSeparator(block, model.size_of, np.ones(n_sizes, dtype=bool))
+
+    def separate(plan: FloatArray) -> list[Cut]:
+        counts = np.zeros((n_needs, n_sizes), dtype=np.int64)
+        np.add.at(counts, model.need, np.rint(plan).astype(np.int64)[:, None] * model.counts)
+        cuts = []
+        for size, needs, units in separator.violated(counts):
+            columns = np.flatnonzero(needs[model.need] & (model.counts[:, size] > 0))
+            cuts.append((columns, model.counts[columns, size].astype(np.float64), units))
+        return cuts
+
     stage_model = StageModel(
         h, n_patterns, tier_columns,
         lambda h, holds, seconds: _rounded_relaxation(h, model, values, block.tier, holds, seconds, by_tier=mip),
-        np.rint,
+        np.rint, separate=separate,
     )
     return lexicographic_stages(stage_model, start, deadline, options, mip=mip)
 
