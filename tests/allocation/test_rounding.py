@@ -553,6 +553,24 @@ def test_a_lone_block_for_highs_runs_with_another_seed_on_the_idle_thread_and_ke
     assert entry["seeds"] == 2
 
 
+def test_the_idle_threads_seed_starts_from_another_rounding_than_the_first_seeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # HiGHS's search from one start within a fraction of a second may end where it began whatever its seed (QA's strike
+    # shape at 1e5 edges, seed 77: a generator block's second round from its plan found nothing in 2 s, from the
+    # first pass's other rounding 439,000 medium-tier people more): the second seed starts elsewhere.
+    starts: dict[int, Rounded] = {}
+
+    def answer(seed: int, plan: Rounded, start: Rounded) -> Rounded:
+        starts[seed] = start
+        return plan
+
+    _mip_by_seed(monkeypatch, answer)
+    allocate(town_or_farm_instance().problem(), SolveOptions(workers=2, integer_budget=1.0))
+    assert sorted(starts) == [0, 1]
+    assert not np.array_equal(starts[0].units, starts[1].units)
+
+
 def test_on_a_tie_the_first_seeds_plan_is_kept_whichever_finishes_first(monkeypatch: pytest.MonkeyPatch) -> None:
     def tied(seed: int, plan: Rounded, start: Rounded) -> Rounded:
         if seed == 0:
@@ -565,6 +583,25 @@ def test_on_a_tie_the_first_seeds_plan_is_kept_whichever_finishes_first(monkeypa
     entry = next(e for e in paired.figures["log"] if e.get("seeds"))  # type: ignore[attr-defined]
     assert entry["seeds"] == 2
     assert entry["stage"] != "second-seed"
+
+
+def test_a_large_block_a_hair_short_of_an_earlier_tier_gets_a_second_round_for_the_last_short_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Beyond the whole-unit reach, a block goes to a second round for the plan's last short tier when it serves every
+    # earlier tier at its bound: HiGHS's earlier stages are then proved at once. Within the tier gap counts as at it
+    # (where HiGHS's stages stop): QA's strike shape at 1e5 edges, seed 77, a 39,262-arc generator block 2 high-tier
+    # people short of 3,444,352 left 569,603 medium-tier people, 7.5 % of the tier, to no second round.
+    monkeypatch.setattr(mip_phase, "WHOLE_UNIT_REACH_ARCS", 0)
+    monkeypatch.setattr(mip_phase, "has_own_model", lambda stage: True)
+    block = only_block(tanker_instance())
+    stage = _stage(block, [0, 100_000, 50_000, 0], [[0, 99_999.99, 40_000, 0]])
+    medium_short = np.array([1.0, 1.0, -1.0, 1.0])
+    assert mip_phase._to_extend([stage], [stage], medium_short, set(), 1e-4) == [stage]
+    assert mip_phase._to_extend([stage], [stage], medium_short, set(), 0.0) == []  # a hair short is short
+    # A real shortfall in the earlier tier: no second round for the last one.
+    lost = _stage(block, [0, 100_000, 50_000, 0], [[0, 99_000, 40_000, 0]])
+    assert mip_phase._to_extend([lost], [lost], medium_short, set(), 1e-4) == []
 
 
 def test_what_the_plan_may_still_lose_is_its_tier_gap_less_what_the_roundings_lost() -> None:

@@ -144,9 +144,10 @@ def _mip_phase(
                       or LARGE_MIP_FIXED_SHARE * s.outcome.flow_seconds <= large_cap]
 
     # HiGHS's search within a fraction of a second depends much on its random seed (1.5e6 bench, seed 9, a
-    # transformer block in 0.5 s: 336,802 medium-tier people with one seed, none gained with the next). Where
-    # fewer blocks than threads go to HiGHS, the idle threads run the first blocks again with other seeds,
-    # in the same time; each block keeps the better plan, its first seed's on ties.
+    # transformer block in 0.5 s: 336,802 medium-tier people with one seed, none gained with the next) and on its
+    # start. Where fewer blocks than threads go to HiGHS, the idle threads run the first blocks again with other
+    # seeds from other starts (:func:`other_start`), in the same time; each block keeps the better plan, its first
+    # seed's on ties.
     # Not a block of more than LARGE_MIP_ARCS arcs: giving its counts or patterns pledges again costs more than
     # its share of the budget (a one-capability block of 1.4e6 arcs, five generator sizes: 0.7 s per seed
     # against a 0.2 s share), and the flows that do it hold the GIL, so a second seed doubles that.
@@ -177,7 +178,7 @@ def _mip_phase(
             return
         started = time.perf_counter()
         seeded = replace(options, seed=seed, tier_gap=mip_gap)
-        start = mip_start(stage)
+        start = mip_start(stage) if seed == options.seed else other_start(stage)
         model, by_count = patterns[id(stage)], counts.get(id(stage))
         # A re-plan's kept lines: the pledges of a better plan's patterns or counts go where they went, where that
         # travels no more (unseen 3e4 scenario, seed 12, supply x0.5: a re-plan with nothing changed whose count MIP
@@ -266,7 +267,7 @@ def _mip_phase(
 
 
 def _to_extend(
-    stages: list[BlockState], tried: list[BlockState], budget_left: FloatArray, ran: set[int]
+    stages: list[BlockState], tried: list[BlockState], budget_left: FloatArray, ran: set[int], mip_gap: float
 ) -> list[BlockState]:
     """The blocks HiGHS tried that still lose more than ``EXTEND_LOSS`` of the plan's bound in a tier the plan is
     short of, against a bound that whole units can reach there: blocks of at most ``WHOLE_UNIT_REACH_ARCS`` arcs
@@ -293,12 +294,14 @@ def _to_extend(
     tiers: list[int] = np.flatnonzero(short).tolist()
 
     def only_last_tier(stage: BlockState, tier: int) -> bool:
-        """Whether the block loses people in the plan's last short tier only, serving every earlier tier at its bound:
-        its model's earlier stages are then proved at once, and HiGHS's time goes to that tier (a scarce core
-        scenario, seed 131, 1.2e6 edges, x0.3: a diesel and a generator block losing in earlier tiers too took 5 s
-        more in a second round and gained nothing)."""
+        """Whether the block loses people in the plan's last short tier only, serving every earlier tier at its bound
+        (within ``mip_gap``, where HiGHS's stages stop): its model's earlier stages are then proved at once, and
+        HiGHS's time goes to that tier (a scarce core scenario, seed 131, 1.2e6 edges, x0.3: a diesel and a generator
+        block losing in earlier tiers too took 5 s more in a second round and gained nothing). QA's strike shape at
+        1e5 edges, seed 77: a 39,262-arc generator block 2 high-tier people short of its bound of 3,444,352 (6e-7)
+        left 569,603 medium-tier people, 7.5 % of the tier, that a second round finds."""
         assert stage.rounded is not None
-        lost = tier_gaps(stage.outcome.tier_bound, stage.rounded.tier_values) > 0
+        lost = tier_gaps(stage.outcome.tier_bound, stage.rounded.tier_values) > mip_gap
         return tier == tiers[-1] and not bool(lost[:tier].any())
 
     def loses(stage: BlockState) -> bool:
@@ -334,6 +337,25 @@ def mip_start(stage: BlockState) -> Rounded:
     others = [c for c in stage.candidates if c.method != "descent"]
     if not others:
         return stage.rounded
+    best = others[0]
+    for candidate in others[1:]:
+        if better_plan(stage.block, candidate, best):
+            best = candidate
+    return best
+
+
+def other_start(stage: BlockState) -> Rounded:
+    """HiGHS's start for a block's MIP on an idle thread, beside the first seed's from :func:`mip_start`: the best of
+    the block's other plans (not a descent's, as there), so that the two searches begin apart. From one start HiGHS
+    may end where it began whatever its seed: QA's strike shape at 1e5 edges (seed 77), a generator block's second
+    round from its plan found nothing in 2 s on either seed; from the first pass's best other rounding, 439,126
+    medium-tier people more (the plan's medium tier 7.5e-2 -> 6.7e-3 short of its bound). The start itself where the
+    block has no other plan."""
+    first = mip_start(stage)
+    others = [c for c in stage.candidates
+              if c.method != "descent" and not np.array_equal(c.units, first.units)]
+    if not others:
+        return first
     best = others[0]
     for candidate in others[1:]:
         if better_plan(stage.block, candidate, best):
@@ -423,7 +445,7 @@ def improve_roundings(
         # time of its own (a scarce 3e4-edge scenario, seed 3, supply x0.5: a 4,061-arc generator block lost 54,000
         # medium-tier people, 4 % of the tier, which HiGHS finds in 1-1.4 s and not in the 0.36 s of its share). Not
         # when the caller set the time (a time limit, or the integer budget itself).
-        extend = _to_extend(stage1, candidates, budget_left, ran) \
+        extend = _to_extend(stage1, candidates, budget_left, ran, EXACT_MIP_GAP if exact else options.tier_gap) \
             if deadline is None and options.integer_budget is None else []
         if extend:
             integer_end = time.perf_counter() + EXTEND_SECONDS
