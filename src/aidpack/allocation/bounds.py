@@ -328,7 +328,10 @@ def whole_unit_transit_bound(
     None when HiGHS fails or the deadline passes."""
     cost = (block.transit + UNIT_EPSILON).astype(np.float64)
     start = np.ones(block.n_arcs, dtype=bool) if support is None else support
+    # The tight try within a time of its own, as whole_unit_bound's (HiGHS's simplex may stall on tight holds).
+    tight_end = time.perf_counter() + max(TIGHT_BOUND_SECONDS, TIGHT_BOUND_SECONDS_PER_ARC * block.n_arcs)
     for loose in (False, True):
+        ends = deadline if loose else (tight_end if deadline is None else min(deadline, tight_end))
         model = _WholeUnitLp(block, start, cost)
         h = model.h
         held = transit_hold(block, served, loose=loose)
@@ -336,8 +339,10 @@ def whole_unit_transit_bound(
             in_tier = np.flatnonzero(block.tier == tier).astype(np.int32)
             if in_tier.size and served[tier] > 0:
                 h.addRow(float(held[tier]), np.inf, in_tier.size, in_tier, block.people[in_tier])
-        if model.solve(block, deadline, float(cost.max(initial=1.0))):
+        if model.solve(block, ends, float(cost.max(initial=1.0))):
             return float(model.h.getInfo().objective_function_value)
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
     return None
 
 
