@@ -585,23 +585,35 @@ def test_on_a_tie_the_first_seeds_plan_is_kept_whichever_finishes_first(monkeypa
     assert entry["stage"] != "second-seed"
 
 
-def test_a_large_block_a_hair_short_of_an_earlier_tier_gets_a_second_round_for_the_last_short_one(
+def test_a_block_beyond_the_whole_unit_reach_gets_a_second_round_where_its_own_model_can_use_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Beyond the whole-unit reach, a block goes to a second round for the plan's last short tier when it serves every
-    # earlier tier at its bound: HiGHS's earlier stages are then proved at once. Within the tier gap counts as at it
-    # (where HiGHS's stages stop): QA's strike shape at 1e5 edges, seed 77, a 39,262-arc generator block 2 high-tier
-    # people short of 3,444,352 left 569,603 medium-tier people, 7.5 % of the tier, to no second round.
+    # Beyond the whole-unit reach (20,000 edges), a block with its own model (counts or patterns, whose stages' rows are
+    # now the block's: Hall's rows as needed) gets a second round for a tier it loses more than 0.5 % of: up to
+    # 100,000 edges for any short tier (QA's strike shape at 1e5 edges, seed 79: a 40,974-arc generator block 19,054
+    # high-tier people short left 1,111,333 medium-tier ones, 30 % of the tier); beyond, only for the plan's last
+    # short tier, where it serves every earlier one at its bound, within the tier gap (where HiGHS's stages stop: seed
+    # 77, a 39,262-arc generator block 2 high-tier people short of 3,444,352 left 569,603 medium-tier people).
     monkeypatch.setattr(mip_phase, "WHOLE_UNIT_REACH_ARCS", 0)
-    monkeypatch.setattr(mip_phase, "has_own_model", lambda stage: True)
+    own_model = {"yes": True}
+    monkeypatch.setattr(mip_phase, "has_own_model", lambda stage: own_model["yes"])
     block = only_block(tanker_instance())
-    stage = _stage(block, [0, 100_000, 50_000, 0], [[0, 99_999.99, 40_000, 0]])
-    medium_short = np.array([1.0, 1.0, -1.0, 1.0])
-    assert mip_phase._to_extend([stage], [stage], medium_short, set(), 1e-4) == [stage]
-    assert mip_phase._to_extend([stage], [stage], medium_short, set(), 0.0) == []  # a hair short is short
-    # A real shortfall in the earlier tier: no second round for the last one.
+    hair = _stage(block, [0, 100_000, 50_000, 0], [[0, 99_999.99, 40_000, 0]])
     lost = _stage(block, [0, 100_000, 50_000, 0], [[0, 99_000, 40_000, 0]])
-    assert mip_phase._to_extend([lost], [lost], medium_short, set(), 1e-4) == []
+    medium_short = np.array([1.0, 1.0, -1.0, 1.0])
+
+    def extended(stage: BlockState, mip_gap: float = 1e-4) -> bool:
+        return mip_phase._to_extend([stage], [stage], medium_short, set(), mip_gap) == [stage]
+
+    assert extended(hair)
+    assert extended(lost)  # up to 100,000 edges
+    monkeypatch.setattr(mip_phase, "LARGE_MIP_ARCS", 0)  # beyond
+    assert extended(hair)
+    assert not extended(hair, mip_gap=0.0)  # a hair short is short at a gap of 0
+    assert not extended(lost)
+    own_model["yes"] = False  # the arc MIP: its bound is the LP's, out of reach
+    monkeypatch.setattr(mip_phase, "LARGE_MIP_ARCS", 100_000)
+    assert not extended(lost)
 
 
 def test_what_the_plan_may_still_lose_is_its_tier_gap_less_what_the_roundings_lost() -> None:

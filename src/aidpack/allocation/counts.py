@@ -36,7 +36,7 @@ from aidpack.allocation.columns import Grid, StageInput, grid, pattern_stage
 from aidpack.allocation.flow import FlowBlock
 from aidpack.allocation.patterns import HallRows, HallSeparator, assign_counts, need_counts, reach_rows
 from aidpack.allocation.problem import BoolArray, FloatArray, IntArray
-from aidpack.allocation.rounding import Rounded, StageBounds, refine_fine, size_classes
+from aidpack.allocation.rounding import Rounded, StageBounds, greedy_repair, refine_fine, size_classes
 from aidpack.allocation.solve import SolveOptions, csc_lp
 from aidpack.allocation.stages import (
     Cut,
@@ -129,6 +129,13 @@ def count_round(
     deadline = time.perf_counter() + budget
     stage_bound, held, want = _solve(block, model, _counts(block, model, incumbent.units), deadline, options,
                                      pattern_bound)
+    return settle(block, incumbent, _sent(block, model, want, kept), StageBounds(stage_bound, held), "counts",
+                  kept=kept is not None)
+
+
+def _sent(block: FlowBlock, model: CountModel, want: FloatArray, kept: FloatArray | None) -> FloatArray:
+    """Units per arc giving each need its counts ``want`` [needs, sizes] of whole sizes as far as the pledges reach
+    (:func:`patterns.assign_counts`), and the divisible pledges' flow on what the packs leave each need."""
     whole = np.where(model.divisible[None, :], 0, np.rint(want)).astype(np.int64)
     units = assign_counts(block, model.size_of, whole, kept)
     if model.divisible.any():
@@ -136,7 +143,7 @@ def count_round(
         # packs' choice).
         divisible, fine, f_min = size_classes(block)
         units = refine_fine(block, units, ~fine[block.arc_pledge], fine, divisible, f_min, kept)
-    return settle(block, incumbent, units, StageBounds(stage_bound, held), "counts", kept=kept is not None)
+    return units
 
 
 def _counts(block: FlowBlock, model: CountModel, units: FloatArray) -> FloatArray:
@@ -207,9 +214,15 @@ def _solve(
         return [(np.flatnonzero(needs) * n_sizes + size, np.ones(int(needs.sum())), units)
                 for size, needs, units in separator.violated(counts)]
 
+    def repair(plan: FloatArray) -> FloatArray:
+        """The plan's counts given pledges as far as they reach, the units left placed: counts the pledges can send."""
+        units = greedy_repair(block, _sent(block, model, plan[:n_y].reshape(n_needs, n_sizes), None)).units
+        count = _counts(block, model, units)
+        return np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
+
     stage_model = StageModel(h, n_cols, tier_columns,
                              lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
-                             clean, patterned if model_grid is not None else None, separate)
+                             clean, patterned if model_grid is not None else None, separate, repair)
     start_plan = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
     stage_bound, held, solution = lexicographic_stages(stage_model, start_plan, deadline, options)
     return stage_bound, held, clean(solution)[:n_y].reshape(n_needs, n_sizes)

@@ -276,9 +276,13 @@ def _to_extend(
     """The blocks HiGHS tried that still lose more than ``EXTEND_LOSS`` of the plan's bound in a tier the plan is
     short of, against a bound that whole units can reach there: blocks of at most ``WHOLE_UNIT_REACH_ARCS`` arcs
     (whose bound is their whole-unit bound or what HiGHS proved), or of at most ``LARGE_MIP_ARCS`` whose bound in that
-    tier is a whole-unit bound below the LP's (on larger ones, and where the bound is the LP's, it may be out of any
-    plan's reach, and their MIPs gain little in seconds). With them, the blocks of at most ``WHOLE_UNIT_REACH_ARCS``
-    that the budget ran out before HiGHS reached.
+    tier is a whole-unit bound below the LP's or that HiGHS takes as its count or pattern model (whose stages' rows are
+    the block's, Hall's rows added as needed: QA's strike shape at 1e5 edges, seed 79, a 40,974-arc generator block
+    19,054 high-tier people short left 1,111,333 medium-tier ones, 30 % of the tier, of which its count model's second
+    round finds 319,618, and 13,000 high-tier people), or of more that serve every earlier tier at its bound and have
+    such a model (on the others, where the bound is the LP's, it may be out of any plan's reach, and their MIPs gain
+    little in seconds). With them, the blocks of at most ``WHOLE_UNIT_REACH_ARCS`` that the budget ran out before
+    HiGHS reached.
     Any short tier, not only the first: HiGHS holds a block's earlier tiers while it works on a later one, and a
     scarce 1e5 scenario (national, seed 106, supply x0.3) whose high tier was short by 2e-4 left 7 % of its medium
     tier in a diesel block of 40,832 arcs (its oversize bound, which HiGHS reaches), and a 211-arc block that the
@@ -289,7 +293,8 @@ def _to_extend(
     bound, _ = plan_loss(stages)
 
     def reachable(stage: BlockState, tier: int) -> bool:
-        if stage.block.size <= WHOLE_UNIT_REACH_ARCS or (only_last_tier(stage, tier) and has_own_model(stage)):
+        if stage.block.size <= WHOLE_UNIT_REACH_ARCS or (
+                has_own_model(stage) and (only_last_tier(stage, tier) or stage.block.size <= LARGE_MIP_ARCS)):
             return True
         lp = stage.outcome.lp_bound
         return stage.block.size <= LARGE_MIP_ARCS and lp is not None and bool(
