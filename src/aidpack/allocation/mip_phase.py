@@ -294,7 +294,7 @@ def _to_extend(
 
     def reachable(stage: BlockState, tier: int) -> bool:
         if stage.block.size <= WHOLE_UNIT_REACH_ARCS or (
-                has_own_model(stage) and (only_last_tier(stage, tier) or stage.block.size <= LARGE_MIP_ARCS)):
+                (stage.block.size <= LARGE_MIP_ARCS or only_last_tier(stage, tier)) and has_own_model(stage)):
             return True
         lp = stage.outcome.lp_bound
         return stage.block.size <= LARGE_MIP_ARCS and lp is not None and bool(
@@ -343,14 +343,7 @@ def mip_start(stage: BlockState) -> Rounded:
     assert stage.rounded is not None
     if stage.rounded.method != "descent":
         return stage.rounded
-    others = [c for c in stage.candidates if c.method != "descent"]
-    if not others:
-        return stage.rounded
-    best = others[0]
-    for candidate in others[1:]:
-        if better_plan(stage.block, candidate, best):
-            best = candidate
-    return best
+    return _best(stage.block, [c for c in stage.candidates if c.method != "descent"], stage.rounded)
 
 
 def other_start(stage: BlockState) -> Rounded:
@@ -361,13 +354,17 @@ def other_start(stage: BlockState) -> Rounded:
     medium-tier people more (the plan's medium tier 7.5e-2 -> 6.7e-3 short of its bound). The start itself where the
     block has no other plan."""
     first = mip_start(stage)
-    others = [c for c in stage.candidates
-              if c.method != "descent" and not np.array_equal(c.units, first.units)]
-    if not others:
-        return first
-    best = others[0]
-    for candidate in others[1:]:
-        if better_plan(stage.block, candidate, best):
+    return _best(stage.block, [c for c in stage.candidates
+                               if c.method != "descent" and not np.array_equal(c.units, first.units)], first)
+
+
+def _best(block: FlowBlock, plans: list[Rounded], otherwise: Rounded) -> Rounded:
+    """The best of ``plans`` (the first on ties), ``otherwise`` where there are none."""
+    if not plans:
+        return otherwise
+    best = plans[0]
+    for candidate in plans[1:]:
+        if better_plan(block, candidate, best):
             best = candidate
     return best
 
