@@ -158,11 +158,10 @@ class HallSeparator:
     hold it only for the sets of pledges that are some need's reach, so a model of counts (or patterns) may give needs
     more units of a size than the pledges reaching them together have, and the counts cannot be sent (QA's strike shape
     at 1e5 edges, seed 77: a generator block's count MIP served 8,423,426 critical-tier people that its pledges could
-    send to 8,077,222). For counts [needs, sizes],
-    :meth:`violated` gives, per whole size whose counts no flow sends, the set of needs its flow leaves short closed
-    under the pledges reaching them and the needs those pledges serve: together they want more units than those
-    pledges have (the max-flow min-cut), a row (size, the needs that only those pledges reach, their units) that every
-    plan meets and these counts do not."""
+    send to 8,077,222). For counts [needs, sizes], :meth:`violated` gives, per whole size whose counts no flow sends,
+    the set of needs its flow leaves short closed under the pledges reaching them and the needs those pledges serve:
+    together they want more units than those pledges have (the max-flow min-cut), a row (size, the needs that only
+    those pledges reach, their units) that every plan meets and these counts do not."""
 
     def __init__(self, block: FlowBlock, size_of: IntArray, whole: BoolArray) -> None:
         self._block = block
