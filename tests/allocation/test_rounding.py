@@ -616,6 +616,29 @@ def test_a_block_beyond_the_whole_unit_reach_gets_a_second_round_where_its_own_m
     assert not extended(lost)
 
 
+def test_highs_plan_is_not_polished_into_a_hair_more_of_a_tier_for_much_less_of_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SPEC §4: each tier solved within its gap (1e-4), then held there while the next is optimised. A descent after
+    # HiGHS's stages that adds a share of a tier within that gap and takes more than it from a later tier undoes the
+    # later stages (QA's strike shape at 1e5 edges, seed 79: 74 more high-tier people of 2,984,755, 1,026,524 fewer
+    # medium-tier ones); a gain beyond the gap, or one that costs nothing later, is taken.
+    block = only_block(tanker_instance())
+    plan = Rounded(units=np.zeros(block.n_arcs), tier_values=np.array([0.0, 100_000.0, 1_000.0, 0.0]), method="counts")
+
+    def descent_to(tiers: list[float]) -> None:
+        found = Rounded(units=np.ones(block.n_arcs), tier_values=np.array(tiers), method="descent")
+        monkeypatch.setattr(mip_phase, "descend", lambda block, units: found)
+
+    descent_to([0, 100_001, 500, 0])  # +1 high-tier person (1e-5 of the tier), -500 medium-tier ones
+    assert mip_phase._polished(block, plan, 1e-4) is plan
+    assert mip_phase._polished(block, plan, 0.0).tier_values[1] == 100_001  # a plan solved exactly: every person
+    descent_to([0, 100_020, 500, 0])  # +20, beyond the gap: a gain in its own right
+    assert mip_phase._polished(block, plan, 1e-4).tier_values[1] == 100_020
+    descent_to([0, 100_001, 1_000, 3])  # costs nothing later
+    assert mip_phase._polished(block, plan, 1e-4).tier_values[1] == 100_001
+
+
 def test_what_the_plan_may_still_lose_is_its_tier_gap_less_what_the_roundings_lost() -> None:
     block = only_block(tanker_instance())
     # The plan's high tier: 100,010 people, 10.001 within its gap; the small block's rounding lost 6 of them.
