@@ -210,12 +210,17 @@ def whole_unit_bound(
     tier is held within ``HOLD_TOLERANCE`` *below* its optimum while the next is maximised, which can only
     raise the later tiers' values, so every tier's value stays a valid bound. None when HiGHS fails or
     the deadline (a perf_counter() time) passes first."""
-    tight_end = time.perf_counter() + max(TIGHT_BOUND_SECONDS, TIGHT_BOUND_SECONDS_PER_ARC * block.n_arcs)
-    tight = _whole_unit_stages(block, support, tight_end if deadline is None else min(deadline, tight_end),
-                               HOLD_TOLERANCE)
+    tight = _whole_unit_stages(block, support, _tight_end(block, deadline), HOLD_TOLERANCE)
     if tight is not None or (deadline is not None and time.perf_counter() >= deadline):
         return tight
     return _whole_unit_stages(block, support, deadline, LOOSE_HOLD_TOLERANCE)
+
+
+def _tight_end(block: FlowBlock, deadline: float | None) -> float:
+    """When a try with tight holds gives up: its own time (``TIGHT_BOUND_SECONDS``, or as many per arc), or the caller's
+    ``deadline`` if sooner."""
+    end = time.perf_counter() + max(TIGHT_BOUND_SECONDS, TIGHT_BOUND_SECONDS_PER_ARC * block.n_arcs)
+    return end if deadline is None else min(deadline, end)
 
 
 def _whole_unit_stages(
@@ -329,9 +334,9 @@ def whole_unit_transit_bound(
     cost = (block.transit + UNIT_EPSILON).astype(np.float64)
     start = np.ones(block.n_arcs, dtype=bool) if support is None else support
     # The tight try within a time of its own, as whole_unit_bound's (HiGHS's simplex may stall on tight holds).
-    tight_end = time.perf_counter() + max(TIGHT_BOUND_SECONDS, TIGHT_BOUND_SECONDS_PER_ARC * block.n_arcs)
+    tight_end = _tight_end(block, deadline)
     for loose in (False, True):
-        ends = deadline if loose else (tight_end if deadline is None else min(deadline, tight_end))
+        ends = deadline if loose else tight_end
         model = _WholeUnitLp(block, start, cost)
         h = model.h
         held = transit_hold(block, served, loose=loose)

@@ -146,6 +146,11 @@ def _sent(block: FlowBlock, model: CountModel, want: FloatArray, kept: FloatArra
     return units
 
 
+def _plan(block: FlowBlock, model: CountModel, count: FloatArray) -> FloatArray:
+    """Counts [needs, sizes] as the model's columns: the counts, then what they cover of each need."""
+    return np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
+
+
 def _counts(block: FlowBlock, model: CountModel, units: FloatArray) -> FloatArray:
     """A plan's units per arc as counts per need and size, each within its cap (units beyond what covers the need
     alone are needless): whole for indivisible sizes, as sent for divisible ones."""
@@ -217,13 +222,12 @@ def _solve(
     def repair(plan: FloatArray) -> FloatArray:
         """The plan's counts given pledges as far as they reach, the units left placed: counts the pledges can send."""
         units = greedy_repair(block, _sent(block, model, plan[:n_y].reshape(n_needs, n_sizes), None)).units
-        count = _counts(block, model, units)
-        return np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
+        return _plan(block, model, _counts(block, model, units))
 
     stage_model = StageModel(h, n_cols, tier_columns,
                              lambda h, holds, seconds: _rounded_relaxation(h, block, model, weight, holds, seconds),
                              clean, patterned if model_grid is not None else None, separate, repair)
-    start_plan = np.concatenate([start.ravel().astype(np.float64), np.minimum(start @ model.sizes, block.demand)])
+    start_plan = _plan(block, model, start.astype(np.float64))
     stage_bound, held, solution = lexicographic_stages(stage_model, start_plan, deadline, options)
     return stage_bound, held, clean(solution)[:n_y].reshape(n_needs, n_sizes)
 
@@ -274,7 +278,7 @@ def _rounded_relaxation(
     _complete(block, model, weight, count)
     if bool(np.any(model.hall.use(count) > model.hall.units + 1e-9)):
         return None, bound  # beyond some set of pledges' reach (HiGHS would reject it)
-    plan = np.concatenate([count.ravel(), np.minimum(count @ model.sizes, block.demand)])
+    plan = _plan(block, model, count)
     return (plan if meets(plan, holds) else None), bound
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import highspy
 import numpy as np
@@ -164,16 +165,22 @@ class HallSeparator:
     those pledges reach, their units) that every plan meets and these counts do not."""
 
     def __init__(self, block: FlowBlock, size_of: IntArray, whole: BoolArray) -> None:
-        self._block = block
+        self._block, self._size_of, self._whole = block, size_of, whole
         self._supply = np.floor(block.units + _TOL).astype(np.int64)
-        arc_size = size_of[block.arc_pledge]
-        self._sizes: list[tuple[int, IntArray, sp.csr_matrix]] = []
-        for size in np.flatnonzero(whole).tolist():
+
+    @cached_property
+    def _sizes(self) -> list[tuple[int, IntArray, sp.csr_matrix]]:
+        """Per whole size, its arcs and its reach (needs × pledges), made on the first check (most stages' plans are
+        checked once, many models never)."""
+        block, sizes = self._block, []
+        arc_size = self._size_of[block.arc_pledge]
+        for size in np.flatnonzero(self._whole).tolist():
             arcs = np.flatnonzero(arc_size == size)
             if arcs.size:
                 reach = sp.csr_matrix((np.ones(arcs.size), (block.arc_need[arcs], block.arc_pledge[arcs])),
                                       shape=(block.needs.size, block.pledges.size))
-                self._sizes.append((size, arcs, reach))
+                sizes.append((size, arcs, reach))
+        return sizes
 
     def violated(self, counts: IntArray) -> list[tuple[int, BoolArray, float]]:
         """The rows ``counts`` [needs, sizes] violate: per size, (the size, the needs of the row, its units)."""

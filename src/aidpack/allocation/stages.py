@@ -78,7 +78,8 @@ class StageModel:
     #: whose rows only approximate the block's (Hall's condition on reach, :mod:`aidpack.allocation.counts`) takes
     #: them, and a stage's plan is kept only once it violates none.
     separate: Separate | None = None
-    #: A plan the pledges can send made of one that violates those rows (its counts given pledges, the rest placed):
+    #: A plan the pledges can send (it meets every such row) made of one that violates them (its counts given pledges,
+    #: the rest placed):
     #: the stage's start when HiGHS goes on, and its plan if HiGHS finds none better in time.
     repair: Callable[[FloatArray], FloatArray] | None = None
 
@@ -192,7 +193,7 @@ def _cut_branch_and_bound(
 ) -> tuple[FloatArray, float] | None:
     """:func:`_branch_and_bound`, again on the rows its plan violated (``meets_cuts`` adds them to HiGHS), until its
     plan violates none (at most ``SEPARATION_ROUNDS`` runs, by ``end``), each run from the better of its start and the
-    plan before made sendable (``model.repair``, where it meets the ``holds`` and the rows): that plan, or ``start``,
+    plan before made sendable (``model.repair``, where it meets the ``holds``): that plan, or ``start``,
     where none did by then, with HiGHS's bound (each run's bound holds: the rows cut off no plan of the block). None
     where HiGHS found no plan. (Without the repair, a 2,786-arc block of QA's longtail shape whose HiGHS plan, sent as
     far as its pledges could, had served 407,570 medium-tier people more than its rounding, kept the rounding: two
@@ -208,7 +209,7 @@ def _cut_branch_and_bound(
             return plan, bound
         if model.repair is not None:
             sent = model.repair(plan)
-            if float(cost @ sent) < float(cost @ best) and meets(sent, holds) and meets_cuts(sent):
+            if float(cost @ sent) < float(cost @ best) and meets(sent, holds):
                 best = sent
         if end - time.perf_counter() <= 0.0:
             break
